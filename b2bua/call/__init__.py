@@ -1,0 +1,1 @@
+"""Sans-I/O call logic: legs, calls, the call table and the call-control flows."""

@@ -1,0 +1,1 @@
+"""The only package that owns sockets, the event loop and the clock."""
