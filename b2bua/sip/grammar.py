@@ -17,12 +17,15 @@ WORD_CHARS = TOKEN_CHARS | frozenset('()<>:\\"/[]?{}')
 WS = " \t"
 
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_VALUE = r"[A-Za-z0-9\-.!%*_+`'~:\[\]]+"
 _QUOTED = r'"(?:[^"\\]|\\[\s\S])*"'
 _is_token = re.compile(_TOKEN).fullmatch
-#: One ``;name[=value]`` with optional LWS; a value is a token, a host (IPv6 too) or a quoted string.
 # The alternatives never overlap, so a failing match costs linear time (no catastrophic backtracking).
-_PARAM = re.compile(rf"[ \t]*;[ \t]*({_TOKEN})(?:[ \t]*=[ \t]*([A-Za-z0-9\-.!%*_+`'~:\[\]]+|{_QUOTED}))?")
-_PARAMS = re.compile(rf"(?:{_PARAM.pattern})*")
+#: One ``;name[=value]`` with optional LWS; a value is a token, a host (IPv6 too) or a quoted string.
+_PARAM = re.compile(rf"[ \t]*;[ \t]*({_TOKEN})(?:[ \t]*=[ \t]*({_VALUE}|{_QUOTED}))?")
+#: Any number of parameters, as a regular expression to embed in a header's pattern (no groups).
+PARAMS_PATTERN = rf"(?:[ \t]*;[ \t]*{_TOKEN}(?:[ \t]*=[ \t]*(?:{_VALUE}|{_QUOTED}))?)*"
+_PARAMS = re.compile(PARAMS_PATTERN)
 
 
 def is_token(text: str) -> bool:
@@ -138,6 +141,16 @@ class Params:
         text = text.rstrip(WS)
         if _PARAMS.fullmatch(text) is None:
             raise ParseError(f"bad parameters: {text!r}")
+        params = cls.__new__(cls)
+        params._items = None
+        params._text = text
+        return params
+
+    @classmethod
+    def checked(cls, text: str) -> Params:
+        """Parameters from text that a pattern built on :data:`PARAMS_PATTERN` has already matched."""
+        if not text:
+            return EMPTY_PARAMS
         params = cls.__new__(cls)
         params._items = None
         params._text = text

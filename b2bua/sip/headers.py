@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .errors import ParseError
-from .grammar import EMPTY_PARAMS, WS, Params, find_closing_quote, is_token, quote, split_commas, unquote
+from .grammar import EMPTY_PARAMS, PARAMS_PATTERN, WS, Params, find_closing_quote, is_token, quote, split_commas, unquote
 from .uri import Uri, parse_uri, split_hostport, unescape
 
 MAX_CSEQ = 2**32 - 1
@@ -74,7 +74,7 @@ _VIA = re.compile(r"[ \t]*([^/ \t]+)[ \t]*/[ \t]*([^/ \t]+)[ \t]*/[ \t]*([^ \t;]
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 _HOST = rf"(?:{_LABEL}\.)*{_LABEL}\.?|\[[0-9A-Fa-f:.]+\]"
 #: The common case, ``SIP/2.0/UDP host:port;params``, matched in one step.
-_VIA_FAST = re.compile(rf"SIP/2\.0/([A-Za-z]+) ({_HOST})(?::([0-9]{{1,5}}))?(;.*)?\Z", re.S)
+_VIA_FAST = re.compile(rf"SIP/2\.0/([A-Za-z]+) ({_HOST})(?::([0-9]{{1,5}}))?({PARAMS_PATTERN})[ \t]*\Z")
 
 
 def parse_via(value: str) -> list[Via]:
@@ -95,12 +95,14 @@ def _parse_one_via(text: str) -> Via:
     m = _VIA_FAST.match(text)
     if m is not None:
         transport, host, port_text, ptext = m.groups()
-        protocol = "SIP/2.0"
         port = int(port_text) if port_text else None
         if port is not None and port > 65535:
             raise ParseError(f"bad port in Via: {text!r}", header="Via")
-        if host[0] != "[" and host[-1:].isdigit() and host.count(".") == 3:
+        if host[-1:].isdigit() and host.count(".") == 3:
             split_hostport(host)
+        if _VIA_BAD_PARAM.search(ptext):
+            raise ParseError(f"bad Via parameter: {text!r}", header="Via")
+        return Via(transport.upper(), host, port, Params.checked(ptext), "SIP/2.0")
     else:
         m = _VIA.match(text)
         if not m:
@@ -172,13 +174,13 @@ def _display(text: str) -> str:
 
 _QUOTED = r'"(?:[^"\\]|\\[\s\S])*"'
 #: ``"Display" <uri>;params`` and ``Display <uri>;params`` in one step.
-_NAME_ADDR = re.compile(rf'[ \t]*(?:({_QUOTED})|([^"<]*?))[ \t]*<([^<>" \t]+)>[ \t]*(;.*)?\Z', re.S)
+_NAME_ADDR = re.compile(rf'[ \t]*(?:({_QUOTED})|([^"<]*?))[ \t]*<([^<>" \t]+)>({PARAMS_PATTERN})[ \t]*\Z')
 
 
 def is_name_addr(value: str) -> bool:
     """A quick check that ``value`` is a well-formed ``name-addr`` (the common form of From and To)."""
     m = _NAME_ADDR.match(value)
-    return m is not None and ":" in m.group(3) and (m.group(4) is None or Params.is_valid(m.group(4)))
+    return m is not None and ":" in m.group(3)
 
 
 def parse_name_addr(value: str) -> NameAddr:
@@ -187,12 +189,12 @@ def parse_name_addr(value: str) -> NameAddr:
     if m is not None:
         quoted, bare, uri_text, ptext = m.groups()
         if quoted is not None:
-            display: str | None = unquote(quoted)
+            display: str | None = quoted[1:-1] if "\\" not in quoted else unquote(quoted)
         else:
             display = " ".join(bare.split()) or None
         if ":" not in uri_text:
             raise ParseError(f"address without a URI scheme: {value!r}")
-        return NameAddr(uri_text, display, Params.parse(ptext) if ptext else EMPTY_PARAMS)
+        return NameAddr(uri_text, display, Params.checked(ptext))
     text = value.strip(WS)
     if text == "*":
         return NameAddr("*", star=True)
@@ -226,14 +228,17 @@ class CSeq(NamedTuple):
         return f"{self.number} {self.method}"
 
 
+_CSEQ = re.compile(r"([0-9]{1,10})[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)\Z")
+
+
 def parse_cseq(value: str) -> CSeq:
-    parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii() or not is_token(parts[1]):
+    m = _CSEQ.match(value)
+    if m is None:
         raise ParseError(f"bad CSeq: {value!r}", header="CSeq")
-    number = int(parts[0])
+    number = int(m.group(1))
     if number > MAX_CSEQ:
         raise ParseError(f"CSeq number out of range: {value!r}", header="CSeq")
-    return CSeq(number, parts[1])
+    return CSeq(number, m.group(2))
 
 
 def parse_uint(value: str, header: str, limit: int) -> int:

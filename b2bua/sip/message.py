@@ -406,9 +406,11 @@ class Request(Message):
         self, method: str, uri: str | Uri, headers: Headers | None = None, body: bytes = b"",
         version: str = "SIP/2.0",
     ) -> None:
-        super().__init__(headers, body, version)
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+        self.version = version
         self.method = method
-        self.uri = str(uri)
+        self.uri = uri if type(uri) is str else str(uri)
 
     @property
     def request_uri(self) -> Uri:
@@ -430,7 +432,9 @@ class Response(Message):
         self, status: int, reason: str = "", headers: Headers | None = None, body: bytes = b"",
         version: str = "SIP/2.0",
     ) -> None:
-        super().__init__(headers, body, version)
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+        self.version = version
         self.status = status
         self.reason = reason or REASONS.get(status, "")
 

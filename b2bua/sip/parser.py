@@ -126,7 +126,7 @@ def _split_fields(lines: list[str], limits: Limits, folded: bool) -> list[Field]
         lines = _unfold(lines)
     if len(lines) > limits.max_headers:
         raise ParseError("too many headers")
-    if max(map(len, lines), default=0) > limits.max_line:
+    if sum(map(len, lines)) > limits.max_line and max(map(len, lines), default=0) > limits.max_line:
         raise ParseError("header line too long")
     keys = _KEY_OF
     if folded:
@@ -181,11 +181,11 @@ def _request(start_line: str, headers: Headers) -> Request:
     if len(parts) != 3:
         raise ParseError(f"bad request line {start_line[:80]!r}")
     method, uri, version = parts
-    if not is_token(method):
+    if method not in KNOWN_METHODS and not is_token(method):
         raise ParseError(f"bad method {method[:40]!r}")
     if not uri or uri[0] == "<" or ":" not in uri or "\t" in uri:
         raise ParseError(f"bad Request-URI {uri[:80]!r}")
-    return Request(method, uri, headers, b"", _check_version(version))
+    return Request(method, uri, headers, b"", version if version == "SIP/2.0" else _check_version(version))
 
 
 def _response(start_line: str, headers: Headers) -> Response:
@@ -205,7 +205,7 @@ def _check(msg: Message, headers: Headers, fields: list[Field]) -> str | None:
     """
     single = [(key, value) for key, value, _ in fields if key in _SINGLE_SET]
     seen = dict(single)
-    if len(single) != len(seen) or len(seen) < 4 or "cseq" not in seen or "call-id" not in seen:
+    if len(single) != len(seen) or not ("from" in seen and "to" in seen and "call-id" in seen and "cseq" in seen):
         _check_counts(fields)
     top_via = next((f[1] for f in fields if f[0] == "via"), None)
     if top_via is None:

@@ -1,0 +1,125 @@
+"""Requests, responses and the header collection: order, duplicates, compact forms, raw values, serialization."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from b2bua.sip.message import COMPACT_FORMS, Headers, Request, Response, canonical_name, header_key
+from b2bua.sip.parser import parse_message
+
+RAW = (
+    b"OPTIONS sip:svc@127.0.0.1:5080 SIP/2.0\r\n"
+    b"v: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK1\r\n"
+    b"VIA: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK2\r\n"
+    b"f: <sip:a@x>;tag=1\r\n"
+    b"t: <sip:b@y>\r\n"
+    b"i: abc\r\n"
+    b"CSeq: 7 OPTIONS\r\n"
+    b"X-Odd   :   keep   this  \r\n"
+    b"x-odd: second\r\n"
+    b"l: 0\r\n"
+    b"\r\n"
+)
+
+
+def test_compact_forms_are_the_long_names() -> None:
+    msg = parse_message(RAW)
+    assert msg.call_id == "abc"
+    assert msg.headers.get("Call-ID") == msg.headers.get("i") == "abc"
+    assert [v.branch for v in msg.vias] == ["z9hG4bK1", "z9hG4bK2"]
+    assert set(COMPACT_FORMS) >= set("ifvmlcksrboux")
+    assert header_key("K") == "supported" and header_key("O") == "event" and header_key("y") == "identity"
+
+
+def test_duplicates_kept_in_order_and_case_insensitive() -> None:
+    h = parse_message(RAW).headers
+    assert h.get_all("x-ODD") == ["keep   this", "second"]
+    assert h.count("via") == 2
+    assert "X-ODD" in h and "nope" not in h
+
+
+def test_received_headers_serialize_byte_for_byte() -> None:
+    assert parse_message(RAW).serialize() == RAW
+
+
+def test_created_headers_get_canonical_names_and_content_length() -> None:
+    req = Request("BYE", "sip:b@y", Headers.of(("call-id", "x"), ("cseq", "2 BYE"), ("www-authenticate", "z")))
+    req.headers.add("v", "SIP/2.0/UDP h;branch=z9hG4bKq")
+    req.body = b"hello"
+    out = req.serialize()
+    assert out.startswith(b"BYE sip:b@y SIP/2.0\r\nCall-ID: x\r\nCSeq: 2 BYE\r\nWWW-Authenticate: z\r\nVia: ")
+    assert out.endswith(b"Content-Length: 5\r\n\r\nhello")
+    assert canonical_name("record-route") == "Record-Route"
+    assert canonical_name("m") == "Contact"
+
+
+def test_wrong_content_length_is_rewritten() -> None:
+    msg = parse_message(RAW)
+    msg.body = b"abc"
+    out = msg.serialize()
+    assert b"l: 0" not in out and out.endswith(b"Content-Length: 3\r\n\r\nabc")
+
+
+def test_set_prepend_remove_pop_and_cache_invalidation() -> None:
+    msg = parse_message(RAW)
+    assert msg.from_tag == "1"
+    msg.headers.set("From", "<sip:a@x>;tag=2")
+    assert msg.from_tag == "2"
+    msg.headers.prepend("Via", "SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK0")
+    assert msg.branch == "z9hG4bK0" and len(msg.vias) == 3
+    assert msg.headers.pop_first("via") == "SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK0"
+    assert msg.branch == "z9hG4bK1"
+    assert msg.headers.remove("x-odd") == 2
+    assert msg.headers.get("x-odd") is None
+    copy = msg.headers.copy()
+    copy.add("X-New", "1")
+    assert "x-new" not in msg.headers
+
+
+def test_response_defaults() -> None:
+    r = Response(486)
+    assert r.reason == "Busy Here" and r.provisional is False
+    assert Response(180).provisional
+
+
+# --- round trip of generated messages -------------------------------------------------------------------
+
+token = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~", min_size=1,
+                max_size=12)
+value_text = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E) | st.sampled_from(" é€"),
+                     min_size=1, max_size=30).map(str.strip).filter(bool)
+host = st.sampled_from(["example.com", "192.0.2.7", "[2001:db8::1]", "a-b.c.example.org"])
+method = st.sampled_from(["INVITE", "BYE", "OPTIONS", "NOTIFY", "REFER", "X-CUSTOM"])
+reserved = {"via", "from", "to", "call-id", "cseq", "content-length", "max-forwards", "content-type"}
+extension = st.tuples(token.filter(lambda t: t.lower() not in reserved and header_key(t) not in reserved), value_text)
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> Request | Response:
+    headers = Headers.of(
+        ("Via", f"SIP/2.0/UDP {draw(host)}:{draw(st.integers(1, 65535))};branch=z9hG4bK{draw(token)}"),
+        ("From", f'"{draw(token)}" <sip:{draw(token)}@{draw(host)}>;tag={draw(token)}'),
+        ("To", f"<sip:{draw(token)}@{draw(host)}>"),
+        ("Call-ID", draw(token)),
+    )
+    m = draw(method)
+    headers.add("CSeq", f"{draw(st.integers(0, 2**32 - 1))} {m}")
+    for name, value in draw(st.lists(extension, max_size=6)):
+        headers.add(name, value)
+    body = draw(st.binary(max_size=200))
+    if body:
+        headers.add("Content-Type", "application/octet-stream")
+    if draw(st.booleans()):
+        return Request(m, f"sip:{draw(token)}@{draw(host)}", headers, body)
+    return Response(draw(st.integers(100, 699)), draw(value_text), headers, body)
+
+
+@settings(max_examples=300)
+@given(messages())
+def test_parse_of_serialize_is_identity(msg: Request | Response) -> None:
+    wire = msg.serialize()
+    again = parse_message(wire)
+    assert again == msg
+    assert parse_message(wire, stream=True) == msg
+    assert again.serialize() == wire
