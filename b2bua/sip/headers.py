@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .errors import ParseError
-from .grammar import EMPTY_PARAMS, PARAMS_PATTERN, WS, Params, find_closing_quote, is_token, quote, split_commas, unquote
+from .grammar import (
+    EMPTY_PARAMS,
+    PARAMS_PATTERN,
+    WS,
+    Params,
+    find_closing_quote,
+    is_token,
+    quote,
+    split_commas,
+    unquote,
+)
 from .uri import Uri, parse_uri, split_hostport, unescape
 
 MAX_CSEQ = 2**32 - 1
