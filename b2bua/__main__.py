@@ -1,38 +1,23 @@
-"""The ``call-api`` command: read flags, start the service, stop cleanly on SIGINT/SIGTERM.
+"""The ``call-api`` command: read flags and the TOML file, start the service, stop cleanly on SIGINT/SIGTERM.
 
 Until the engine lands this starts, logs that it is ready and waits for a signal.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
 import sys
 
+from .config import Config, ConfigError, build_parser, load_config
+
+__all__ = ["build_parser", "main"]
+
 logger = logging.getLogger("call_api")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The public command line (names fixed by the engine issue: operators script them)."""
-    parser = argparse.ArgumentParser(prog="call-api", description=__doc__)
-    parser.add_argument("--config", metavar="FILE", help="TOML configuration file (default: none)")
-    parser.add_argument("--sip-listen", metavar="HOST:PORT", action="append",
-                        help="SIP listen address, repeatable (default: 127.0.0.1:5080)")
-    parser.add_argument("--sip-transport", choices=["udp", "tcp"], action="append",
-                        help="SIP transport, repeatable (default: udp and tcp)")
-    parser.add_argument("--outbound-proxy", metavar="URI", help="SIP URI of the outbound proxy (default: none)")
-    parser.add_argument("--trusted", metavar="CIDR", action="append",
-                        help="network trusted to create calls, repeatable (default: loopback)")
-    parser.add_argument("--ws-host", metavar="HOST", help="WebSocket host (default: localhost)")
-    parser.add_argument("--ws-port", metavar="PORT", type=int, help="WebSocket port (default: 5059)")
-    parser.add_argument("--ws-path", metavar="PATH", help="WebSocket path (default: /call-api)")
-    parser.add_argument("--log-level", metavar="LEVEL", default="INFO", help="log level (default: INFO)")
-    return parser
-
-
-async def _serve() -> None:
+async def _serve(config: Config) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -43,10 +28,15 @@ async def _serve() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    """Run the service; a bad setting prints one line naming it and returns 2 before anything starts."""
+    try:
+        config = load_config(argv)
+    except ConfigError as exc:
+        print(f"call-api: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log.level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_serve())
+    asyncio.run(_serve(config))
     return 0
 
 

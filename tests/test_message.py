@@ -123,3 +123,24 @@ def test_parse_of_serialize_is_identity(msg: Request | Response) -> None:
     assert again == msg
     assert parse_message(wire, stream=True) == msg
     assert again.serialize() == wire
+
+
+@settings(max_examples=300)
+@given(messages(), st.sampled_from(["", " ", "  "]), st.booleans())
+def test_lazy_keys_agree_with_full_parse(msg: Request | Response, lws: str, quoted_param: bool) -> None:
+    """The transaction keys read without parsing whole headers equal those of the full parse."""
+    via = msg.headers.get("via")
+    assert via is not None
+    if quoted_param:
+        msg.headers.set("Via", f'{via}{lws};x="a;branch=fake"')
+        msg.headers.set("From", (msg.headers.get("from") or "") + f'{lws};y="b;tag=fake"')
+    else:
+        msg.headers.set("Via", via.replace(";branch", f"{lws};{lws}branch"))
+    wire = msg.serialize()
+    lazy = parse_message(wire, check=False)
+    full = parse_message(wire)
+    assert full.top_via is not None and full.from_ is not None and full.to is not None
+    assert lazy.branch == full.top_via.branch
+    assert lazy.from_tag == full.from_.tag
+    assert lazy.to_tag == full.to.tag
+    assert lazy.call_id == full.call_id and lazy.cseq == full.cseq

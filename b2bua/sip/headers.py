@@ -23,7 +23,7 @@ from .grammar import (
     split_commas,
     unquote,
 )
-from .uri import Uri, parse_uri, split_hostport, unescape
+from .uri import Uri, parse_host, parse_uri, split_hostport, unescape
 
 MAX_CSEQ = 2**32 - 1
 MAGIC_COOKIE = "z9hG4bK"
@@ -80,11 +80,37 @@ class Via(NamedTuple):
         return f"{self.protocol}/{self.transport} {host}{self.params}"
 
 
-_VIA = re.compile(r"[ \t]*([^/ \t]+)[ \t]*/[ \t]*([^/ \t]+)[ \t]*/[ \t]*([^ \t;]+)[ \t]+([^;]*?)[ \t]*(;.*)?\Z", re.S)
+_VIA = re.compile(r"[ \t]*([^/ \t]+)[ \t]*/[ \t]*([^/ \t]+)[ \t]*/[ \t]*([^ \t;]+)[ \t]+([^;]*)(;.*)?\Z", re.S)
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
-_HOST = rf"(?:{_LABEL}\.)*{_LABEL}\.?|\[[0-9A-Fa-f:.]+\]"
+_HOST = rf"[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}}|(?:{_LABEL}\.)*[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?|\[[0-9A-Fa-f:.]+\]"
 #: The common case, ``SIP/2.0/UDP host:port;params``, matched in one step.
 _VIA_FAST = re.compile(rf"SIP/2\.0/([A-Za-z]+) ({_HOST})(?::([0-9]{{1,5}}))?({PARAMS_PATTERN})[ \t]*\Z")
+
+
+_BRANCH = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.I)
+_TAG = re.compile(r";[ \t]*tag[ \t]*=[ \t]*([^;, \t]+)", re.I)
+
+
+def branch_of(value: str) -> str | None:
+    """The branch of the first Via value in a Via header line, read without parsing the whole value.
+
+    This is what the transaction layer matches on (RFC 3261 section 17.2.3); a Via it cannot read
+    this way (quoted parameter values) is parsed in full. It does not validate the rest of the value:
+    :func:`b2bua.sip.parser.check_message` does, before a message reaches the layers above.
+    """
+    if '"' in value:
+        return parse_top_via(value).branch
+    m = _BRANCH.search(value.partition(",")[0])
+    return m.group(1) if m is not None else None
+
+
+def tag_of(value: str) -> str | None:
+    """The tag of a From or To value, read without parsing the whole name-addr (see :func:`branch_of`)."""
+    rest = value[value.rfind(">") + 1 :]
+    if '"' in rest or ("<" not in value and ("?" in rest or "," in rest)):
+        return parse_name_addr(value).tag
+    m = _TAG.search(rest)
+    return m.group(1) if m is not None else None
 
 
 def parse_via(value: str) -> list[Via]:
@@ -108,8 +134,8 @@ def _parse_one_via(text: str) -> Via:
         port = int(port_text) if port_text else None
         if port is not None and port > 65535:
             raise ParseError(f"bad port in Via: {text!r}", header="Via")
-        if host[-1:].isdigit() and host.count(".") == 3:
-            split_hostport(host)
+        if (host[-1:].isdigit() and host.count(".") == 3) or host[0] == "[":
+            parse_host(host)
         if _VIA_BAD_PARAM.search(ptext):
             raise ParseError(f"bad Via parameter: {text!r}", header="Via")
         return Via(transport.upper(), host, port, Params.checked(ptext), "SIP/2.0")
@@ -120,6 +146,12 @@ def _parse_one_via(text: str) -> Via:
         name, version, transport, sent_by, ptext = m.groups()
         if not is_token(name) or not is_token(version) or not is_token(transport):
             raise ParseError(f"bad Via sent-protocol: {text!r}", header="Via")
+        sent_by = sent_by.rstrip(WS)
+        if " " in sent_by or "\t" in sent_by:
+            # sent-by = host [ COLON port ] with COLON = SWS ":" SWS (RFC 3261 section 25.1).
+            before, colon, after = sent_by.rpartition(":")
+            if colon and after.lstrip(WS).isdigit():
+                sent_by = before.rstrip(WS) + ":" + after.lstrip(WS)
         host, port = split_hostport(sent_by)
         protocol = f"{name}/{version}"
         if name.upper() == "SIP" and version == "2.0":
@@ -184,7 +216,8 @@ def _display(text: str) -> str:
 
 _QUOTED = r'"(?:[^"\\]|\\[\s\S])*"'
 #: ``"Display" <uri>;params`` and ``Display <uri>;params`` in one step.
-_NAME_ADDR = re.compile(rf'[ \t]*(?:({_QUOTED})|([^"<]*?))[ \t]*<([^<>" \t]+)>({PARAMS_PATTERN})[ \t]*\Z')
+#: The part up to ``>`` can end in one place only; the atomic group keeps a failing match linear in time.
+_NAME_ADDR = re.compile(rf'(?>[ \t]*(?:({_QUOTED})|([^"<]*?))[ \t]*<([^<>" \t]+)>)({PARAMS_PATTERN})[ \t]*\Z')
 
 
 def is_name_addr(value: str) -> bool:
@@ -256,7 +289,10 @@ def parse_uint(value: str, header: str, limit: int) -> int:
     text = value.strip(WS)
     if not text.isdigit() or not text.isascii():
         raise ParseError(f"bad {header}: {value!r}", header=header)
-    number = int(text)
+    try:
+        number = int(text)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        raise ParseError(f"{header} out of range: {value!r}", header=header) from None
     if number > limit:
         raise ParseError(f"{header} out of range: {value!r}", header=header)
     return number
@@ -353,7 +389,12 @@ class SubscriptionState:
     @property
     def expires(self) -> int | None:
         value = self.params.get("expires")
-        return int(value) if value and value.isdigit() else None
+        if not value or not value.isdigit():
+            return None
+        try:
+            return int(value)
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+            return None
 
     def __str__(self) -> str:
         return f"{self.state}{self.params}"
@@ -439,7 +480,8 @@ class SipFrag:
         return f"SIP/2.0 {self.status} {self.reason}"
 
 
-_SIPFRAG = re.compile(rb"[ \t\r\n]*SIP/2\.0[ \t]+([1-6][0-9][0-9])(?:[ \t]+([^\r\n]*))?(?:\r?\n|\Z)")
+#: The SIP-Version is case-insensitive (RFC 3261 section 7.1).
+_SIPFRAG = re.compile(rb"[ \t\r\n]*(?i:SIP)/2\.0[ \t]+([1-6][0-9][0-9])(?:[ \t]+([^\r\n]*))?(?:\r?\n|\Z)")
 
 
 def parse_sipfrag(body: bytes) -> SipFrag:
@@ -461,6 +503,7 @@ __all__ = [
     "SubscriptionState",
     "Via",
     "is_name_addr",
+    "branch_of",
     "parse_accept",
     "parse_cseq",
     "parse_event",
@@ -475,5 +518,6 @@ __all__ = [
     "parse_uint",
     "parse_via",
     "replaces_from_refer_to",
+    "tag_of",
     "unescape",
 ]

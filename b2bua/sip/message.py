@@ -16,6 +16,7 @@ from .headers import (
     MediaType,
     NameAddr,
     Via,
+    branch_of,
     parse_cseq,
     parse_media_type,
     parse_name_addr,
@@ -24,10 +25,14 @@ from .headers import (
     parse_top_via,
     parse_uint,
     parse_via,
+    tag_of,
 )
 from .uri import Uri, parse_uri
 
 T = TypeVar("T")
+
+#: Cache key of the first value of each header, filled by the parser (see :meth:`Message.raw`).
+_FIRST = "\0first"
 
 #: RFC 3261 section 7.3.3 and the IANA registry: compact form -> canonical long name (lower case).
 COMPACT_FORMS: dict[str, str] = {
@@ -253,65 +258,68 @@ class Message:
         h = self.headers
         return h.typed("via", lambda: _split_list(h.get_all("via"), parse_via))
 
+    def raw(self, key: str) -> str | None:
+        """The raw value of the first header with this key (a lower-case long name)."""
+        h = self.headers
+        first = h._cache.get(_FIRST)
+        if first is not None:
+            return first.get(key)  # type: ignore[no-any-return]
+        return h.get(key)
+
+    def _view(self, key: str, parse: Callable[[str], T], header: str | None = None) -> T | None:
+        """``parse`` of the first ``header`` (default: ``key``) header, cached under ``key``."""
+        cache = self.headers._cache
+        try:
+            return cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self.raw(header or key)
+            view = cache[key] = parse(value) if value is not None else None
+            return view
+
     @property
     def top_via(self) -> Via | None:
-        h = self.headers
-
-        def parse() -> Via | None:
-            value = h.get("via")
-            return parse_top_via(value) if value is not None else None
-
-        return h.typed("top-via", parse)
+        return self._view("top-via", parse_top_via, "via")
 
     @property
     def branch(self) -> str | None:
         """The top Via's branch: the transaction key (RFC 3261 section 17.1.3, 17.2.3)."""
-        via = self.headers._cache.get("top-via") or self.top_via
-        return via.params.get("branch") if via else None
-
-    def _name_addr(self, key: str) -> NameAddr | None:
-        h = self.headers
-
-        def parse() -> NameAddr | None:
-            value = h.get(key)
-            return parse_name_addr(value) if value is not None else None
-
-        return h.typed(key, parse)
+        via = self.headers._cache.get("top-via")
+        if via is not None:
+            return via.params.get("branch")  # type: ignore[no-any-return]
+        value = self.raw("via")
+        return branch_of(value) if value is not None else None
 
     @property
     def from_(self) -> NameAddr | None:
-        return self._name_addr("from")
+        return self._view("from", parse_name_addr)
 
     @property
     def to(self) -> NameAddr | None:
-        return self._name_addr("to")
+        return self._view("to", parse_name_addr)
 
     @property
     def from_tag(self) -> str | None:
-        addr = self.headers._cache.get("from") or self.from_
-        return addr.params.get("tag") if addr else None
+        addr = self.headers._cache.get("from")
+        if addr is not None:
+            return addr.params.get("tag")  # type: ignore[no-any-return]
+        value = self.raw("from")
+        return tag_of(value) if value is not None else None
 
     @property
     def to_tag(self) -> str | None:
-        addr = self.to
-        return addr.tag if addr else None
+        addr = self.headers._cache.get("to")
+        if addr is not None:
+            return addr.params.get("tag")  # type: ignore[no-any-return]
+        value = self.raw("to")
+        return tag_of(value) if value is not None else None
 
     @property
     def call_id(self) -> str | None:
-        return self.headers._cache.get("call-id") or self.headers.get("call-id")
+        return self.raw("call-id")
 
     @property
     def cseq(self) -> CSeq | None:
-        h = self.headers
-        cached: CSeq | None = h._cache.get("cseq")
-        if cached is not None:
-            return cached
-
-        def parse() -> CSeq | None:
-            value = h.get("cseq")
-            return parse_cseq(value) if value is not None else None
-
-        return h.typed("cseq", parse)
+        return self.headers._cache.get("cseq") or self._view("cseq", parse_cseq)
 
     def _addr_list(self, key: str) -> list[NameAddr]:
         h = self.headers

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .errors import ParseError
 from .grammar import is_token
 from .headers import is_name_addr, parse_cseq, parse_name_addr, parse_top_via, parse_uint
-from .message import COMPACT_FORMS, Field, Headers, Message, Request, Response, canonical_name
+from .message import _FIRST, COMPACT_FORMS, Field, Headers, Message, Request, Response, canonical_name
 
 #: Methods defined by RFC 3261 and the extensions the service knows (for 501 vs 400 on a CSeq mismatch).
 KNOWN_METHODS = frozenset(
@@ -66,11 +66,18 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, stream: bool = False) -> Request | Response:
+def parse_message(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, stream: bool = False, check: bool = True
+) -> Request | Response:
     """Parse one whole message: a datagram, or (``stream=True``) one framed by :class:`StreamReader`.
 
     On UDP the body runs to the end of the datagram when Content-Length is absent, and octets past
     Content-Length are ignored (RFC 3261 section 18.3; RFC 4475 section 3.1.1.8).
+
+    Framing, the start line and the presence and count of the mandatory headers are always checked.
+    With ``check=False`` the structure of Via, From, To, CSeq and Max-Forwards is left for
+    :func:`check_message` or first use: the transaction layer reads only the keys of a retransmission,
+    and calls :func:`check_message` before a message reaches the layers above.
     """
     if len(data) > limits.max_size:
         raise ParseError("message too large", 513)
@@ -96,7 +103,10 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, stream: bool 
             lines = head.split("\r\n")
         else:
             raise ParseError("no empty line after the headers")
-    return _build(lines, rest, limits, stream, "\n " in head or "\n\t" in head)
+    msg = _build(lines, rest, limits, stream, "\n " in head or "\n\t" in head)
+    if check:
+        check_message(msg)
+    return msg
 
 
 def _build(lines: list[str], rest: bytes, limits: Limits, stream: bool, folded: bool) -> Request | Response:
@@ -106,7 +116,7 @@ def _build(lines: list[str], rest: bytes, limits: Limits, stream: bool, folded: 
     fields = _split_fields(lines, limits, folded)
     headers = Headers(fields)
     msg = _response(start_line, headers) if start_line[:4].upper() == "SIP/" else _request(start_line, headers)
-    length_text = _check(msg, headers, fields)
+    length_text = _check(fields, headers._cache)
     if length_text is None:
         if stream:
             raise ParseError("Content-Length is required on a stream", header="Content-Length")
@@ -197,40 +207,52 @@ def _response(start_line: str, headers: Headers) -> Response:
     return Response(int(m.group(3)), m.group(4) or "", headers, b"")
 
 
-def _check(msg: Message, headers: Headers, fields: list[Field]) -> str | None:
-    """RFC 3261 section 8.1.1 / 8.2: the headers every layer relies on, present once and well formed.
-
-    Via, From, CSeq and Call-ID are parsed now (they key transactions); To is checked now and parsed on
-    first use. Returns the Content-Length value, if any.
-    """
+def _check(fields: list[Field], cache: dict[str, object]) -> str | None:
+    """The mandatory headers present, and the single-valued ones only once (RFC 3261 section 8.1.1, 20;
+    RFC 4475 sections 3.3.1, 3.3.8, 3.3.9). Returns the Content-Length value, if any."""
     single = [(key, value) for key, value, _ in fields if key in _SINGLE_SET]
     seen = dict(single)
     if len(single) != len(seen) or not ("from" in seen and "to" in seen and "call-id" in seen and "cseq" in seen):
         _check_counts(fields)
-    top_via = next((f[1] for f in fields if f[0] == "via"), None)
-    if top_via is None:
+    first = fields[0]
+    via = first[1] if first[0] == "via" else next((f[1] for f in fields if f[0] == "via"), None)
+    if via is None:
         raise ParseError("missing Via header", header="Via")
-    cache = headers._cache
-    cache["top-via"] = parse_top_via(top_via)
-    call_id = cache["call-id"] = seen["call-id"]
+    seen["via"] = via
+    cache[_FIRST] = seen
+    return seen.get("content-length")
+
+
+def check_message(msg: Message) -> None:
+    """Parse and check the headers every layer relies on: the top Via, From, To, Call-ID, CSeq (whose method
+    must be the request's) and Max-Forwards. Raises :class:`ParseError` with the status to answer."""
+    cache = msg.headers._cache
+    raw = msg.raw
+    if "top-via" not in cache:
+        value = raw("via")
+        if value is None:
+            raise ParseError("missing Via header", header="Via")
+        cache["top-via"] = parse_top_via(value)
+    call_id = raw("call-id") or ""
     if " " in call_id or "\t" in call_id or not call_id:
         raise ParseError(f"bad Call-ID {call_id!r}", header="Call-ID")
-    cache["from"] = parse_name_addr(seen["from"])
-    to = seen["to"]
-    if not is_name_addr(to):
-        cache["to"] = parse_name_addr(to)
-    cseq = cache["cseq"] = parse_cseq(seen["cseq"])
-    max_forwards = seen.get("max-forwards")
-    if max_forwards is not None:
+    if "from" not in cache:
+        cache["from"] = parse_name_addr(raw("from") or "")
+    if "to" not in cache:
+        to = raw("to") or ""
+        if not is_name_addr(to):
+            cache["to"] = parse_name_addr(to)
+    cseq = cache.get("cseq") or parse_cseq(raw("cseq") or "")
+    cache["cseq"] = cseq
+    max_forwards = raw("max-forwards")
+    if max_forwards is not None and "max-forwards" not in cache:
         cache["max-forwards"] = parse_uint(max_forwards, "Max-Forwards", 255)
-    if cseq.method != getattr(msg, "method", cseq.method):
-        method = getattr(msg, "method", "")
+    if isinstance(msg, Request) and cseq.method != msg.method:
         raise ParseError(
-            f"CSeq method {cseq.method} differs from {method[:40]}",
-            400 if method in KNOWN_METHODS else 501,
+            f"CSeq method {cseq.method} differs from {msg.method[:40]}",
+            400 if msg.method in KNOWN_METHODS else 501,
             header="CSeq",
         )
-    return seen.get("content-length")
 
 
 def _check_counts(fields: list[Field]) -> None:
@@ -238,7 +260,7 @@ def _check_counts(fields: list[Field]) -> None:
     counts: dict[str, int] = {}
     for key, _, _ in fields:
         counts[key] = counts.get(key, 0) + 1
-    for key in ("via", "from", "to", "call-id", "cseq"):
+    for key in ("from", "to", "call-id", "cseq", "via"):
         if key not in counts:
             raise ParseError(f"missing {canonical_name(key)} header", header=canonical_name(key))
     for key in _SINGLE:
@@ -254,7 +276,8 @@ class StreamReader:
     After a :class:`ParseError` the stream cannot be resynchronised; the transport must close it.
     """
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, *, check: bool = True) -> None:
+        self._check = check
         self._buf = bytearray()
         self._limits = limits
         self._head_end = -1
@@ -306,4 +329,4 @@ class StreamReader:
         data = bytes(buf[: self._need])
         del buf[: self._need]
         self._head_end = self._need = -1
-        return parse_message(data, self._limits, stream=True)
+        return parse_message(data, self._limits, stream=True, check=self._check)

@@ -1,0 +1,163 @@
+"""The UAS core's request checks and response construction (RFC 3261 section 8.2).
+
+:func:`check_request` applies the section 8.2 checks in the RFC's order and returns the response the
+request deserves when it fails one (405, 416, 482 is the layer's since it needs transaction state,
+420, 415, 406), or ``None`` when the request may proceed. :func:`make_response` builds a response per
+section 8.2.6, and :func:`salvage_response` answers 400/505 to a request that did not parse, when enough
+of it survives to route the answer (RFC 4475 section 3.1.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import ParseError
+from .headers import parse_accept, parse_top_via
+from .message import COMPACT_FORMS, REASONS, Field, Headers, Request, Response
+from .parser import KNOWN_METHODS
+from .uri import SUPPORTED_SCHEMES, AbsoluteUri
+
+#: Headers a response copies from its request (section 8.2.6.2), in the order they are written.
+_COPIED = ("via", "from", "to", "call-id", "cseq")
+
+
+@dataclass(frozen=True, slots=True)
+class UasPolicy:
+    """What this UAS handles: the methods it allows, the extensions it supports, the bodies it reads."""
+
+    #: Methods answered by the service; others get 405 (known) or 501 (unknown), section 8.2.1.
+    allowed: frozenset[str] = frozenset(
+        {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO", "REFER", "NOTIFY", "PRACK"}
+    )
+    #: Option tags understood in Require (section 8.2.2.3).
+    supported: frozenset[str] = frozenset({"replaces", "norefersub", "timer"})
+    #: Body types read (section 8.2.3); a body of another type gets 415 with Accept.
+    accepted: tuple[str, ...] = ("application/sdp", "message/sipfrag", "application/dtmf-relay", "text/plain",
+                                 "multipart/mixed")
+
+    @property
+    def allow_header(self) -> str:
+        order = ("INVITE", "ACK", "CANCEL", "OPTIONS", "BYE", "REFER", "NOTIFY", "UPDATE", "INFO", "PRACK")
+        return ", ".join([m for m in order if m in self.allowed] + sorted(self.allowed.difference(order)))
+
+    @property
+    def accept_header(self) -> str:
+        return ", ".join(self.accepted)
+
+    @property
+    def supported_header(self) -> str:
+        return ", ".join(sorted(self.supported))
+
+
+DEFAULT_POLICY = UasPolicy()
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+) -> Response:
+    """A response to ``request`` (section 8.2.6): Via, From, To, Call-ID and CSeq copied, a To tag added
+    when the request had none and the status is above 100, Timestamp echoed on 100 (section 8.2.6.1)."""
+    out = Headers([f for f in request.headers.fields() if f[0] in _COPIED])
+    if to_tag is not None and status > 100 and request.to_tag is None:
+        to_value = request.headers.get("to") or ""
+        out.set("To", f"{to_value};tag={to_tag}")
+        # keep To in its place: Headers.set replaced the first To in place
+    if status == 100:
+        stamp = request.headers.get("timestamp")
+        if stamp is not None:
+            out.add("Timestamp", stamp)
+    for name, value in headers:
+        out.add(name, value)
+    return Response(status, reason or REASONS.get(status, ""), out, body)
+
+
+def check_request(request: Request, policy: UasPolicy = DEFAULT_POLICY) -> Response | None:
+    """The checks of section 8.2.1 to 8.2.3 in order; the failing check's response, or ``None``.
+
+    ACK never gets a response (section 17.2.3); CANCEL skips the Require check (section 8.2.2.3).
+    """
+    method = request.method
+    if method == "ACK":
+        return None
+    if method not in policy.allowed:
+        if method in KNOWN_METHODS:
+            return make_response(request, 405, headers=[("Allow", policy.allow_header)])
+        return make_response(request, 501, headers=[("Allow", policy.allow_header)])
+    try:
+        uri = request.request_uri
+    except ParseError:
+        return make_response(request, 400, "Bad Request-URI")
+    if isinstance(uri, AbsoluteUri) or uri.scheme not in SUPPORTED_SCHEMES:
+        return make_response(request, 416)
+    if method != "CANCEL":
+        try:
+            required = request.tokens("require")
+        except ParseError:
+            return make_response(request, 400, "Bad Require")
+        unknown = [tag for tag in required if tag.lower() not in policy.supported]
+        if unknown:
+            return make_response(request, 420, headers=[("Unsupported", ", ".join(unknown))])
+    if request.body:
+        try:
+            ctype = request.content_type
+        except ParseError:
+            return make_response(request, 400, "Bad Content-Type")
+        encoding = request.headers.get("content-encoding")
+        if ctype is None or ctype.mime not in policy.accepted or (encoding and encoding.lower() != "identity"):
+            return make_response(request, 415, headers=[("Accept", policy.accept_header)])
+    if method == "INVITE" and "accept" in request.headers:
+        try:
+            accepted = parse_accept(",".join(request.headers.get_all("accept")))
+        except ParseError:
+            return make_response(request, 400, "Bad Accept")
+        if not any(m.matches("application/sdp") for m in accepted):
+            return make_response(request, 406, headers=[("Accept", "application/sdp")])
+    return None
+
+
+def salvage_response(data: bytes, error: ParseError) -> Response | None:
+    """A 400/505 (``error.status``) for a request that failed to parse, or ``None`` when it cannot be routed.
+
+    The response needs a usable top Via; From, To, Call-ID and CSeq are copied raw when present.
+    Responses never get an answer (section 18.1.2): they return ``None``.
+    """
+    end = data.find(b"\r\n\r\n")
+    head = (data[:end] if end >= 0 else data).decode("utf-8", "replace")
+    lines = head.replace("\r\n", "\n").split("\n")
+    while lines and not lines[0]:
+        del lines[0]
+    if not lines or lines[0][:4].upper() == "SIP/":
+        return None
+    fields: list[Field] = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            continue
+        key = name.strip().lower()
+        key = COMPACT_FORMS.get(key, key)
+        if key in _COPIED:
+            fields.append((key, value.strip(), None))
+    vias = [f for f in fields if f[0] == "via"]
+    if not vias:
+        return None
+    try:
+        parse_top_via(vias[0][1])
+    except ParseError:
+        return None
+    status = error.status if 400 <= error.status < 700 else 400
+    reason = REASONS.get(status, "Bad Request")
+    if status == 400 and error.reason:
+        reason = f"Bad Request ({_safe_reason(error.reason)})"
+    return Response(status, reason, Headers(fields))
+
+
+def _safe_reason(text: str) -> str:
+    """A reason phrase without control characters, short enough for one line."""
+    return "".join(c if c.isprintable() else "?" for c in text)[:80]

@@ -1,0 +1,57 @@
+"""The error codes of the Call API and the exception that carries one to the client.
+
+The -32700 .. -32603 codes are JSON-RPC 2.0's own (section 5.1); -32001 .. -32003 come from the range the
+specification leaves to the server (-32000 .. -32099) and cover refusals that only the call logic can know.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+#: The frame is not valid JSON (or not UTF-8, or nested too deeply to parse).
+PARSE_ERROR = -32700
+#: The JSON is not a valid Request object, or the batch array is empty.
+INVALID_REQUEST = -32600
+#: No such method.
+METHOD_NOT_FOUND = -32601
+#: A parameter is missing, of the wrong type, unknown, or outside its domain; or ``cmd_id`` is taken.
+INVALID_PARAMS = -32602
+#: A bug on the server side.
+INTERNAL = -32603
+#: No call has the given Call-ID.
+CALL_NOT_FOUND = -32001
+#: The call is not in a state where this command can run (e.g. not yet answered, already ended).
+CALL_STATE = -32002
+#: Another command is already running on that call.
+BUSY = -32003
+
+
+class RpcError(Exception):
+    """A refusal to answer with a JSON-RPC error response: ``code``, a ``message`` saying what was wrong with
+    which member, and optional ``data`` (e.g. ``{"param": "leg"}``) that must be JSON-serializable."""
+
+    def __init__(self, code: int, message: str, data: Mapping[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"RpcError({self.code}, {self.message!r}, {self.data!r})"
+
+
+def describe(value: object, limit: int = 60) -> str:
+    """A short rendering of a client's JSON value for an error message: scalars as JSON, cut to ``limit``
+    characters (before escaping), arrays and objects by kind only, so a message never echoes a large structure."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= limit - 2 else value[: limit - 5] + "...", ensure_ascii=False)
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
