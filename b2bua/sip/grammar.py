@@ -172,10 +172,11 @@ class Params:
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first parameter called ``name`` (``None`` if it has no value)."""
         text = self._text
-        if self._items is None and text is not None and '"' not in text and " " not in text:
-            # Fast path for the common spelling: ``;name=value`` with nothing unusual around it.
+        if self._items is None and text is not None and '"' not in text and " " not in text and "\t" not in text:
+            # Fast path for the common spelling: ``;name=value`` with nothing unusual around it; any earlier
+            # parameter whose name starts like ``name`` (in any case) sends the lookup to the full parse.
             at = text.find(";" + name + "=")
-            if at >= 0 and text.find(";" + name, 0, at) < 0:
+            if at >= 0 and (at == 0 or ";" + name.lower() not in text[:at].lower()):
                 begin = at + len(name) + 2
                 end = text.find(";", begin)
                 return text[begin:end] if end >= 0 else text[begin:]

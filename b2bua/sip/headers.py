@@ -82,7 +82,9 @@ class Via(NamedTuple):
 
 _VIA = re.compile(r"[ \t]*([^/ \t]+)[ \t]*/[ \t]*([^/ \t]+)[ \t]*/[ \t]*([^ \t;]+)[ \t]+([^;]*)(;.*)?\Z", re.S)
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
-_HOST = rf"[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}}|(?:{_LABEL}\.)*[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?|\[[0-9A-Fa-f:.]+\]"
+_TOPLABEL = r"[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+#: RFC 3261 section 25.1 hosts: an IPv4 address, a hostname (its last label starts with a letter), an IPv6 reference.
+_HOST = rf"[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}}|(?:{_LABEL}\.)*{_TOPLABEL}\.?|\[[0-9A-Fa-f:.]+\]"
 #: The common case, ``SIP/2.0/UDP host:port;params``, matched in one step.
 _VIA_FAST = re.compile(rf"SIP/2\.0/([A-Za-z]+) ({_HOST})(?::([0-9]{{1,5}}))?({PARAMS_PATTERN})[ \t]*\Z")
 
@@ -502,8 +504,8 @@ __all__ = [
     "SipFrag",
     "SubscriptionState",
     "Via",
-    "is_name_addr",
     "branch_of",
+    "is_name_addr",
     "parse_accept",
     "parse_cseq",
     "parse_event",

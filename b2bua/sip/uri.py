@@ -8,6 +8,7 @@ part, so a B2BUA relays URIs it does not touch exactly as they arrived. Other sc
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 
@@ -26,17 +27,33 @@ _HOSTNAME = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*[A-Za-z
 _IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\Z")
 _IPV6 = re.compile(r"\[[0-9A-Fa-f:.]+\]\Z")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_TEL_NUMBER = re.compile(r"(?:\+[0-9\-.()]*[0-9][0-9\-.()]*|[0-9A-Fa-f*#\-.()]*[0-9A-Fa-f*#][0-9A-Fa-f*#\-.()]*)\Z")
+#: The required digit is the first one, so a failing match takes linear time.
+_TEL_NUMBER = re.compile(r"(?:\+[\-.()]*[0-9][0-9\-.()]*|[\-.()]*[0-9A-Fa-f*#][0-9A-Fa-f*#\-.()]*)\Z")
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+#: RFC 2396 reserved characters, and ``%`` itself: their escapes are not equivalent to the characters.
+_RESERVED = frozenset(";/?:@&=+$,%")
 
 #: Schemes the service can route to; any other Request-URI scheme gets 416.
 SUPPORTED_SCHEMES = frozenset({"sip", "sips", "tel"})
 
 
 def unescape(text: str) -> str:
-    """Resolve ``%XX`` escapes (for comparison; RFC 3261 section 19.1.4)."""
+    """Resolve ``%XX`` escapes; the octets are UTF-8 (RFC 3261 section 19.1.1), as escape_header_value writes them."""
     if "%" not in text:
         return text
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return _ESCAPES.sub(lambda m: bytes.fromhex(m.group().replace("%", "")).decode("utf-8", "surrogateescape"), text)
+
+
+def _canonical(text: str) -> str:
+    """``text`` for comparison: escapes of unreserved characters resolved, reserved ones kept (RFC 3261 19.1.4)."""
+    if "%" not in text:
+        return text
+    return _ESCAPE.sub(_canonical_escape, text)
+
+
+def _canonical_escape(m: re.Match[str]) -> str:
+    c = chr(int(m.group(1), 16))
+    return m.group().upper() if c in _RESERVED else c
 
 
 def _check_chars(text: str, allowed: frozenset[str], what: str) -> None:
@@ -70,11 +87,19 @@ def parse_host(text: str) -> str:
     if not text:
         raise ParseError("empty host")
     if text[0] == "[":
-        if not _IPV6.match(text) or text.count(":") < 2:
+        if not _IPV6.match(text) or not _is_ipv6(text[1:-1]):
             raise ParseError(f"bad IPv6 reference: {text!r}")
     elif not (_IPV4.match(text) or _HOSTNAME.match(text)):
         raise ParseError(f"bad host: {text!r}")
     return text
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def split_hostport(text: str) -> tuple[str, int | None]:
@@ -287,6 +312,10 @@ def _tel_digits(number: str) -> str:
     return "".join(c for c in number if c not in "-.()").lower()
 
 
+def _header_keys(uri: SipUri) -> list[tuple[str, str]]:
+    return sorted((name.lower(), value) for name, value in uri.header_items())
+
+
 _SIGNIFICANT_PARAMS = ("user", "ttl", "method", "maddr", "transport")
 
 
@@ -295,19 +324,20 @@ def uri_equal(a: Uri, b: Uri) -> bool:
     if isinstance(a, SipUri) and isinstance(b, SipUri):
         if a.scheme != b.scheme or a.port != b.port or a.host.lower() != b.host.lower():
             return False
-        if unescape(a.user or "") != unescape(b.user or "") or (a.user is None) != (b.user is None):
+        if _canonical(a.user or "") != _canonical(b.user or "") or (a.user is None) != (b.user is None):
             return False
-        if unescape(a.password or "") != unescape(b.password or ""):
+        if _canonical(a.password or "") != _canonical(b.password or ""):
             return False
-        pa = {k.lower(): unescape(v).lower() if v is not None else None for k, v in a.params}
-        pb = {k.lower(): unescape(v).lower() if v is not None else None for k, v in b.params}
+        pa = {_canonical(k).lower(): _canonical(v).lower() if v is not None else None for k, v in a.params}
+        pb = {_canonical(k).lower(): _canonical(v).lower() if v is not None else None for k, v in b.params}
         for name in _SIGNIFICANT_PARAMS:
             if pa.get(name, "\0") != pb.get(name, "\0"):
                 return False
         for name in pa.keys() & pb.keys():
             if pa[name] != pb[name]:
                 return False
-        return sorted(a.header_items()) == sorted(b.header_items())
+        # Header names are case-insensitive (RFC 3261 section 7.3.1); values compare as written, unescaped.
+        return _header_keys(a) == _header_keys(b)
     if isinstance(a, TelUri) and isinstance(b, TelUri):
         pa = {k.lower(): (v or "").lower() for k, v in a.params}
         pb = {k.lower(): (v or "").lower() for k, v in b.params}

@@ -1,0 +1,376 @@
+"""The transaction layer: bytes in, transactions matched, events and datagrams out (RFC 3261 sections 17, 18).
+
+:class:`TransactionLayer` is sans-I/O. The shell feeds it what arrives (:meth:`~TransactionLayer.receive`),
+fires :meth:`~TransactionLayer.handle_timer` at :meth:`~TransactionLayer.get_timer`, and sends what
+:meth:`~TransactionLayer.take_datagrams` returns. The TU (the UA core) reads
+:meth:`~TransactionLayer.take_events` and calls :meth:`send_request` / :meth:`send_response`.
+
+On the way in it: parses (answering 400/505 where a response can be routed, dropping the rest),
+stamps ``received``/``rport`` on the top Via (section 18.2.1, RFC 3581), absorbs retransmissions in
+their transactions, answers CANCEL (section 9.2), answers merged requests with 482 (section 8.2.2.2)
+and the section 8.2 checks, and sends 100 Trying for every new INVITE (section 17.2.1).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .address import Destination
+from .errors import ParseError
+from .events import (
+    AckReceived,
+    CancelReceived,
+    LayerEvent,
+    RequestReceived,
+    ResponseReceived,
+    StrayResponse,
+    TransactionEnded,
+    TransactionTimedOut,
+)
+from .grammar import split_outside_quotes
+from .headers import Via, parse_top_via
+from .message import Request, Response
+from .parser import DEFAULT_LIMITS, Limits, check_message, parse_message
+from .timers import TimerSettings
+from .transaction_client import ClientTransaction, InviteClientTransaction, NonInviteClientTransaction
+from .transaction_events import AckToTU, Action, ResponseToTU, Terminated, TimedOut, Transmit, TransportFailed
+from .transaction_machine import TransactionError
+from .transaction_matching import ClientKey, ServerKey, cancel_target_key, client_key, server_key
+from .transaction_server import InviteServerTransaction, NonInviteServerTransaction, ServerTransaction
+from .uas import DEFAULT_POLICY, UasPolicy, check_request, make_response, salvage_response
+
+logger = logging.getLogger("call_api.sip.layer")
+
+#: RFC 3261 section 18.1.1: a request within 200 bytes of the path MTU (1500) goes over a congestion
+#: controlled transport; 1300 is the figure the RFC gives when the MTU is unknown.
+UDP_SIZE_LIMIT = 1300
+
+Transaction = ClientTransaction | ServerTransaction
+
+
+@dataclass(slots=True)
+class LayerStats:
+    """Counters the shell can log or expose."""
+
+    received: int = 0
+    malformed: int = 0
+    retransmissions: int = 0
+    stray_responses: int = 0
+    sent: int = 0
+
+
+@dataclass(slots=True)
+class TransactionLayer:
+    """Every live transaction, keyed for matching, plus the queues of what to send and what to tell the TU."""
+
+    timers: TimerSettings = field(default_factory=TimerSettings)
+    limits: Limits = DEFAULT_LIMITS
+    policy: UasPolicy = DEFAULT_POLICY
+    #: Makes the To tag of responses the layer sends on its own (400, 420 ...). Injected: no randomness here.
+    tag_factory: Callable[[], str] = lambda: "call-api"
+    stats: LayerStats = field(default_factory=LayerStats)
+    _clients: dict[ClientKey, ClientTransaction] = field(default_factory=dict)
+    _servers: dict[ServerKey, ServerTransaction] = field(default_factory=dict)
+    #: (From tag, Call-ID, CSeq number, method) of requests without To tag -> their transaction (section 8.2.2.2).
+    _merge: dict[tuple[str | None, str, int, str], ServerKey] = field(default_factory=dict)
+    _heap: list[tuple[float, int, Transaction]] = field(default_factory=list)
+    _seq: int = 0
+    _out: list[tuple[bytes, Destination]] = field(default_factory=list)
+    _events: list[LayerEvent] = field(default_factory=list)
+
+    # -- what goes out ------------------------------------------------------------------------------
+
+    def take_datagrams(self) -> list[tuple[bytes, Destination]]:
+        """The messages to send, serialized, in order; the queue is emptied."""
+        out, self._out = self._out, []
+        return out
+
+    def take_events(self) -> list[LayerEvent]:
+        """The events for the TU, in order; the queue is emptied."""
+        events, self._events = self._events, []
+        return events
+
+    def get_timer(self) -> float | None:
+        """The earliest deadline of any transaction, or ``None``."""
+        heap = self._heap
+        while heap:
+            deadline, _, tx = heap[0]
+            if tx.get_timer() == deadline and not tx.terminated:
+                return deadline
+            heapq.heappop(heap)
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """Fire every transaction timer due at ``now``."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, tx = heapq.heappop(heap)
+            if tx.terminated or tx.get_timer() != deadline:
+                continue
+            self._run(tx, tx.handle_timer(now))
+
+    def __len__(self) -> int:
+        return len(self._clients) + len(self._servers)
+
+    # -- the TU's side --------------------------------------------------------------------------------
+
+    def send_request(self, request: Request, destination: Destination, now: float) -> ClientTransaction:
+        """Start a client transaction for ``request`` (its top Via and branch already set by the TU).
+
+        A request too large for UDP goes over TCP instead, its Via saying so (section 18.1.1).
+        """
+        if destination.transport == "udp" and len(request.serialize()) > UDP_SIZE_LIMIT:
+            destination = Destination("tcp", destination.host, destination.port)
+            via = request.top_via
+            if via is not None:
+                _replace_top_via(request, via._replace(transport="TCP"))
+        tx: ClientTransaction
+        if request.method == "INVITE":
+            tx = InviteClientTransaction(request, destination, self.timers, now)
+        else:
+            tx = NonInviteClientTransaction(request, destination, self.timers, now)
+        if tx.key in self._clients:
+            raise TransactionError(f"a client transaction with branch {tx.key.branch} already exists")
+        self._clients[tx.key] = tx
+        self._run(tx, tx.start(now))
+        return tx
+
+    def send_response(self, tx: ServerTransaction, response: Response, now: float) -> None:
+        """The TU's response on a server transaction (2xx retransmissions to INVITE included)."""
+        self._run(tx, tx.send_response(response, now))
+
+    def send_stateless(self, message: Request | Response, destination: Destination) -> None:
+        """Send outside any transaction: the ACK for a 2xx (section 13.2.2.4), a response nobody retransmits."""
+        self._transmit(message, destination)
+
+    def transport_error(self, destination: Destination, now: float) -> None:
+        """The shell could not reach ``destination``: fail the client transactions waiting on it."""
+        for tx in list(self._clients.values()):
+            if tx.destination == destination and not tx.terminated:
+                self._run(tx, tx.transport_error(now, f"cannot reach {destination}"))
+
+    # -- what comes in ------------------------------------------------------------------------------
+
+    def receive(self, data: bytes, source: Destination, now: float) -> None:
+        """One datagram, or one message framed by a stream transport, from ``source``."""
+        self.stats.received += 1
+        try:
+            msg = parse_message(data, self.limits, stream=source.reliable, check=False)
+        except ParseError as error:
+            self.stats.malformed += 1
+            self._answer_unparsable(data, error, source)
+            return
+        try:
+            if isinstance(msg, Response):
+                self._receive_response(msg, now)
+            else:
+                self._receive_request(msg, source, now)
+        except ParseError as error:
+            self.stats.malformed += 1
+            if isinstance(msg, Request) and msg.method != "ACK":
+                self._answer_unparsable(data, error, source)
+            else:
+                logger.debug("dropped a malformed message from %s: %s", source, error.reason)
+
+    def _answer_unparsable(self, data: bytes, error: ParseError, source: Destination) -> None:
+        response = salvage_response(data, error)
+        if response is None:
+            logger.info("dropped an unparsable message from %s: %s", source, error.reason)
+            return
+        via = response.top_via
+        if via is None:
+            return
+        via = _stamp(via, source)
+        _replace_top_via(response, via)
+        logger.info("answered %d to an unparsable request from %s: %s", response.status, source, error.reason)
+        self._transmit(response, response_destination(via, source))
+
+    def _receive_response(self, response: Response, now: float) -> None:
+        tx = self._clients.get(client_key(response))
+        if tx is None:
+            cseq = response.cseq
+            if cseq is not None and cseq.method == "INVITE" and 200 <= response.status < 300:
+                check_message(response)
+                self._events.append(StrayResponse(response))
+            else:
+                self.stats.stray_responses += 1
+                logger.debug("dropped a response that matches no transaction: %r", response)
+            return
+        self._run(tx, tx.receive_response(response, now))
+
+    def _receive_request(self, request: Request, source: Destination, now: float) -> None:
+        via = request.top_via
+        if via is None:
+            raise ParseError("missing Via header", header="Via")
+        stamped = _stamp(via, source)
+        if stamped is not via:
+            _replace_top_via(request, stamped)
+        key = server_key(request)
+        tx = self._servers.get(key)
+        if tx is not None and tx.matches(request) and request.method in ("ACK", tx.request.method):
+            self.stats.retransmissions += request.method != "ACK"
+            self._run(tx, tx.receive_request(request, now))
+            return
+        method = request.method
+        if method == "ACK":
+            check_message(request)
+            self._events.append(AckReceived(request, source))
+            return
+        reply_to = response_destination(stamped, source)
+        tx = InviteServerTransaction(request, reply_to, self.timers, now) if method == "INVITE" else \
+            NonInviteServerTransaction(request, reply_to, self.timers, now)
+        self._servers[tx.key] = tx
+        try:
+            check_message(request)
+        except ParseError as error:
+            self._reply(tx, make_response(request, error.status, _reason(error), to_tag=self.tag_factory()), now)
+            return
+        if request.to_tag is None:
+            cseq = request.cseq
+            assert cseq is not None and request.call_id is not None
+            merge_key = (request.from_tag, request.call_id, cseq.number, method)
+            other = self._merge.get(merge_key)
+            if other is not None and other != tx.key and other in self._servers:
+                self._reply(tx, make_response(request, 482, to_tag=self.tag_factory()), now)
+                return
+            self._merge[merge_key] = tx.key
+        refusal = check_request(request, self.policy)
+        if refusal is not None:
+            if refusal.status > 100 and request.to_tag is None:
+                refusal = make_response(request, refusal.status, refusal.reason, to_tag=self.tag_factory(),
+                                        headers=_extra_headers(refusal))
+            self._reply(tx, refusal, now)
+            return
+        if method == "CANCEL":
+            self._receive_cancel(request, tx, now)
+            return
+        if method == "INVITE":
+            self._reply(tx, make_response(request, 100), now)
+        self._events.append(RequestReceived(request, tx, source))
+
+    def _receive_cancel(self, cancel: Request, tx: ServerTransaction, now: float) -> None:
+        """Section 9.2: 200 to the CANCEL when it matches a pending INVITE, 481 otherwise."""
+        invite = self._servers.get(cancel_target_key(cancel))
+        if invite is None or not invite.matches(cancel) or invite.terminated:
+            self._reply(tx, make_response(cancel, 481, to_tag=self.tag_factory()), now)
+            return
+        last = invite.last_response
+        to_tag = last.to_tag if last is not None else None
+        self._reply(tx, make_response(cancel, 200, to_tag=to_tag or self.tag_factory()), now)
+        if last is None or last.status < 200:
+            self._events.append(CancelReceived(cancel, invite))
+
+    def _reply(self, tx: ServerTransaction, response: Response, now: float) -> None:
+        self._run(tx, tx.send_response(response, now))
+
+    # -- running transactions -----------------------------------------------------------------------
+
+    def _run(self, tx: Transaction, actions: list[Action]) -> None:
+        for action in actions:
+            match action:
+                case Transmit(message, destination):
+                    self._transmit(message, destination)
+                case ResponseToTU(response):
+                    assert isinstance(tx, ClientTransaction)
+                    try:
+                        check_message(response)
+                    except ParseError as error:
+                        logger.info("dropped a malformed response %r: %s", response, error.reason)
+                        continue
+                    self._events.append(ResponseReceived(response, tx))
+                case AckToTU(request):
+                    try:
+                        check_message(request)
+                    except ParseError:
+                        continue
+                    self._events.append(AckReceived(request, _source_of(tx)))
+                case TimedOut(reason, _) | TransportFailed(reason):
+                    self._events.append(TransactionTimedOut(tx, reason))
+                case Terminated():
+                    self._forget(tx)
+        deadline = tx.get_timer()
+        if deadline is not None and not tx.terminated:
+            self._seq += 1
+            heapq.heappush(self._heap, (deadline, self._seq, tx))
+
+    def _forget(self, tx: Transaction) -> None:
+        if isinstance(tx, ClientTransaction):
+            if self._clients.get(tx.key) is tx:
+                del self._clients[tx.key]
+        else:
+            if self._servers.get(tx.key) is tx:
+                del self._servers[tx.key]
+            request = tx.request
+            if request.to_tag is None and request.cseq is not None and request.call_id is not None:
+                merge_key = (request.from_tag, request.call_id, request.cseq.number, request.method)
+                if self._merge.get(merge_key) == tx.key:
+                    del self._merge[merge_key]
+        self._events.append(TransactionEnded(tx))
+
+    def _transmit(self, message: Request | Response, destination: Destination) -> None:
+        self.stats.sent += 1
+        self._out.append((message.serialize(), destination))
+
+
+def _source_of(tx: Transaction) -> Destination:
+    return tx.source if isinstance(tx, ServerTransaction) else tx.destination
+
+
+def _reason(error: ParseError) -> str:
+    if error.status != 400:
+        return ""
+    text = "".join(c if c.isprintable() else "?" for c in error.reason)[:80]
+    return f"Bad Request ({text})"
+
+
+def _extra_headers(response: Response) -> list[tuple[str, str]]:
+    copied = {"via", "from", "to", "call-id", "cseq"}
+    return [(name, value) for name, value in response.headers if name.lower() not in copied]
+
+
+def _stamp(via: Via, source: Destination) -> Via:
+    """Section 18.2.1 and RFC 3581 section 4: ``received`` when sent-by differs from the source address,
+    ``rport`` filled in when the client asked for it."""
+    params = via.params
+    wants_rport = "rport" in params
+    if via.host == source.host and not wants_rport:
+        return via
+    if wants_rport:
+        params = params.replace("rport", str(source.port))
+    return via._replace(params=params.replace("received", source.host))
+
+
+def response_destination(via: Via, source: Destination) -> Destination:
+    """Where a response goes (section 18.2.2, RFC 3581 section 4): back over the connection for reliable
+    transports; otherwise to ``maddr``, else to ``received`` at ``rport`` (or the sent-by port, 5060)."""
+    if source.reliable:
+        return source
+    maddr = via.maddr
+    if maddr:
+        return Destination("udp", maddr, via.port or 5060)
+    host = via.received or via.host
+    if host.startswith("["):
+        host = host[1:-1]
+    return Destination("udp", host, via.rport or via.port or 5060)
+
+
+def _replace_top_via(msg: Request | Response, via: Via) -> None:
+    """Write ``via`` over the first Via value, keeping any further values of that header line."""
+    fields = msg.headers.fields()
+    for i, (key, value, _) in enumerate(fields):
+        if key == "via":
+            rest = ""
+            if "," in value:
+                parts = split_outside_quotes(value, ",")
+                rest = "," + ",".join(parts[1:])
+            fields[i] = ("via", str(via) + rest, None)
+            break
+    msg.headers._fields = fields
+    msg.headers._cache.clear()
+    msg.headers._cache["top-via"] = via
+
+
+__all__ = ["UDP_SIZE_LIMIT", "LayerStats", "TransactionLayer", "parse_top_via", "response_destination"]

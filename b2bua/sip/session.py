@@ -1,0 +1,468 @@
+"""One INVITE session: the dialog an INVITE creates, on either side, and its in-dialog traffic.
+
+A :class:`Session` does what RFC 3261 leaves to the UA core for INVITE usages: early and confirmed
+dialogs (section 12), the ACK for a 2xx and its retransmission (13.2.2.4), the 2xx retransmitted until
+the ACK comes and the BYE when it never does (13.3.1.4), 487 after CANCEL (9.2), re-INVITE glare with
+491 and the retry delays of section 14.1, the ACK and BYE of an extra forked 2xx (13.2.2.4), and
+481/408 ending the dialog (12.2.1.2). The application sees :mod:`.ua_events` and calls the methods
+here; every method takes ``now``. Nothing here touches a socket or a clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from .dialog import Dialog, DialogState, build_cancel
+from .message import Request, Response
+from .transaction_client import ClientTransaction
+from .transaction_server import ServerTransaction
+from .ua_events import (
+    CallAcked,
+    CallAnswered,
+    CallCancelled,
+    CallEnded,
+    CallFailed,
+    CallProgress,
+    DialogRequest,
+    DialogRequestFailed,
+    DialogResponse,
+)
+from .uas import make_response
+
+if TYPE_CHECKING:
+    from .ua import UserAgent
+
+logger = logging.getLogger("call_api.sip.session")
+
+Headers = Iterable[tuple[str, str]]
+
+
+class Role(Enum):
+    UAC = "uac"
+    UAS = "uas"
+
+
+class SessionState(Enum):
+    """Where an INVITE session stands; the allowed moves are :data:`TRANSITIONS`."""
+
+    CALLING = "calling"  # UAC: INVITE sent, nothing back yet
+    RINGING = "ringing"  # UAC: a provisional came; UAS: the INVITE arrived, not answered finally
+    ANSWERED = "answered"  # UAS: 2xx sent, waiting for the ACK
+    CONFIRMED = "confirmed"  # both sides: the dialog is up
+    ENDING = "ending"  # our BYE or CANCEL is out
+    ENDED = "ended"
+
+
+_S = SessionState
+#: RFC 3261 sections 13-15 as a table: the states a session may move to from each state.
+TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    _S.CALLING: frozenset({_S.RINGING, _S.CONFIRMED, _S.ENDING, _S.ENDED}),
+    _S.RINGING: frozenset({_S.ANSWERED, _S.CONFIRMED, _S.ENDING, _S.ENDED}),
+    _S.ANSWERED: frozenset({_S.CONFIRMED, _S.ENDING, _S.ENDED}),
+    _S.CONFIRMED: frozenset({_S.ENDING, _S.ENDED}),
+    _S.ENDING: frozenset({_S.CONFIRMED, _S.ENDED}),
+    _S.ENDED: frozenset(),
+}
+
+
+class SessionError(Exception):
+    """A session method called in a state where it makes no sense (a local error: it raises)."""
+
+
+class _Retransmit:
+    """A 2xx to an INVITE retransmitted until its ACK (RFC 3261 section 13.3.1.4)."""
+
+    __slots__ = ("cseq", "give_up", "interval", "response", "transaction")
+
+    def __init__(self, transaction: ServerTransaction, response: Response, interval: float, give_up: float) -> None:
+        self.transaction = transaction
+        self.response = response
+        self.cseq = response.cseq.number if response.cseq else 0
+        self.interval = interval
+        self.give_up = give_up
+
+
+class Session:
+    """An INVITE dialog usage seen from the service: ``role`` says who sent the INVITE."""
+
+    def __init__(self, ua: UserAgent, role: Role, invite: Request, local_tag: str) -> None:
+        self.ua = ua
+        self.role = role
+        #: The INVITE that started it (ours after digest retries: the latest one).
+        self.invite = invite
+        self.call_id = invite.call_id or ""
+        self.local_tag = local_tag
+        self.state = SessionState.CALLING if role is Role.UAC else SessionState.RINGING
+        self.dialog: Dialog | None = None
+        #: Free for the application (the B2BUA keeps its leg here).
+        self.owner: object = None
+        self.invite_tx: ClientTransaction | ServerTransaction | None = None
+        self._final_sent = False
+        self._cancel_wanted = False
+        self._provisional_seen = False
+        self._retransmits: list[_Retransmit] = []
+        self._acks: dict[int, Request] = {}
+        #: Our re-INVITE waiting for its final response (glare, section 14.1).
+        self.pending_reinvite: Request | None = None
+        #: The peer's re-INVITE waiting for our answer.
+        self.pending_remote_invite: ServerTransaction | None = None
+
+    def __repr__(self) -> str:
+        return f"<Session {self.role.value} {self.call_id} {self.state.value}>"
+
+    @property
+    def ended(self) -> bool:
+        return self.state is SessionState.ENDED
+
+    @property
+    def confirmed(self) -> bool:
+        return self.state is SessionState.CONFIRMED
+
+    def _move(self, state: SessionState) -> None:
+        if state is self.state:
+            return
+        if state not in TRANSITIONS[self.state]:
+            raise SessionError(f"{self!r} cannot move to {state.value}")
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("session %s %s -> %s", self.call_id, self.state.value, state.value)
+        self.state = state
+        if state is SessionState.ENDED:
+            self._retransmits.clear()
+            self.ua._session_ended(self)
+
+    # -- the application's side: UAS ---------------------------------------------------------------
+
+    def respond(
+        self, status: int, now: float, *, reason: str | None = None, body: bytes = b"",
+        content_type: str | None = None, headers: Headers = (),
+    ) -> None:
+        """Answer the INVITE that started this session (UAS): 1xx, 2xx (retransmitted until ACK) or a failure."""
+        tx = self.invite_tx
+        if self.role is not Role.UAS or not isinstance(tx, ServerTransaction):
+            raise SessionError("respond() is for the INVITE this session received")
+        if self._final_sent:
+            raise SessionError("the INVITE already has a final response")
+        response = self._response(self.invite, status, reason, body, content_type, headers)
+        if 100 < status < 300 and self.dialog is None:
+            self.dialog = Dialog.from_uas(self.invite, self.local_tag, self.ua.contact_for(tx.source.transport))
+            self.ua._dialog_added(self)
+        if status >= 200:
+            self._final_sent = True
+        self.ua.layer.send_response(tx, response, now)
+        if 200 <= status < 300:
+            assert self.dialog is not None
+            self.dialog.confirm(response)
+            self._start_retransmit(tx, response, now)
+            self._move(SessionState.ANSWERED)
+        elif status >= 300:
+            self._move(SessionState.ENDED)
+
+    def reply(
+        self, transaction: ServerTransaction, status: int, now: float, *, reason: str | None = None,
+        body: bytes = b"", content_type: str | None = None, headers: Headers = (),
+    ) -> None:
+        """Answer a request the peer sent inside the dialog (see :class:`DialogRequest`)."""
+        request = transaction.request
+        response = self._response(request, status, reason, body, content_type, headers)
+        self.ua.layer.send_response(transaction, response, now)
+        if request.method == "INVITE" and status >= 200:
+            if self.pending_remote_invite is transaction:
+                self.pending_remote_invite = None
+            if status < 300:
+                self._start_retransmit(transaction, response, now)
+
+    def _response(
+        self, request: Request, status: int, reason: str | None, body: bytes, content_type: str | None,
+        headers: Headers,
+    ) -> Response:
+        extra = list(headers)
+        if request.method in ("INVITE", "UPDATE", "SUBSCRIBE", "REFER") and 100 < status < 300:
+            extra.append(("Contact", self.ua.contact_for(self._transport())))
+        if body:
+            extra.append(("Content-Type", content_type or "application/sdp"))
+        extra.extend(self.ua.identity_headers(request.method, status))
+        return make_response(request, status, reason, to_tag=self.local_tag, headers=extra, body=body)
+
+    def _transport(self) -> str:
+        tx = self.invite_tx
+        if isinstance(tx, ServerTransaction):
+            return tx.source.transport
+        if isinstance(tx, ClientTransaction):
+            return tx.destination.transport
+        return "udp"
+
+    def _start_retransmit(self, tx: ServerTransaction, response: Response, now: float) -> None:
+        timers = self.ua.timers
+        entry = _Retransmit(tx, response, timers.T1, now + 64 * timers.T1)
+        self._retransmits.append(entry)
+        self.ua.schedule(now + timers.T1, lambda at: self._retransmit(entry, at))
+
+    def _retransmit(self, entry: _Retransmit, now: float) -> None:
+        if entry not in self._retransmits:
+            return
+        if now >= entry.give_up:
+            self._retransmits.remove(entry)
+            logger.info("no ACK for the 2xx of %s after %.1f s: ending the session", self.call_id,
+                        64 * self.ua.timers.T1)
+            self.ua.emit(CallEnded(self, "no ACK", by_remote=True))
+            self._send_bye(now)
+            return
+        tx = entry.transaction
+        if tx.terminated:
+            self.ua.layer.send_stateless(entry.response, tx.source)
+        else:
+            self.ua.layer.send_response(tx, entry.response, now)
+        entry.interval = min(2 * entry.interval, self.ua.timers.T2)
+        self.ua.schedule(now + entry.interval, lambda at: self._retransmit(entry, at))
+
+    # -- the application's side: both roles --------------------------------------------------------
+
+    def request(
+        self, method: str, now: float, *, body: bytes = b"", content_type: str | None = None,
+        headers: Headers = (),
+    ) -> Request:
+        """Send ``method`` inside the dialog; responses come as :class:`DialogResponse`."""
+        dialog = self.dialog
+        if dialog is None or dialog.state is DialogState.TERMINATED:
+            raise SessionError(f"no dialog to send {method} in")
+        if method == "INVITE":
+            if self.pending_reinvite is not None or self.pending_remote_invite is not None:
+                raise SessionError("an INVITE transaction is already pending in this dialog")
+            if self.state is not SessionState.CONFIRMED:
+                raise SessionError("re-INVITE needs a confirmed dialog")
+        request = self.ua.build_in_dialog(dialog, method, self._transport(), body, content_type, headers)
+        if method == "INVITE":
+            self.pending_reinvite = request
+        self.ua.send_in_dialog(self, request, now)
+        return request
+
+    def end(self, now: float, *, status: int = 487) -> None:
+        """Hang up whatever the state: BYE a dialog, CANCEL our pending INVITE, refuse theirs with ``status``."""
+        state = self.state
+        if state in (SessionState.ENDING, SessionState.ENDED):
+            return
+        if self.role is Role.UAS and not self._final_sent:
+            self.respond(status, now)
+            return
+        if self.role is Role.UAC and state in (SessionState.CALLING, SessionState.RINGING):
+            self._cancel_wanted = True
+            self._move(SessionState.ENDING)
+            if self._provisional_seen:
+                self._send_cancel(now)
+            return
+        self._move(SessionState.ENDING)
+        self._send_bye(now)
+
+    def _send_bye(self, now: float) -> None:
+        dialog = self.dialog
+        if dialog is None:
+            self._move(SessionState.ENDED)
+            return
+        request = self.ua.build_in_dialog(dialog, "BYE", self._transport(), b"", None, ())
+        if self.state is not SessionState.ENDING:
+            self._move(SessionState.ENDING)
+        self.ua.send_in_dialog(self, request, now)
+
+    def _send_cancel(self, now: float) -> None:
+        tx = self.invite_tx
+        if isinstance(tx, ClientTransaction) and not tx.terminated:
+            self.ua.send_cancel(self, build_cancel(tx.request), tx.destination, now)
+
+    # -- what the UA core feeds in -------------------------------------------------------------------
+
+    def on_invite_response(self, response: Response, now: float) -> None:
+        """A response to the INVITE this session sent (initial or its digest retry)."""
+        status = response.status
+        if status < 200:
+            if status > 100:
+                self._provisional_seen = True
+                if response.to_tag and self.dialog is None:
+                    self.dialog = Dialog.from_uac(self.invite, response,
+                                                  local_contact=self.ua.contact_for(self._transport()))
+                    self.ua._dialog_added(self)
+            if self._cancel_wanted:
+                self._provisional_seen = True
+                self._send_cancel(now)
+                return
+            if self.state is SessionState.CALLING:
+                self._move(SessionState.RINGING)
+            self.ua.emit(CallProgress(self, response))
+            return
+        if 200 <= status < 300:
+            self._on_invite_2xx(response, now)
+            return
+        if status in (401, 407) and not self._cancel_wanted and \
+                self.ua.retry_with_auth(self, self.invite, response, now):
+            return
+        if self.dialog is not None:
+            self.ua._dialog_removed(self)
+            self.dialog = None
+        cancelled = self._cancel_wanted
+        self._move(SessionState.ENDED)
+        if cancelled:
+            self.ua.emit(CallEnded(self, "cancelled", by_remote=False))
+        else:
+            self.ua.emit(CallFailed(self, status, response.reason, response))
+
+    def _on_invite_2xx(self, response: Response, now: float) -> None:
+        dialog = self.dialog
+        tag = response.to_tag or ""
+        if dialog is not None and dialog.id.remote_tag == tag and dialog.state is DialogState.CONFIRMED:
+            self._resend_ack(response)
+            return
+        if dialog is not None and dialog.state is DialogState.CONFIRMED:
+            self._end_fork(response, now)
+            return
+        contact = self.ua.contact_for(self._transport())
+        if dialog is None or dialog.id.remote_tag != tag:
+            if dialog is not None:
+                self.ua._dialog_removed(self)
+            dialog = self.dialog = Dialog.from_uac(self.invite, response, local_contact=contact)
+            self.ua._dialog_added(self)
+        else:
+            dialog.confirm(response)
+        self._send_ack(self.invite, response)
+        if self._cancel_wanted:
+            self.ua.emit(CallAnswered(self, response))
+            self.state = SessionState.CONFIRMED
+            self._send_bye(now)
+            return
+        self._move(SessionState.CONFIRMED)
+        self.ua.emit(CallAnswered(self, response))
+
+    def _send_ack(self, invite: Request, response: Response) -> None:
+        assert self.dialog is not None
+        ack = self.dialog.ack_for(invite, response, self.ua.ids.branch())
+        cseq = response.cseq
+        if cseq is not None:
+            self._acks[cseq.number] = ack
+        self.ua.send_ack(self.dialog, ack)
+
+    def _resend_ack(self, response: Response) -> None:
+        cseq = response.cseq
+        ack = self._acks.get(cseq.number) if cseq is not None else None
+        if ack is not None and self.dialog is not None:
+            self.ua.send_ack(self.dialog, ack)
+
+    def _end_fork(self, response: Response, now: float) -> None:
+        """Another fork answered after we confirmed one: ACK it, then BYE it (section 13.2.2.4)."""
+        fork = Dialog.from_uac(self.invite, response, local_contact=self.ua.contact_for(self._transport()))
+        ack = fork.ack_for(self.invite, response, self.ua.ids.branch())
+        self.ua.send_ack(fork, ack)
+        bye = self.ua.build_in_dialog(fork, "BYE", self._transport(), b"", None, ())
+        self.ua.send_orphan(bye, fork, now)
+
+    def on_stray_2xx(self, response: Response) -> None:
+        """A 2xx retransmission after the INVITE transaction ended: send the same ACK again."""
+        self._resend_ack(response)
+
+    def on_invite_timeout(self, reason: str) -> None:
+        if self.state is SessionState.ENDED:
+            return
+        status = 503 if "reach" in reason else 408
+        self._move(SessionState.ENDED)
+        if self._cancel_wanted:
+            self.ua.emit(CallEnded(self, "cancelled", by_remote=False))
+        else:
+            self.ua.emit(CallFailed(self, status, reason))
+
+    def on_cancel(self, cancel: Request, now: float) -> None:
+        """The peer cancelled its INVITE (the layer answered the CANCEL): 487 unless already answered."""
+        if self._final_sent:
+            return
+        self.respond(487, now)
+        self.ua.emit(CallCancelled(self, cancel))
+
+    def on_ack(self, ack: Request) -> None:
+        cseq = ack.cseq
+        number = cseq.number if cseq is not None else -1
+        for entry in list(self._retransmits):
+            if entry.cseq == number:
+                self._retransmits.remove(entry)
+                if self.state is SessionState.ANSWERED:
+                    self._move(SessionState.CONFIRMED)
+                self.ua.emit(CallAcked(self, ack))
+                return
+
+    def on_request(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        """A request inside the dialog (not ACK, not CANCEL)."""
+        dialog = self.dialog
+        assert dialog is not None
+        refusal = dialog.check_remote_cseq(request)
+        if refusal is not None:
+            self.reply(tx, refusal, now)
+            return
+        method = request.method
+        if method == "BYE":
+            self.reply(tx, 200, now)
+            if self.role is Role.UAS and not self._final_sent:
+                self.respond(487, now)
+            self._move(SessionState.ENDED)
+            self.ua.emit(CallEnded(self, "bye", by_remote=True, request=request))
+            return
+        if self.state is SessionState.ENDED:
+            self.reply(tx, 481, now)
+            return
+        if method == "INVITE":
+            if self.pending_reinvite is not None:
+                self.reply(tx, 491, now)
+                return
+            if self.pending_remote_invite is not None or (self.role is Role.UAS and not self._final_sent):
+                self.reply(tx, 500, now, headers=[("Retry-After", str(self.ua.ids.retry_after()))])
+                return
+            self.pending_remote_invite = tx
+        dialog.update_target(request)
+        self.ua.emit(DialogRequest(self, request, tx))
+
+    def on_dialog_response(self, request: Request, response: Response, now: float) -> None:
+        """A response to a request this session sent inside the dialog."""
+        status = response.status
+        method = request.method
+        if status >= 200 and method == "INVITE":
+            self.pending_reinvite = None
+        if method == "BYE":
+            if status >= 200:
+                self._finish_bye(request, f"bye answered {status}")
+            return
+        if status in (401, 407) and self.ua.retry_with_auth(self, request, response, now):
+            if method == "INVITE":
+                self.pending_reinvite = self.ua.last_retry
+            return
+        if method == "INVITE" and status == 491:
+            self.ua.schedule(now + self.ua.ids.glare_delay(self.role is Role.UAC),
+                             lambda at: self._retry_reinvite(request, at))
+            return
+        if method == "INVITE" and 200 <= status < 300 and self.dialog is not None:
+            self.dialog.update_target(response)
+            self._send_ack(request, response)
+        self.ua.emit(DialogResponse(self, request, response))
+        if status in (481, 408) and self.state is not SessionState.ENDED:
+            self._move(SessionState.ENDED)
+            self.ua.emit(CallEnded(self, f"{status} to {method}", by_remote=True))
+
+    def _retry_reinvite(self, original: Request, now: float) -> None:
+        """Section 14.1: after a 491, try the same offer again (unless the dialog moved on)."""
+        if self.state is not SessionState.CONFIRMED or self.pending_remote_invite is not None:
+            self.ua.emit(DialogResponse(self, original, make_response(original, 491)))
+            return
+        content_type = original.headers.get("content-type")
+        self.request("INVITE", now, body=original.body, content_type=content_type)
+
+    def on_dialog_timeout(self, request: Request, reason: str) -> None:
+        if request.method == "INVITE":
+            self.pending_reinvite = None
+        if request.method == "BYE":
+            self._finish_bye(request, "bye timed out")
+            return
+        self.ua.emit(DialogRequestFailed(self, request, 408, reason))
+        if self.state is not SessionState.ENDED:
+            self._move(SessionState.ENDED)
+            self.ua.emit(CallEnded(self, f"{request.method} timed out", by_remote=True))
+
+    def _finish_bye(self, request: Request, reason: str) -> None:
+        if self.state is not SessionState.ENDED:
+            self._move(SessionState.ENDED)
+            self.ua.emit(CallEnded(self, reason, by_remote=False, request=request))

@@ -1,0 +1,469 @@
+"""The UA core: requests built per RFC 3261 section 8.1, routed (outbound proxy or Request-URI), sessions
+dispatched, OPTIONS answered, untrusted callers refused, digest challenges answered.
+
+:class:`UserAgent` sits on the :class:`~.layer.TransactionLayer` and speaks the shell's protocol
+(``receive``, ``handle_timer``, ``get_timer``, ``take_datagrams``, ``transport_error``); the application
+reads :meth:`UserAgent.take_events` (:mod:`.ua_events`) and drives :class:`~.session.Session` objects.
+Randomness (branches, tags, Call-IDs, cnonces, glare delays) comes from an injected :class:`Ids`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .address import Destination
+from .auth import Credentials, DigestClient
+from .dialog import Dialog, DialogId
+from .errors import ParseError, SipError
+from .events import (
+    AckReceived,
+    CancelReceived,
+    RequestReceived,
+    ResponseReceived,
+    StrayResponse,
+    TransactionEnded,
+    TransactionTimedOut,
+)
+from .headers import MAGIC_COOKIE
+from .layer import TransactionLayer
+from .message import Headers, Request, Response
+from .session import Role, Session
+from .timers import TimerSettings
+from .transaction_client import ClientTransaction
+from .transaction_server import InviteServerTransaction, ServerTransaction
+from .ua_events import CallEnded, IncomingCall, UaEvent
+from .uas import make_response
+from .uri import SipUri, TelUri, parse_uri
+
+logger = logging.getLogger("call_api.sip.ua")
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Ids(Protocol):
+    """The random values the UA core needs, injected so tests can fix them."""
+
+    def branch(self) -> str:
+        """A new Via branch, starting with the magic cookie ``z9hG4bK`` (RFC 3261 section 8.1.1.7)."""
+        ...
+
+    def tag(self) -> str:
+        """A new From/To tag (section 19.3: at least 32 bits of randomness)."""
+        ...
+
+    def call_id(self) -> str:
+        """A new, globally unique Call-ID (section 8.1.1.4)."""
+        ...
+
+    def cnonce(self) -> str:
+        """A client nonce for digest authentication (RFC 7616 section 3.4)."""
+        ...
+
+    def glare_delay(self, owner: bool) -> float:
+        """Section 14.1: 2.1-4 s for the Call-ID's owner (the UAC of the dialog), 0-2 s otherwise."""
+        ...
+
+    def retry_after(self) -> int:
+        """Seconds for Retry-After on a 500 to an overlapping re-INVITE (section 14.2: 0-10)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UaSettings:
+    """The UA core's identity and routing."""
+
+    #: Host and port written in Via and Contact (the listening address, or an advertised one).
+    host: str = "127.0.0.1"
+    port: int = 5080
+    #: The user part of our Contact and of the From of requests we originate.
+    user: str = "call-api"
+    display_name: str = "call-api"
+    user_agent: str = "call-api"
+    #: Every out-of-dialog request goes there with a pre-loaded Route (RFC 3261 section 8.1.2).
+    outbound_proxy: SipUri | None = None
+    #: Sources allowed to create calls; others get 403.
+    trusted: tuple[IpNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    credentials: tuple[Credentials, ...] = ()
+    #: The methods and extensions this UA advertises (Allow, Supported).
+    allow: str = "INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, UPDATE, INFO"
+    supported: str = "replaces, norefersub"
+    accept: str = "application/sdp, message/sipfrag"
+
+
+@dataclass(slots=True)
+class _Owner:
+    session: Session | None
+    request: Request
+    purpose: str  # "invite", "dialog", "cancel", "orphan"
+
+
+def destination_for(uri_text: str) -> Destination:
+    """The next hop a URI names (RFC 3263 simplified: transport param, maddr or host, port or 5060)."""
+    uri = parse_uri(uri_text)
+    if not isinstance(uri, SipUri):
+        raise SipError(f"cannot route to {uri_text!r} without an outbound proxy")
+    transport = uri.transport or "udp"
+    if transport not in ("udp", "tcp"):
+        raise SipError(f"unsupported transport {transport!r} in {uri_text!r}")
+    host = uri.maddr or uri.host
+    if host.startswith("["):
+        host = host[1:-1]
+    return Destination(transport, host, uri.port or 5060)
+
+
+@dataclass(slots=True)
+class UserAgent:
+    """Sessions, routing and the transaction layer under them."""
+
+    ids: Ids
+    settings: UaSettings = field(default_factory=UaSettings)
+    timers: TimerSettings = field(default_factory=TimerSettings)
+    layer: TransactionLayer = field(default_factory=TransactionLayer)
+    #: The latest request sent by :meth:`retry_with_auth` (the session reads it).
+    last_retry: Request | None = None
+    _events: list[UaEvent] = field(default_factory=list)
+    _dialogs: dict[DialogId, Session] = field(default_factory=dict)
+    _by_call_id: dict[str, Session] = field(default_factory=dict)
+    _by_server_tx: dict[ServerTransaction, Session] = field(default_factory=dict)
+    _owners: dict[ClientTransaction, _Owner] = field(default_factory=dict)
+    _digest: dict[int, DigestClient] = field(default_factory=dict)
+    _heap: list[tuple[float, int, Callable[[float], None]]] = field(default_factory=list)
+    _seq: int = 0
+
+    def __post_init__(self) -> None:
+        self.layer.timers = self.timers
+        self.layer.tag_factory = self.ids.tag
+
+    # -- the shell's protocol -------------------------------------------------------------------------
+
+    def receive(self, data: bytes, source: Destination, now: float) -> None:
+        self.layer.receive(data, source, now)
+        self._drain(now)
+
+    def handle_timer(self, now: float) -> None:
+        self.layer.handle_timer(now)
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, callback = heapq.heappop(heap)
+            callback(now)
+        self._drain(now)
+
+    def get_timer(self) -> float | None:
+        layer = self.layer.get_timer()
+        own = self._heap[0][0] if self._heap else None
+        if layer is None:
+            return own
+        return layer if own is None else min(layer, own)
+
+    def take_datagrams(self) -> list[tuple[bytes, Destination]]:
+        return self.layer.take_datagrams()
+
+    def transport_error(self, destination: Destination, now: float) -> None:
+        self.layer.transport_error(destination, now)
+        self._drain(now)
+
+    def take_events(self) -> list[UaEvent]:
+        events, self._events = self._events, []
+        return events
+
+    # -- for sessions and the application --------------------------------------------------------------
+
+    @property
+    def sessions(self) -> list[Session]:
+        return list(self._by_call_id.values())
+
+    def emit(self, event: UaEvent) -> None:
+        self._events.append(event)
+
+    def schedule(self, deadline: float, callback: Callable[[float], None]) -> None:
+        """Call ``callback(now)`` at ``deadline`` (the shell learns of it through :meth:`get_timer`)."""
+        self._seq += 1
+        heapq.heappush(self._heap, (deadline, self._seq, callback))
+
+    def contact_for(self, transport: str) -> str:
+        s = self.settings
+        host = f"[{s.host}]" if ":" in s.host and not s.host.startswith("[") else s.host
+        suffix = ";transport=tcp" if transport == "tcp" else ""
+        return f"<sip:{s.user}@{host}:{s.port}{suffix}>"
+
+    def identity_headers(self, method: str, status: int) -> list[tuple[str, str]]:
+        """Server, and Allow/Supported on 2xx to INVITE and OPTIONS (RFC 3261 sections 11.2, 13.3.1.4)."""
+        out = [("Server", self.settings.user_agent)]
+        if 200 <= status < 300 and method in ("INVITE", "OPTIONS"):
+            out += [("Allow", self.settings.allow), ("Supported", self.settings.supported)]
+        return out
+
+    def _via(self, transport: str) -> str:
+        s = self.settings
+        host = f"[{s.host}]" if ":" in s.host and not s.host.startswith("[") else s.host
+        return f"SIP/2.0/{transport.upper()} {host}:{s.port};branch={self.ids.branch()};rport"
+
+    def new_request(
+        self, method: str, request_uri: str, *, from_addr: str, to_addr: str, call_id: str | None = None,
+        cseq: int = 1, from_tag: str | None = None, body: bytes = b"", content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> tuple[Request, Destination]:
+        """An out-of-dialog request (section 8.1.1) and where it goes: the outbound proxy with a pre-loaded
+        Route when one is configured, else the Request-URI (section 8.1.2)."""
+        proxy = self.settings.outbound_proxy
+        destination = destination_for(str(proxy) if proxy is not None else request_uri)
+        h = Headers.of(("Via", self._via(destination.transport)), ("Max-Forwards", "70"))
+        if proxy is not None:
+            route = proxy if proxy.lr else proxy.with_param("lr", None)
+            h.add("Route", f"<{route}>")
+        h.add("From", f"{from_addr};tag={from_tag or self.ids.tag()}")
+        h.add("To", to_addr)
+        h.add("Call-ID", call_id or self.ids.call_id())
+        h.add("CSeq", f"{cseq} {method}")
+        if method in ("INVITE", "REFER", "SUBSCRIBE", "NOTIFY", "UPDATE"):
+            h.add("Contact", self.contact_for(destination.transport))
+        if method == "INVITE":
+            h.add("Allow", self.settings.allow)
+            h.add("Supported", self.settings.supported)
+        h.add("User-Agent", self.settings.user_agent)
+        for name, value in headers:
+            h.add(name, value)
+        if body:
+            h.add("Content-Type", content_type or "application/sdp")
+        return Request(method, request_uri, h, body), destination
+
+    def invite(
+        self, request_uri: str, now: float, *, from_addr: str, to_addr: str, body: bytes = b"",
+        content_type: str | None = None, headers: Iterable[tuple[str, str]] = (), call_id: str | None = None,
+    ) -> Session:
+        """Place an INVITE; the session reports :class:`~.ua_events.CallProgress`, ``CallAnswered`` or
+        ``CallFailed``."""
+        tag = self.ids.tag()
+        request, destination = self.new_request(
+            "INVITE", request_uri, from_addr=from_addr, to_addr=to_addr, call_id=call_id, from_tag=tag,
+            body=body, content_type=content_type, headers=headers,
+        )
+        session = Session(self, Role.UAC, request, tag)
+        self._by_call_id[session.call_id] = session
+        try:
+            tx = self.layer.send_request(request, destination, now)
+        except SipError:
+            self._by_call_id.pop(session.call_id, None)
+            raise
+        session.invite = tx.request
+        session.invite_tx = tx
+        self._owners[tx] = _Owner(session, tx.request, "invite")
+        return session
+
+    def build_in_dialog(
+        self, dialog: Dialog, method: str, transport: str, body: bytes, content_type: str | None,
+        headers: Iterable[tuple[str, str]],
+    ) -> Request:
+        s = self.settings
+        return dialog.new_request(
+            method, branch=self.ids.branch(), via_host=s.host, via_port=s.port, body=body,
+            content_type=content_type or ("application/sdp" if body else None), extra_headers=list(headers),
+            transport=transport.upper(), user_agent=s.user_agent,
+        )
+
+    def send_in_dialog(self, session: Session, request: Request, now: float) -> None:
+        dialog = session.dialog
+        assert dialog is not None
+        tx = self.layer.send_request(request, destination_for(dialog.next_hop()), now)
+        self._owners[tx] = _Owner(session, tx.request, "dialog")
+
+    def send_ack(self, dialog: Dialog, ack: Request) -> None:
+        self.layer.send_stateless(ack, destination_for(dialog.next_hop()))
+
+    def send_orphan(self, request: Request, dialog: Dialog, now: float) -> None:
+        """A request whose outcome nobody waits for (the BYE of an extra fork)."""
+        tx = self.layer.send_request(request, destination_for(dialog.next_hop()), now)
+        self._owners[tx] = _Owner(None, request, "orphan")
+
+    def send_cancel(self, session: Session, cancel: Request, destination: Destination, now: float) -> None:
+        tx = self.layer.send_request(cancel, destination, now)
+        self._owners[tx] = _Owner(session, cancel, "cancel")
+
+    def retry_with_auth(self, session: Session, request: Request, response: Response, now: float) -> bool:
+        """Answer a 401/407 once per challenge (RFC 3261 section 22.2, RFC 7616); ``False`` means give up."""
+        if not self.settings.credentials:
+            return False
+        client = self._digest.get(id(session))
+        if client is None:
+            client = self._digest[id(session)] = DigestClient(self.settings.credentials, self.ids.cnonce)
+        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        auth = client.on_challenge(response.status, response.headers.get_all(header), request.method, request.uri,
+                                   request.body)
+        if auth is None:
+            return False
+        retry = Request(request.method, request.uri, request.headers.copy(), request.body)
+        h = retry.headers
+        for name in ("Authorization", "Proxy-Authorization"):
+            h.remove(name)
+        for item in auth:
+            h.add(item.name, item.value)
+        via = h.get("via") or ""
+        h.set("Via", via.replace(f"branch={request.branch}", f"branch={self.ids.branch()}", 1))
+        cseq = request.cseq
+        assert cseq is not None
+        number = cseq.number + 1
+        dialog = session.dialog
+        if request.to_tag is not None and dialog is not None:
+            number = (dialog.local_seq or cseq.number) + 1
+            dialog.local_seq = number
+        h.set("CSeq", f"{number} {request.method}")
+        destination = self._destination_of(retry)
+        tx = self.layer.send_request(retry, destination, now)
+        purpose = "invite" if request is session.invite else "dialog"
+        if purpose == "invite":
+            session.invite = tx.request
+            session.invite_tx = tx
+        self._owners[tx] = _Owner(session, tx.request, purpose)
+        self.last_retry = tx.request
+        return True
+
+    def _destination_of(self, request: Request) -> Destination:
+        routes = request.routes
+        return destination_for(routes[0].uri_text if routes else request.uri)
+
+    def _dialog_added(self, session: Session) -> None:
+        if session.dialog is not None:
+            self._dialogs[session.dialog.id] = session
+
+    def _dialog_removed(self, session: Session) -> None:
+        if session.dialog is not None and self._dialogs.get(session.dialog.id) is session:
+            del self._dialogs[session.dialog.id]
+
+    def _session_ended(self, session: Session) -> None:
+        self._dialog_removed(session)
+        if self._by_call_id.get(session.call_id) is session:
+            del self._by_call_id[session.call_id]
+        self._digest.pop(id(session), None)
+
+    def shutdown(self, now: float) -> None:
+        """End every session (BYE, CANCEL, or 503 to unanswered INVITEs) before the service stops."""
+        for session in self.sessions:
+            try:
+                session.end(now, status=503)
+            except SipError as error:
+                logger.warning("could not end %r: %s", session, error)
+        self._drain(now)
+
+    # -- dispatching the layer's events -------------------------------------------------------------
+
+    def _drain(self, now: float) -> None:
+        while True:
+            events = self.layer.take_events()
+            if not events:
+                return
+            for event in events:
+                try:
+                    self._dispatch(event, now)
+                except ParseError as error:
+                    logger.info("dropped a message with a malformed header: %s", error.reason)
+
+    def _dispatch(self, event: object, now: float) -> None:
+        match event:
+            case RequestReceived(request, tx, source):
+                self._on_request(request, tx, source, now)
+            case AckReceived(request, _):
+                dialog_id = DialogId.of_request(request)
+                session = self._dialogs.get(dialog_id) if dialog_id is not None else None
+                if session is not None:
+                    session.on_ack(request)
+            case CancelReceived(cancel, invite):
+                session = self._by_server_tx.get(invite)
+                if session is not None:
+                    session.on_cancel(cancel, now)
+                else:
+                    self.layer.send_response(invite, make_response(invite.request, 487, to_tag=self.ids.tag()), now)
+            case ResponseReceived(response, tx):
+                self._on_response(response, tx, now)
+            case StrayResponse(response):
+                self._on_stray(response, now)
+            case TransactionTimedOut(tx, reason):
+                if isinstance(tx, ClientTransaction):
+                    self._on_timeout(tx, reason)
+            case TransactionEnded(tx):
+                if isinstance(tx, ClientTransaction):
+                    self._owners.pop(tx, None)
+                else:
+                    self._by_server_tx.pop(tx, None)
+
+    def _on_request(self, request: Request, tx: ServerTransaction, source: Destination, now: float) -> None:
+        if request.to_tag is not None:
+            dialog_id = DialogId.of_request(request)
+            session = self._dialogs.get(dialog_id) if dialog_id is not None else None
+            if session is None:
+                self._reply(tx, 481, now)
+            else:
+                session.on_request(request, tx, now)
+            return
+        method = request.method
+        if method == "OPTIONS":
+            headers = [*self.identity_headers("OPTIONS", 200), ("Accept", self.settings.accept)]
+            self.layer.send_response(tx, make_response(request, 200, to_tag=self.ids.tag(), headers=headers), now)
+            return
+        if method != "INVITE":
+            self._reply(tx, 481, now)
+            return
+        if not self.trusted(source.host):
+            logger.info("refused an INVITE from untrusted %s (call-id %s)", source, request.call_id)
+            self._reply(tx, 403, now)
+            return
+        assert isinstance(tx, InviteServerTransaction)
+        session = Session(self, Role.UAS, request, self.ids.tag())
+        session.invite_tx = tx
+        self._by_server_tx[tx] = session
+        self._by_call_id[session.call_id] = session
+        self.emit(IncomingCall(session, request, source))
+
+    def _reply(self, tx: ServerTransaction, status: int, now: float) -> None:
+        headers = [("Server", self.settings.user_agent)]
+        response = make_response(tx.request, status, to_tag=self.ids.tag(), headers=headers)
+        self.layer.send_response(tx, response, now)
+
+    def trusted(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return False
+        return any(address in network for network in self.settings.trusted)
+
+    def _on_response(self, response: Response, tx: ClientTransaction, now: float) -> None:
+        owner = self._owners.get(tx)
+        if owner is None or owner.session is None:
+            return
+        session = owner.session
+        if owner.purpose == "invite":
+            session.on_invite_response(response, now)
+        elif owner.purpose == "dialog":
+            session.on_dialog_response(owner.request, response, now)
+
+    def _on_stray(self, response: Response, now: float) -> None:
+        dialog_id = DialogId.of_response(response)
+        session = self._dialogs.get(dialog_id) if dialog_id is not None else None
+        if session is not None:
+            session.on_stray_2xx(response)
+            return
+        session = self._by_call_id.get(response.call_id or "")
+        if session is not None and session.role is Role.UAC and response.from_tag == session.local_tag:
+            session.on_invite_response(response, now)
+
+    def _on_timeout(self, tx: ClientTransaction, reason: str) -> None:
+        owner = self._owners.get(tx)
+        if owner is None or owner.session is None:
+            return
+        if owner.purpose == "invite":
+            owner.session.on_invite_timeout(reason)
+        elif owner.purpose == "dialog":
+            owner.session.on_dialog_timeout(owner.request, reason)
+        elif owner.purpose == "cancel" and not owner.session.ended:
+            owner.session.on_invite_timeout("cancel timed out")
+
+
+def is_our_branch(branch: str | None) -> bool:
+    return bool(branch) and branch.startswith(MAGIC_COOKIE)  # type: ignore[union-attr]
+
+
+__all__ = ["CallEnded", "Ids", "TelUri", "UaSettings", "UserAgent", "destination_for"]
