@@ -278,18 +278,20 @@ class Session:
         status = response.status
         if status < 200:
             if status > 100:
-                self._provisional_seen = True
                 if response.to_tag and self.dialog is None:
                     self.dialog = Dialog.from_uac(self.invite, response,
                                                   local_contact=self.ua.contact_for(self._transport()))
                     self.ua._dialog_added(self)
             if self._cancel_wanted:
-                self._provisional_seen = True
-                self._send_cancel(now)
+                if not self._provisional_seen:
+                    self._provisional_seen = True
+                    self._send_cancel(now)
                 return
-            if self.state is SessionState.CALLING:
-                self._move(SessionState.RINGING)
-            self.ua.emit(CallProgress(self, response))
+            self._provisional_seen = True
+            if status > 100:
+                if self.state is SessionState.CALLING:
+                    self._move(SessionState.RINGING)
+                self.ua.emit(CallProgress(self, response))
             return
         if 200 <= status < 300:
             self._on_invite_2xx(response, now)

@@ -1,0 +1,277 @@
+"""The UA core and INVITE sessions over an in-memory network with a fake clock (no sockets)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from b2bua.sip.address import Destination
+from b2bua.sip.auth import Credentials
+from b2bua.sip.message import Request, Response
+from b2bua.sip.parser import parse_message
+from b2bua.sip.session import Session, SessionState
+from b2bua.sip.ua import UaSettings
+from b2bua.sip.ua_events import (
+    CallAcked,
+    CallAnswered,
+    CallCancelled,
+    CallEnded,
+    CallFailed,
+    CallProgress,
+    DialogRequest,
+    DialogResponse,
+    IncomingCall,
+    UaEvent,
+)
+
+from .sipnet import Network, Node
+
+SDP = b"v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+
+
+def kinds(node: Node) -> list[str]:
+    return [type(e).__name__ for e in node.events]
+
+
+def take(node: Node, kind: type[UaEvent]) -> UaEvent:
+    for i, event in enumerate(node.events):
+        if isinstance(event, kind):
+            return node.events.pop(i)
+    raise AssertionError(f"{node.name} has no {kind.__name__}: {kinds(node)}")
+
+
+def pair() -> tuple[Network, Node, Node]:
+    net = Network()
+    return net, net.add("alice", "127.0.0.2"), net.add("bob", "127.0.0.3")
+
+
+def call(net: Network, alice: Node, bob: Node, *, answer: int = 200) -> tuple[Session, Session]:
+    """alice INVITEs bob, bob rings then answers with ``answer``."""
+    a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@127.0.0.2>",
+                        to_addr="<sip:bob@127.0.0.3>", body=SDP)
+    net.run()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    b = incoming.session
+    b.respond(180, net.now)
+    net.run()
+    b.respond(answer, net.now, body=SDP if answer < 300 else b"")
+    net.run()
+    return a, b
+
+
+def test_options_answered_with_allow_accept_supported() -> None:
+    net, alice, bob = pair()
+    request, _ = alice.ua.new_request("OPTIONS", "sip:bob@127.0.0.3", from_addr="<sip:alice@x>",
+                                      to_addr="<sip:bob@y>")
+    alice.ua.layer.send_request(request, bob.address, net.now)
+    net.run()
+    (ok,) = [m for m in alice.inbox if isinstance(m, Response)]
+    assert ok.status == 200
+    for header in ("Allow", "Accept", "Supported"):
+        assert ok.headers.get(header)
+
+
+def test_call_answered_acked_and_ended_by_bye() -> None:
+    net, alice, bob = pair()
+    a, b = call(net, alice, bob)
+    assert kinds(alice) == ["CallProgress", "CallAnswered"]
+    assert kinds(bob) == ["CallAcked"]
+    assert a.state is b.state is SessionState.CONFIRMED
+    assert len(net.sent("ACK")) == 1
+    a.end(net.now)
+    net.run()
+    ended_b = take(bob, CallEnded)
+    ended_a = take(alice, CallEnded)
+    assert isinstance(ended_b, CallEnded) and ended_b.by_remote
+    assert isinstance(ended_a, CallEnded) and not ended_a.by_remote
+    assert a.ended and b.ended
+    assert alice.ua.sessions == [] and bob.ua.sessions == []
+    assert len(alice.ua.layer) == 0 and len(bob.ua.layer) == 0
+
+
+def test_lost_invite_and_lost_200_still_complete() -> None:
+    net, alice, bob = pair()
+    lost = {"INVITE": 2, 200: 1}
+
+    def drop(src: Node, dst: Node, msg: Request | Response) -> bool:
+        key: str | int = msg.method if isinstance(msg, Request) else msg.status
+        if lost.get(key, 0) > 0:
+            lost[key] -= 1
+            return True
+        return False
+
+    net.drop = drop
+    a, b = call(net, alice, bob)
+    assert a.confirmed and b.confirmed
+    assert [d for d in net.log if d[2].endswith("(dropped)")]
+
+
+def test_2xx_retransmitted_until_ack_then_bye_after_64_t1() -> None:
+    net, alice, bob = pair()
+    net.drop = lambda src, dst, msg: isinstance(msg, Request) and msg.method == "ACK"
+    a, b = call(net, alice, bob)
+    net.run(until=40)
+    oks = [t for t, src, _, m in net.log if src == "bob" and isinstance(m, Response) and m.status == 200
+           and m.cseq is not None and m.cseq.method == "INVITE"]
+    gaps = [round(y - x, 3) for x, y in zip(oks, oks[1:], strict=False)]
+    assert gaps[:4] == [0.5, 1.0, 2.0, 4.0] and all(g == 4.0 for g in gaps[4:])
+    ended = take(bob, CallEnded)
+    assert isinstance(ended, CallEnded) and ended.reason == "no ACK"
+    assert len(net.sent("BYE", sender="bob")) == 1
+
+
+def test_busy_fails_the_call() -> None:
+    net, alice, bob = pair()
+    a, b = call(net, alice, bob, answer=486)
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 486
+    assert a.ended and b.ended
+    assert len(net.sent("ACK")) == 1  # the transaction's ACK for the non-2xx
+
+
+def test_cancel_while_ringing() -> None:
+    net, alice, bob = pair()
+    a = alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>", body=SDP)
+    net.run()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    incoming.session.respond(180, net.now)
+    net.run()
+    a.end(net.now)
+    net.run()
+    assert isinstance(take(bob, CallCancelled), CallCancelled)
+    ended = take(alice, CallEnded)
+    assert isinstance(ended, CallEnded) and ended.reason == "cancelled"
+    assert [m.status for m in bob.inbox if isinstance(m, Response)] == []
+    assert sorted(m.status for m in alice.inbox if isinstance(m, Response)) == [100, 180, 200, 487]
+    assert alice.ua.sessions == [] and bob.ua.sessions == []
+
+
+def test_cancel_before_any_provisional_waits_for_one() -> None:
+    net, alice, bob = pair()
+    a = alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>")
+    a.end(net.now)  # nothing came back yet: the CANCEL waits for the 100
+    net.run()
+    assert len(net.sent("CANCEL")) == 1
+    assert isinstance(take(alice, CallEnded), CallEnded)
+
+
+def test_no_answer_times_out_with_408() -> None:
+    net, alice, bob = pair()
+    net.drop = lambda src, dst, msg: True
+    alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>")
+    net.run()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 408
+    assert 32.0 <= net.now < 33.0
+
+
+def test_reinvite_and_glare_retry() -> None:
+    net, alice, bob = pair()
+    a, b = call(net, alice, bob)
+    a.request("INVITE", net.now, body=SDP)
+    b.request("INVITE", net.now, body=SDP)
+    net.run(until=net.now + 0.01)
+    # each side got the other's INVITE while its own was pending: 491 both ways
+    assert len(net.sent(491)) == 2
+    for _ in range(5):
+        net.run(until=net.now + 1)
+        for node, session in ((alice, a), (bob, b)):
+            for event in list(node.events):
+                if isinstance(event, DialogRequest):
+                    node.events.remove(event)
+                    session.reply(event.transaction, 200, net.now, body=SDP)
+    net.run()
+    answers = [e for n in (alice, bob) for e in n.events if isinstance(e, DialogResponse) and e.response.status == 200]
+    assert len(answers) == 2
+    assert a.confirmed and b.confirmed
+
+
+def test_request_in_unknown_dialog_gets_481() -> None:
+    net, alice, bob = pair()
+    a, b = call(net, alice, bob)
+    bogus = a.request("INFO", net.now)
+    bob.ua._dialogs.clear()
+    net.run()
+    assert net.sent(481)
+    assert bogus.method == "INFO"
+
+
+def test_untrusted_caller_gets_403() -> None:
+    net = Network()
+    alice = net.add("alice", "127.0.0.2")
+    bob = net.add("bob", "127.0.0.3", UaSettings(trusted=(ipaddress.ip_network("10.0.0.0/8"),)))
+    alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>")
+    net.run()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 403
+    assert bob.events == []
+
+
+def test_digest_challenge_answered_once() -> None:
+    net = Network()
+    alice = net.add("alice", "127.0.0.2", UaSettings(credentials=(Credentials("alice", "secret"),)))
+    bob = net.add("bob", "127.0.0.3")
+    alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>")
+    net.run()
+    first = take(bob, IncomingCall)
+    assert isinstance(first, IncomingCall)
+    first.session.respond(407, net.now, headers=[("Proxy-Authenticate", 'Digest realm="r", nonce="n1", qop="auth"')])
+    net.run()
+    second = take(bob, IncomingCall)
+    assert isinstance(second, IncomingCall)
+    auth = second.request.headers.get("Proxy-Authorization")
+    assert auth is not None and 'username="alice"' in auth and "nc=00000001" in auth
+    assert second.request.cseq is not None and second.request.cseq.number == 2
+    second.session.respond(407, net.now, headers=[("Proxy-Authenticate", 'Digest realm="r", nonce="n2"')])
+    net.run()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 407
+
+
+def test_extra_forked_2xx_is_acked_and_byed() -> None:
+    net, alice, bob = pair()
+    a, b = call(net, alice, bob)
+    ok = [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0]
+    fork = ok.serialize().replace(b"tag=" + (ok.to_tag or "").encode(), b"tag=fork-2")
+    net.send_raw(fork, bob.address, alice)
+    net.run()
+    acks = net.sent("ACK", sender="alice")
+    byes = net.sent("BYE", sender="alice")
+    assert [m.to_tag for m in acks][-1] == "fork-2"
+    assert [m.to_tag for m in byes] == ["fork-2"]
+    assert a.confirmed
+
+
+def test_retransmitted_2xx_gets_the_same_ack_again() -> None:
+    net, alice, bob = pair()
+    a, b = call(net, alice, bob)
+    ok = [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0]
+    net.send_raw(ok.serialize(), bob.address, alice)
+    net.run()
+    acks = net.sent("ACK", sender="alice")
+    assert len(acks) == 2 and acks[0].serialize() == acks[1].serialize()
+
+
+def test_progress_event_carries_the_provisional() -> None:
+    net, alice, bob = pair()
+    call(net, alice, bob)
+    progress = take(alice, CallProgress)
+    answered = take(alice, CallAnswered)
+    assert isinstance(progress, CallProgress) and progress.response.status == 180
+    assert isinstance(answered, CallAnswered) and answered.response.body == SDP
+    acked = take(bob, CallAcked)
+    assert isinstance(acked, CallAcked)
+
+
+def test_malformed_request_gets_400_and_others_go_on() -> None:
+    net, alice, bob = pair()
+    a, b = call(net, alice, bob)
+    bad = (b"OPTIONS sip:bob@127.0.0.3 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKbad\r\n"
+           b"From: <sip:a@x>;tag=1\r\nTo: <sip:b@y\r\nCall-ID: bad\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    net.send_raw(bad, alice.address, bob)
+    net.run()
+    assert any(isinstance(m, Response) and m.status == 400 for m in alice.inbox)
+    assert a.confirmed and b.confirmed
+    assert parse_message(bad, check=False).call_id == "bad"
+    assert Destination("udp", "127.0.0.2", 5060) == alice.address
