@@ -277,9 +277,8 @@ class Session:
         """A response to the INVITE this session sent (initial or its digest retry)."""
         status = response.status
         if status < 200:
-            if status > 100:
-                if response.to_tag and self.dialog is None:
-                    self.dialog = Dialog.from_uac(self.invite, response,
+            if status > 100 and response.to_tag and self.dialog is None:
+                self.dialog = Dialog.from_uac(self.invite, response,
                                                   local_contact=self.ua.contact_for(self._transport()))
                     self.ua._dialog_added(self)
             if self._cancel_wanted:
