@@ -279,8 +279,8 @@ class Session:
         if status < 200:
             if status > 100 and response.to_tag and self.dialog is None:
                 self.dialog = Dialog.from_uac(self.invite, response,
-                                                  local_contact=self.ua.contact_for(self._transport()))
-                    self.ua._dialog_added(self)
+                                              local_contact=self.ua.contact_for(self._transport()))
+                self.ua._dialog_added(self)
             if self._cancel_wanted:
                 if not self._provisional_seen:
                     self._provisional_seen = True
