@@ -1,0 +1,456 @@
+"""The asyncio shell on real loopback sockets, under uvloop and plain asyncio, with a fake core.
+
+This module also holds the helpers the other socket tests of the shell import (fake core, loop runner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from b2bua.io import resolver as io_resolver
+from b2bua.io.loop import loop_name, new_event_loop
+from b2bua.io.shell import SipCore, SipShell
+from b2bua.sip.address import Destination
+
+T = TypeVar("T")
+TIMEOUT = 10.0
+HAVE_UVLOOP = sys.platform in ("linux", "darwin") and importlib.util.find_spec("uvloop") is not None
+Reply = Callable[[bytes, Destination], list[tuple[bytes, Destination]]]
+Run = Callable[[Callable[[], Awaitable[T]]], T]
+
+
+def have_ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+class FakeCore:
+    """Records every call; answers through ``reply``; its timer is whatever the test sets."""
+
+    def __init__(self, reply: Reply | None = None) -> None:
+        self.reply = reply
+        self.received: list[tuple[bytes, Destination, float]] = []
+        self.errors: list[tuple[Destination, float]] = []
+        self.timer_calls: list[float] = []
+        self.deadline: float | None = None
+        #: When set, receive() arms the timer this many seconds after ``now``.
+        self.timer_after: float | None = None
+        self.outbox: list[tuple[bytes, Destination]] = []
+        self.fail_next = False
+
+    def receive(self, data: bytes, source: Destination, now: float) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("core bug")
+        self.received.append((data, source, now))
+        if self.timer_after is not None and self.deadline is None:
+            self.deadline = now + self.timer_after
+        if self.reply is not None:
+            self.outbox += self.reply(data, source)
+
+    def handle_timer(self, now: float) -> None:
+        self.timer_calls.append(now)
+        if self.deadline is not None and now >= self.deadline:
+            self.deadline = None
+
+    def get_timer(self) -> float | None:
+        return self.deadline
+
+    def take_datagrams(self) -> list[tuple[bytes, Destination]]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    def transport_error(self, destination: Destination, now: float) -> None:
+        self.errors.append((destination, now))
+
+    def send(self, data: bytes, destination: Destination) -> None:
+        self.outbox.append((data, destination))
+
+
+def echo(data: bytes, source: Destination) -> list[tuple[bytes, Destination]]:
+    return [(b"re:" + data, source)]
+
+
+def sip(n: int, body: bytes = b"") -> bytes:
+    """A framable SIP message; the fake core never parses it."""
+    return (f"OPTIONS sip:{n}@127.0.0.1 SIP/2.0\r\nCall-ID: {n}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def until(condition: Callable[[], object], timeout: float = 3.0, what: str = "condition") -> None:
+    """Wait for ``condition()`` to be true, polling; fail (never hang) after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Iterator[Run[Any]]:
+    """Run a scenario on a fresh loop of each kind, bounded by ``TIMEOUT`` seconds."""
+    kind = request.param
+    if kind == "uvloop" and not HAVE_UVLOOP:
+        pytest.skip("uvloop not installed")
+
+    def runner(scenario: Callable[[], Awaitable[T]]) -> T:
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(kind)) as asyncio_runner:
+            assert loop_name(asyncio_runner.get_loop()) == kind
+
+            async def bounded() -> T:
+                return await asyncio.wait_for(scenario(), TIMEOUT)
+
+            return asyncio_runner.run(bounded())
+
+    yield runner
+
+
+class UdpClient(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, Any]] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.queue.put_nowait((data, addr))
+
+    async def recv(self, timeout: float = 3.0) -> tuple[bytes, Any]:
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+
+async def udp_client(host: str = "127.0.0.1") -> UdpClient:
+    loop = asyncio.get_running_loop()
+    _, client = await loop.create_datagram_endpoint(UdpClient, local_addr=(host, 0))
+    return client
+
+
+# -- construction -----------------------------------------------------------------------------------
+
+
+def test_the_transaction_layer_is_a_core() -> None:
+    from b2bua.sip.layer import TransactionLayer
+
+    core: SipCore = TransactionLayer()
+    SipShell(core, [("udp", "127.0.0.1", 0)])
+
+
+@pytest.mark.parametrize(
+    "listen", [[], [("tls", "127.0.0.1", 0)], [("udp", "127.0.0.1", 70000)]], ids=["none", "tls", "port"]
+)
+def test_bad_listen_addresses_raise(listen: list[tuple[str, str, int]]) -> None:
+    with pytest.raises(ValueError):
+        SipShell(FakeCore(), listen)
+
+
+def test_poke_before_start_raises() -> None:
+    with pytest.raises(RuntimeError):
+        SipShell(FakeCore(), [("udp", "127.0.0.1", 0)]).poke()
+
+
+# -- UDP ----------------------------------------------------------------------------------------------
+
+
+def test_udp_receive_and_reply(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("udp", "127.0.0.1", 0), ("tcp", "127.0.0.1", 0)]) as shell:
+            udp, tcp = shell.bound
+            assert (udp.transport, udp.host, tcp.transport, tcp.host) == ("udp", "127.0.0.1", "tcp", "127.0.0.1")
+            assert udp.port and tcp.port
+            client = await udp_client()
+            assert client.transport is not None
+            for n in range(3):
+                client.transport.sendto(sip(n), ("127.0.0.1", udp.port))
+                data, addr = await client.recv()
+                assert data == b"re:" + sip(n)
+                assert addr[1] == udp.port
+            assert [source for _, source, _ in core.received] == [Destination("udp", "127.0.0.1", client.port)] * 3
+            assert all(abs(now - shell.time()) < 1 for _, _, now in core.received)
+            client.transport.close()
+
+    run(scenario)
+
+
+def test_udp_ipv6(run: Run[None]) -> None:
+    if not have_ipv6():
+        pytest.skip("no IPv6 loopback")
+
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("udp", "::1", 0), ("udp", "127.0.0.1", 0)]) as shell:
+            assert shell.bound[0].host == "::1"
+            client = await udp_client("::1")
+            assert client.transport is not None
+            client.transport.sendto(b"six", ("::1", shell.bound[0].port))
+            assert (await client.recv())[0] == b"re:six"
+            assert core.received[0][1] == Destination("udp", "::1", client.port)
+            core.send(b"bracketed", Destination("udp", "[::1]", client.port))
+            shell.poke()
+            assert (await client.recv())[0] == b"bracketed"
+            client.transport.close()
+
+    run(scenario)
+
+
+def test_udp_without_a_socket_of_the_family_is_a_transport_error(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        async with SipShell(core, [("udp", "127.0.0.1", 0)]) as shell:
+            target = Destination("udp", "::1", 5060)
+            core.send(b"x", target)
+            core.send(b"y", target)
+            core.send(b"z", Destination("tls", "127.0.0.1", 5061))
+            shell.poke()
+            assert [d for d, _ in core.errors] == [target, Destination("tls", "127.0.0.1", 5061)]
+
+    run(scenario)
+
+
+def test_core_exception_is_logged_and_the_shell_goes_on(run: Run[None], caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("udp", "127.0.0.1", 0)]) as shell:
+            client = await udp_client()
+            assert client.transport is not None
+            core.fail_next = True
+            client.transport.sendto(b"first", ("127.0.0.1", shell.bound[0].port))
+            client.transport.sendto(b"second", ("127.0.0.1", shell.bound[0].port))
+            assert (await client.recv())[0] == b"re:second"
+            client.transport.close()
+
+    with caplog.at_level("ERROR", logger="call_api.io"):
+        run(scenario)
+    assert "the core failed" in caplog.text
+
+
+# -- host names ----------------------------------------------------------------------------------------
+
+
+def test_localhost_is_resolved(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        async with SipShell(core, [("udp", "127.0.0.1", 0), ("tcp", "127.0.0.1", 0)]) as shell:
+            client = await udp_client()
+            assert client.transport is not None
+            core.send(b"one", Destination("udp", "localhost", client.port))
+            core.send(b"two", Destination("udp", "localhost", client.port))
+            shell.poke()
+            assert (await client.recv())[0] == b"one"
+            assert (await client.recv())[0] == b"two"
+            core.send(b"three", Destination("udp", "localhost", client.port))
+            shell.poke()
+            assert (await client.recv())[0] == b"three"
+            got: list[bytes] = []
+
+            async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                got.append(await reader.readexactly(len(sip(1))))
+                writer.close()
+
+            server = await asyncio.start_server(serve, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            core.send(sip(1), Destination("tcp", "localhost", port))
+            shell.poke()
+            await until(lambda: got, what="the TCP message to localhost")
+            assert got == [sip(1)]
+            assert core.errors == []
+            server.close()
+            client.transport.close()
+
+    run(scenario)
+
+
+def test_resolution_failure_is_a_transport_error(run: Run[None], monkeypatch: pytest.MonkeyPatch) -> None:
+    lookups: list[str] = []
+
+    async def fail(self: io_resolver.Resolver, host: str) -> list[io_resolver.Address]:
+        lookups.append(host)
+        await asyncio.sleep(0.01)
+        raise OSError("no such name")
+
+    monkeypatch.setattr(io_resolver.Resolver, "lookup", fail)
+
+    async def scenario() -> None:
+        core = FakeCore()
+        async with SipShell(core, [("udp", "127.0.0.1", 0)]) as shell:
+            udp, tcp = Destination("udp", "nothing.invalid", 5060), Destination("tcp", "nothing.invalid", 5060)
+            core.send(b"a", udp)
+            core.send(b"b", tcp)
+            core.send(b"c", udp)
+            shell.poke()
+            await until(lambda: len(core.errors) == 2, what="the transport errors")
+            assert [d for d, _ in core.errors] == [udp, tcp]
+            assert lookups == ["nothing.invalid"]
+
+    run(scenario)
+
+
+# -- the timer ------------------------------------------------------------------------------------------
+
+
+def test_one_timer_fires_once_at_the_deadline(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        core.timer_after = 0.05
+        async with SipShell(core, [("udp", "127.0.0.1", 0)]) as shell:
+            client = await udp_client()
+            assert client.transport is not None
+            for n in range(5):
+                client.transport.sendto(b"%d" % n, ("127.0.0.1", shell.bound[0].port))
+            await until(lambda: len(core.received) == 5, what="five datagrams")
+            handle = shell._handle
+            assert handle is not None and core.deadline is not None
+            deadline = core.deadline
+            assert handle.when() == pytest.approx(deadline, abs=0.002)
+            await until(lambda: core.timer_calls, what="handle_timer")
+            await asyncio.sleep(0.3)
+            assert len(core.timer_calls) == 1
+            assert core.timer_calls[0] >= deadline
+            assert shell._handle is None
+            client.transport.close()
+
+    run(scenario)
+
+
+def test_timer_rearmed_when_the_deadline_moves_and_cancelled_when_none(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        async with SipShell(core, [("udp", "127.0.0.1", 0)]) as shell:
+            core.deadline = shell.time() + 0.05
+            shell.poke()
+            first = shell._handle
+            shell.poke()
+            assert shell._handle is first
+            core.deadline = shell.time() + 0.15
+            shell.poke()
+            assert first is not None and first.cancelled()
+            await asyncio.sleep(0.1)
+            assert core.timer_calls == []
+            await until(lambda: core.timer_calls, what="the moved timer")
+            assert len(core.timer_calls) == 1
+
+            core.deadline = shell.time() + 0.05
+            shell.poke()
+            core.deadline = None
+            shell.poke()
+            assert shell._handle is None
+            await asyncio.sleep(0.15)
+            assert len(core.timer_calls) == 1
+
+    run(scenario)
+
+
+def test_a_past_deadline_fires_at_once(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        async with SipShell(core, [("udp", "127.0.0.1", 0)]) as shell:
+            core.deadline = shell.time() - 1
+            core.send(b"x", Destination("udp", "127.0.0.1", shell.bound[0].port))
+            shell.poke()
+            await until(lambda: core.timer_calls and core.received, what="timer and loopback datagram")
+            assert len(core.timer_calls) == 1
+
+    run(scenario)
+
+
+def test_timer_armed_at_start_for_work_queued_before(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        client = await udp_client()
+        assert client.transport is not None
+        core.send(b"early", Destination("udp", "127.0.0.1", client.port))
+        core.deadline = asyncio.get_running_loop().time() + 0.02
+        async with SipShell(core, [("udp", "127.0.0.1", 0)]):
+            assert (await client.recv())[0] == b"early"
+            await until(lambda: core.timer_calls, what="handle_timer")
+        client.transport.close()
+
+    run(scenario)
+
+
+# -- start and stop -------------------------------------------------------------------------------------
+
+
+def test_stop_releases_the_ports(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        shell = SipShell(core, [("udp", "127.0.0.1", 0), ("tcp", "127.0.0.1", 0)])
+        await shell.start()
+        assert shell.running
+        udp, tcp = shell.bound
+        with pytest.raises(RuntimeError):
+            await shell.start()
+        _, writer = await asyncio.open_connection("127.0.0.1", tcp.port)
+        await until(lambda: shell.connections == 1, what="the accepted connection")
+        core.deadline = shell.time() + 60
+        shell.poke()
+        await shell.stop()
+        assert not shell.running and shell.bound == [] and shell.connections == 0
+        assert shell._handle is None
+        with pytest.raises(RuntimeError):
+            shell.poke()
+        writer.close()
+        again = SipShell(FakeCore(), [("udp", "127.0.0.1", udp.port), ("tcp", "127.0.0.1", tcp.port)])
+        async with again:
+            assert [d.port for d in again.bound] == [udp.port, tcp.port]
+
+    run(scenario)
+
+
+def test_start_failure_closes_what_was_opened(run: Run[None]) -> None:
+    async def scenario() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+            taken.bind(("127.0.0.1", 0))
+            port = taken.getsockname()[1]
+            shell = SipShell(FakeCore(), [("tcp", "127.0.0.1", 0), ("udp", "127.0.0.1", port)])
+            with pytest.raises(OSError):
+                await shell.start()
+            assert not shell.running and shell.bound == []
+
+    run(scenario)
+
+
+# -- with the real transaction layer ----------------------------------------------------------------------
+
+
+def test_transaction_layer_answers_through_the_shell(run: Run[None]) -> None:
+    from b2bua.sip.layer import TransactionLayer
+
+    async def scenario() -> None:
+        layer = TransactionLayer()
+        async with SipShell(layer, [("udp", "127.0.0.1", 0), ("tcp", "127.0.0.1", 0)]) as shell:
+            client = await udp_client()
+            assert client.transport is not None
+            request = (
+                "OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{client.port};branch=z9hG4bK1;rport\r\n"
+                "From: <sip:alice@127.0.0.1>;tag=a\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: c1\r\n"
+                "CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+            client.transport.sendto(request, ("127.0.0.1", shell.bound[0].port))
+            data, _ = await client.recv()
+            assert data.startswith(b"SIP/2.0 400 ")
+            reader, writer = await asyncio.open_connection("127.0.0.1", shell.bound[1].port)
+            writer.write(request.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP").replace(b"z9hG4bK1", b"z9hG4bK2"))
+            assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 3)).startswith(b"SIP/2.0 400 ")
+            writer.close()
+            client.transport.close()
+
+    run(scenario)

@@ -1,0 +1,270 @@
+"""TCP in the shell: framing on real connections, keep-alives, connection reuse both ways, failures, idle close."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from b2bua.io.shell import SipShell
+from b2bua.sip.address import Destination
+
+from . import test_io_shell
+from .test_io_shell import FakeCore, Run, echo, have_ipv6, sip, until
+
+#: The loop fixture of the shell tests: each test runs under plain asyncio and under uvloop.
+run = test_io_shell.run
+LOCAL = "127.0.0.1"
+
+
+async def connect(shell: SipShell, index: int = 0) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
+    bound = shell.bound[index]
+    reader, writer = await asyncio.open_connection(bound.host, bound.port)
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return reader, writer, int(writer.get_extra_info("sockname")[1])
+
+
+async def read_eof(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:
+    """Everything up to the end of the stream; fails if the shell does not close it in time."""
+    return await asyncio.wait_for(reader.read(), timeout)
+
+
+class Listener:
+    """A TCP server on loopback that counts the connections it accepts and keeps what they send."""
+
+    def __init__(self) -> None:
+        self.accepts = 0
+        self.data = b""
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, LOCAL, 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepts += 1
+        self.writers.append(writer)
+        while chunk := await reader.read(65536):
+            self.data += chunk
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+        if self.server is not None:
+            self.server.close()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound then released)."""
+    with socket.socket() as sock:
+        sock.bind((LOCAL, 0))
+        return int(sock.getsockname()[1])
+
+
+def test_several_messages_in_one_segment(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        async with SipShell(core, [("tcp", LOCAL, 0)]) as shell:
+            _, writer, port = await connect(shell)
+            writer.write(sip(1) + sip(2, b"body\r\n\r\n") + b"\r\n" + sip(3))
+            await until(lambda: len(core.received) == 3, what="three messages")
+            assert [data for data, _, _ in core.received] == [sip(1), sip(2, b"body\r\n\r\n"), sip(3)]
+            assert {source for _, source, _ in core.received} == {Destination("tcp", LOCAL, port)}
+            writer.close()
+
+    run(scenario)
+
+
+def test_byte_by_byte(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        async with SipShell(core, [("tcp", LOCAL, 0)]) as shell:
+            _, writer, _ = await connect(shell)
+            stream = sip(1, b"abc") + sip(2)
+            for i in range(len(stream)):
+                writer.write(stream[i : i + 1])
+                await writer.drain()
+                if i % 8 == 0:
+                    await asyncio.sleep(0.001)
+            await until(lambda: len(core.received) == 2, what="two messages")
+            assert [data for data, _, _ in core.received] == [sip(1, b"abc"), sip(2)]
+            writer.close()
+
+    run(scenario)
+
+
+def test_keepalive_ping_gets_one_crlf_pong(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("tcp", LOCAL, 0)]) as shell:
+            reader, writer, _ = await connect(shell)
+            writer.write(b"\r\n\r\n")
+            assert await asyncio.wait_for(reader.readexactly(2), 3) == b"\r\n"
+            writer.write(b"\r\n")
+            await asyncio.sleep(0.05)
+            writer.write(b"\r\n" + sip(1))
+            assert await asyncio.wait_for(reader.readexactly(2 + len(sip(1)) + 3), 3) == b"\r\nre:" + sip(1)
+            assert [data for data, _, _ in core.received] == [sip(1)]
+            writer.close()
+
+    run(scenario)
+
+
+def test_response_goes_back_on_the_connection_of_the_request(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("tcp", LOCAL, 0)]) as shell:
+            reader, writer, port = await connect(shell)
+            reader2, writer2, port2 = await connect(shell)
+            writer.write(sip(1))
+            writer2.write(sip(2))
+            assert await asyncio.wait_for(reader.readexactly(len(sip(1)) + 3), 3) == b"re:" + sip(1)
+            assert await asyncio.wait_for(reader2.readexactly(len(sip(2)) + 3), 3) == b"re:" + sip(2)
+            # A request the application sends later to the same peer uses that connection too.
+            core.send(b"later", Destination("tcp", LOCAL, port))
+            shell.poke()
+            assert await asyncio.wait_for(reader.readexactly(5), 3) == b"later"
+            assert shell.connections == 2
+            assert core.errors == []
+            writer.close()
+            writer2.close()
+            assert port != port2
+
+    run(scenario)
+
+
+def test_outgoing_connection_is_reused(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        listener = Listener()
+        port = await listener.start()
+        async with SipShell(core, [("tcp", LOCAL, 0)]) as shell:
+            target = Destination("tcp", LOCAL, port)
+            core.send(sip(1), target)
+            core.send(sip(2), target)
+            shell.poke()
+            core.send(sip(3), target)
+            shell.poke()
+            await until(lambda: len(listener.data) == len(sip(1) + sip(2) + sip(3)), what="three messages")
+            core.send(sip(4), target)
+            shell.poke()
+            await until(lambda: listener.data.endswith(sip(4)), what="the fourth message")
+            assert listener.data == sip(1) + sip(2) + sip(3) + sip(4)
+            assert listener.accepts == 1
+            assert shell.connections == 1
+            # What the peer sends back on that connection reaches the core, from the peer's address.
+            listener.writers[0].write(sip(9))
+            await until(lambda: core.received, what="the peer's message")
+            assert core.received[0][:2] == (sip(9), target)
+        listener.close()
+
+    run(scenario)
+
+
+def test_connect_failure_is_one_transport_error(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        async with SipShell(core, [("tcp", LOCAL, 0)]) as shell:
+            target = Destination("tcp", LOCAL, free_port())
+            core.send(sip(1), target)
+            core.send(sip(2), target)
+            shell.poke()
+            await until(lambda: core.errors, what="the transport error")
+            await asyncio.sleep(0.05)
+            assert [d for d, _ in core.errors] == [target]
+            assert shell.connections == 0
+            # The next send tries again.
+            core.send(sip(3), target)
+            shell.poke()
+            await until(lambda: len(core.errors) == 2, what="the second transport error")
+
+    run(scenario)
+
+
+def test_connect_failure_report_is_flushed(run: Run[None]) -> None:
+    async def scenario() -> None:
+        listener = Listener()
+        port = await listener.start()
+        target = Destination("tcp", LOCAL, free_port())
+
+        class Failover(FakeCore):
+            def transport_error(self, destination: Destination, now: float) -> None:
+                super().transport_error(destination, now)
+                self.send(b"failover", Destination("tcp", LOCAL, port))
+
+        core = Failover()
+        async with SipShell(core, [("tcp", LOCAL, 0)]) as shell:
+            core.send(sip(1), target)
+            shell.poke()
+            await until(lambda: listener.data == b"failover", what="what the core sent after the error")
+        listener.close()
+
+    run(scenario)
+
+
+def test_idle_connections_are_closed(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        listener = Listener()
+        port = await listener.start()
+        async with SipShell(core, [("tcp", LOCAL, 0)], tcp_idle_timeout=0.2) as shell:
+            reader, writer, _ = await connect(shell)
+            core.send(sip(1), Destination("tcp", LOCAL, port))
+            shell.poke()
+            await until(lambda: shell.connections == 2 and listener.accepts == 1, what="both connections")
+            start = asyncio.get_running_loop().time()
+            # Traffic keeps a connection open past the timeout.
+            for n in range(6):
+                await asyncio.sleep(0.05)
+                writer.write(sip(n))
+            assert await read_eof(reader) == b"".join(b"re:" + sip(n) for n in range(6))
+            assert asyncio.get_running_loop().time() - start >= 0.5
+            await until(lambda: shell.connections == 0, what="the outgoing connection to close")
+            writer.close()
+        listener.close()
+
+    run(scenario)
+
+
+def test_garbage_closes_only_that_connection(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("tcp", LOCAL, 0)], max_message_size=500) as shell:
+            good_reader, good, _ = await connect(shell)
+            big_reader, big, _ = await connect(shell)
+            bad_reader, bad, _ = await connect(shell)
+            big.write(b"X" * 600)
+            bad.write(sip(1) + b"OPTIONS sip:x SIP/2.0\r\nCall-ID: 1\r\n\r\n" + sip(2))
+            assert await read_eof(big_reader) == b""
+            # The message framed before the error is answered, then the connection closes.
+            assert await read_eof(bad_reader) == b"re:" + sip(1)
+            good.write(sip(3))
+            assert await asyncio.wait_for(good_reader.readexactly(len(sip(3)) + 3), 3) == b"re:" + sip(3)
+            assert shell.connections == 1
+            assert [data for data, _, _ in core.received] == [sip(1), sip(3)]
+            for writer in (good, big, bad):
+                writer.close()
+
+    run(scenario)
+
+
+def test_tcp_ipv6(run: Run[None]) -> None:
+    if not have_ipv6():
+        pytest.skip("no IPv6 loopback")
+
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("tcp", "::1", 0)]) as shell:
+            reader, writer, port = await connect(shell)
+            writer.write(sip(6))
+            assert await asyncio.wait_for(reader.readexactly(len(sip(6)) + 3), 3) == b"re:" + sip(6)
+            assert core.received[0][1] == Destination("tcp", "::1", port)
+            core.send(b"again", Destination("tcp", "[::1]", port))
+            shell.poke()
+            assert await asyncio.wait_for(reader.readexactly(5), 3) == b"again"
+            assert shell.connections == 1
+            writer.close()
+
+    run(scenario)
