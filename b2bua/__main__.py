@@ -1,6 +1,6 @@
 """The ``call-api`` command: read flags and the TOML file, start the service, stop cleanly on SIGINT/SIGTERM.
 
-Until the engine lands this starts, logs that it is ready and waits for a signal.
+The event loop is uvloop when it is installed (``CALL_API_LOOP=asyncio`` forces plain asyncio).
 """
 
 from __future__ import annotations
@@ -11,20 +11,30 @@ import signal
 import sys
 
 from .config import Config, ConfigError, build_parser, load_config
+from .io.loop import new_event_loop
+from .io.runtime import Service
 
 __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger("call_api")
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logger.info("call-api ready")
-    await stop.wait()
-    logger.info("call-api stopped")
+    service = Service(config)
+    try:
+        await service.start()
+    except OSError as exc:
+        logger.error("call-api cannot start: %s", exc)
+        return 1
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=config.log.level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_serve(config))
-    return 0
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(_serve(config))
 
 
 if __name__ == "__main__":

@@ -218,8 +218,8 @@ def _display(text: str) -> str:
 
 _QUOTED = r'"(?:[^"\\]|\\[\s\S])*"'
 #: ``"Display" <uri>;params`` and ``Display <uri>;params`` in one step.
-#: The part up to ``>`` can end in one place only; the atomic group keeps a failing match linear in time.
-_NAME_ADDR = re.compile(rf'(?>[ \t]*(?:({_QUOTED})|([^"<]*?))[ \t]*<([^<>" \t]+)>)({PARAMS_PATTERN})[ \t]*\Z')
+#: The part up to ``>`` can match in one way only; possessive and atomic matching keeps a failure linear in time.
+_NAME_ADDR = re.compile(rf'(?>[ \t]*+(?:({_QUOTED})[ \t]*+|([^"<]*+))<([^<>" \t]+)>)({PARAMS_PATTERN})[ \t]*\Z')
 
 
 def is_name_addr(value: str) -> bool:

@@ -344,16 +344,23 @@ def _stamp(via: Via, source: Destination) -> Via:
 
 
 def response_destination(via: Via, source: Destination) -> Destination:
-    """Where a response goes (section 18.2.2, RFC 3581 section 4): back over the connection for reliable
-    transports; otherwise to ``maddr``, else to ``received`` at ``rport`` (or the sent-by port, 5060)."""
+    """Where a response goes (section 18.2.2, RFC 3581 section 4).
+
+    A request that came over a connection is answered over it. Otherwise the top Via decides: a
+    reliable sent-protocol (TCP) means a connection to ``received`` (else the sent-by host) at the
+    sent-by port (5060 by default); over UDP, ``maddr`` first, then ``received`` at ``rport`` or the
+    sent-by port. Transports the service does not speak (SCTP, TLS, ...) are answered over UDP.
+    """
     if source.reliable:
         return source
-    maddr = via.maddr
-    if maddr:
-        return Destination("udp", maddr, via.port or 5060)
     host = via.received or via.host
     if host.startswith("["):
         host = host[1:-1]
+    if via.transport == "TCP":
+        return Destination("tcp", host, via.port or 5060)
+    maddr = via.maddr
+    if maddr:
+        return Destination("udp", maddr.strip("[]"), via.port or 5060)
     return Destination("udp", host, via.rport or via.port or 5060)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import ParseError
-from .headers import parse_accept, parse_top_via
+from .headers import Via, parse_accept, parse_top_via
 from .message import COMPACT_FORMS, REASONS, Field, Headers, Request, Response
 from .parser import KNOWN_METHODS
 from .uri import SUPPORTED_SCHEMES, AbsoluteUri
@@ -145,17 +145,27 @@ def salvage_response(data: bytes, error: ParseError) -> Response | None:
         if key in _COPIED:
             fields.append((key, value.strip(), None))
     vias = [f for f in fields if f[0] == "via"]
-    if not vias:
-        return None
-    try:
-        parse_top_via(vias[0][1])
-    except ParseError:
+    top = _routable_via(vias[0][1]) if vias else None
+    if top is None:
         return None
     status = error.status if 400 <= error.status < 700 else 400
     reason = REASONS.get(status, "Bad Request")
     if status == 400 and error.reason:
         reason = f"Bad Request ({_safe_reason(error.reason)})"
-    return Response(status, reason, Headers(fields))
+    response = Response(status, reason, Headers(fields))
+    response.headers._cache["top-via"] = top
+    return response
+
+
+def _routable_via(value: str) -> Via | None:
+    """The top Via, or, when its parameters are broken, its sent-protocol and sent-by alone: enough to
+    route a 400 back (section 18.2.2) for a request whose Via is what is wrong (RFC 4475 section 3.1.2.1)."""
+    for text in (value, value.split(";", 1)[0].split(",", 1)[0]):
+        try:
+            return parse_top_via(text)
+        except ParseError:
+            continue
+    return None
 
 
 def _safe_reason(text: str) -> str:

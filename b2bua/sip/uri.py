@@ -8,7 +8,6 @@ part, so a B2BUA relays URIs it does not touch exactly as they arrived. Other sc
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 
@@ -87,19 +86,11 @@ def parse_host(text: str) -> str:
     if not text:
         raise ParseError("empty host")
     if text[0] == "[":
-        if not _IPV6.match(text) or not _is_ipv6(text[1:-1]):
+        if not _IPV6.match(text) or text.count(":") < 2:
             raise ParseError(f"bad IPv6 reference: {text!r}")
     elif not (_IPV4.match(text) or _HOSTNAME.match(text)):
         raise ParseError(f"bad host: {text!r}")
     return text
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def split_hostport(text: str) -> tuple[str, int | None]:
@@ -203,7 +194,7 @@ class SipUri:
         return uri_equal(self, other)
 
     def __hash__(self) -> int:
-        return hash((self.scheme, self.host.lower(), unescape(self.user or ""), self.port))
+        return hash((self.scheme, self.host.lower(), _canonical(self.user or ""), self.port))
 
 
 @dataclass(frozen=True, slots=True, eq=False)

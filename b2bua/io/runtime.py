@@ -1,0 +1,143 @@
+"""The running service: configuration in, the SIP shell, the UA core and the application wired together.
+
+:class:`Service` owns the :class:`~b2bua.io.shell.SipShell` and the :class:`~b2bua.sip.ua.UserAgent`; every
+call into the core goes through :class:`ServiceCore`, which hands the UA's events to the application
+right after, so the application acts within the same loop iteration. Until the B2BUA lands, the
+application is :class:`RefuseCalls`: every call gets a clean 480.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Protocol
+
+from ..config import Config
+from ..sip.address import Destination
+from ..sip.ua import UaSettings, UserAgent
+from ..sip.ua_events import IncomingCall, UaEvent
+from ..sip.uri import parse_sip_uri
+from .ids import RandomIds
+from .loop import loop_name
+from .shell import SipShell
+
+logger = logging.getLogger("call_api")
+
+
+class Application(Protocol):
+    """What sits on the UA core: it receives every UA event and acts on the sessions (sans-I/O)."""
+
+    def handle(self, event: UaEvent, now: float) -> None: ...
+
+
+class RefuseCalls:
+    """The application used when no call logic is plugged in: INVITEs get 480 Temporarily Unavailable."""
+
+    def handle(self, event: UaEvent, now: float) -> None:
+        if isinstance(event, IncomingCall):
+            event.session.respond(480, now, reason="No Call Logic")
+
+
+class ServiceCore:
+    """The shell's core: the UA, with the application run on the UA's events after every call."""
+
+    def __init__(self, ua: UserAgent, app: Application) -> None:
+        self.ua = ua
+        self.app = app
+
+    def _pump(self, now: float) -> None:
+        ua = self.ua
+        for _ in range(1000):
+            events = ua.take_events()
+            if not events:
+                return
+            for event in events:
+                try:
+                    self.app.handle(event, now)
+                except Exception:
+                    logger.exception("the application failed on %s", type(event).__name__)
+        logger.error("the application keeps producing events; stopped after 1000 rounds")
+
+    def receive(self, data: bytes, source: Destination, now: float) -> None:
+        self.ua.receive(data, source, now)
+        self._pump(now)
+
+    def handle_timer(self, now: float) -> None:
+        self.ua.handle_timer(now)
+        self._pump(now)
+
+    def get_timer(self) -> float | None:
+        return self.ua.get_timer()
+
+    def take_datagrams(self) -> list[tuple[bytes, Destination]]:
+        return self.ua.take_datagrams()
+
+    def transport_error(self, destination: Destination, now: float) -> None:
+        self.ua.transport_error(destination, now)
+        self._pump(now)
+
+    def run(self, now: float) -> None:
+        """Hand pending events to the application (after the application called the UA itself)."""
+        self._pump(now)
+
+
+def ua_settings(config: Config, host: str, port: int) -> UaSettings:
+    sip = config.sip
+    return UaSettings(
+        host=sip.advertised_host or host,
+        port=port,
+        user=sip.user,
+        display_name=sip.display_name,
+        user_agent=sip.user_agent,
+        outbound_proxy=parse_sip_uri(sip.outbound_proxy) if sip.outbound_proxy else None,
+        trusted=tuple(sip.trusted),
+        credentials=tuple(config.credentials),
+    )
+
+
+class Service:
+    """The whole service for one configuration: ``await start()``, ``await stop()``."""
+
+    def __init__(self, config: Config, app: Application | None = None) -> None:
+        self.config = config
+        host, port = config.sip.listen[0]
+        self.ua = UserAgent(RandomIds(host), ua_settings(config, host, port), config.timers.timer_settings())
+        self.ua.layer.limits = dataclasses.replace(self.ua.layer.limits, max_size=config.sip.max_message_size)
+        self.core = ServiceCore(self.ua, app or RefuseCalls())
+        listen = [(t, h, p) for h, p in config.sip.listen for t in config.sip.transports]
+        self.shell = SipShell(self.core, listen, max_message_size=config.sip.max_message_size,
+                              tcp_idle_timeout=config.sip.tcp_idle_timeout)
+
+    @property
+    def app(self) -> Application:
+        return self.core.app
+
+    @app.setter
+    def app(self, app: Application) -> None:
+        self.core.app = app
+
+    async def start(self) -> None:
+        await self.shell.start()
+        first = self.shell.bound[0]
+        host = self.config.sip.advertised_host or first.host
+        self.ua.settings = dataclasses.replace(self.ua.settings, host=host, port=first.port)
+        addresses = " ".join(str(d) for d in self.shell.bound)
+        proxy = self.config.sip.outbound_proxy or "none"
+        logger.info("call-api ready: SIP %s, outbound proxy %s, loop %s", addresses, proxy, loop_name())
+
+    def poke(self) -> None:
+        """After the application called the UA directly: run its events, send, re-arm the timer."""
+        self.core.run(self.shell.time())
+        self.shell.poke()
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """End every call with BYE (CANCEL, 503) and wait up to ``grace`` seconds for them to finish."""
+        if self.shell.running:
+            self.ua.shutdown(self.shell.time())
+            self.poke()
+            deadline = self.shell.time() + grace
+            while self.ua.sessions and self.shell.time() < deadline:
+                await asyncio.sleep(0.02)
+        await self.shell.stop()
+        logger.info("call-api stopped")
