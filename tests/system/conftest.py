@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.system.rig import Kamailio, KamailioLauncher, PortMap, SippLauncher
+from tests.system.service import ServiceProcess
 
 
 @pytest.fixture
@@ -40,3 +41,21 @@ def sipp(tmp_path: Path, rig_ports: PortMap) -> Iterator[SippLauncher]:
         yield launcher
     finally:
         launcher.stop_all()
+
+
+@pytest.fixture
+def call_api(tmp_path: Path, rig_ports: PortMap) -> Iterator[Callable[..., ServiceProcess]]:
+    """``call_api(*flags)`` starts the service on the rig's service port; stopped (SIGTERM) at teardown."""
+    started: list[ServiceProcess] = []
+
+    def start(*flags: str, port: int | None = None) -> ServiceProcess:
+        args = ["--sip-listen", f"127.0.0.1:{port or rig_ports.service}", "--ws-port", "0", *flags]
+        service = ServiceProcess(args, tmp_path / f"call-api-{len(started)}.log").start()
+        started.append(service)
+        return service
+
+    try:
+        yield start
+    finally:
+        for service in started:
+            service.stop()

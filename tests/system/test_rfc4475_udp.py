@@ -4,8 +4,8 @@ Every torture message is sent as one datagram; each must get the verdict of EXPE
 ``accept`` requests anything but 400/505), responses must get no reply, and the service must still
 answer an OPTIONS afterwards. Messages that reuse another's transaction key (same branch, sent-by
 and method) are sent after that transaction has ended (Timer J, shortened with ``--t1 0.05``), since
-RFC 3261 section 17.2.3 rightly treats them as retransmissions before. The namespace keeps the probe's listeners on 5060 (where section 18.2.2
-sends the answers) clear of anything else on the machine.
+RFC 3261 section 17.2.3 rightly treats them as retransmissions before. The namespace keeps the
+probe's listeners on 5060 (where section 18.2.2 sends the answers) clear of anything else on the machine.
 """
 
 from __future__ import annotations
