@@ -8,6 +8,7 @@ A drop rule can lose datagrams to show retransmissions at work.
 from __future__ import annotations
 
 import itertools
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -44,6 +45,9 @@ class CountingIds:
 
     def retry_after(self) -> int:
         return 5
+
+    def stable_tag(self, seed: str) -> str:
+        return f"{self.prefix}-stable-{zlib.crc32(seed.encode()):08x}"
 
 
 @dataclass

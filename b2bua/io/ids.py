@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 import uuid
@@ -16,6 +17,7 @@ class RandomIds:
     def __init__(self, host: str = "call-api") -> None:
         self._host = host
         self._random = random.Random()
+        self._key = secrets.token_bytes(16)
 
     def branch(self) -> str:
         return MAGIC_COOKIE + secrets.token_hex(8)
@@ -35,6 +37,10 @@ class RandomIds:
 
     def retry_after(self) -> int:
         return self._random.randint(0, 10)
+
+    def stable_tag(self, seed: str) -> str:
+        """A keyed hash of ``seed``: the same tag for a retransmission, unguessable for anyone else."""
+        return hashlib.blake2s(seed.encode("utf-8", "surrogateescape"), key=self._key, digest_size=6).hexdigest()
 
     def cmd_id(self) -> str:
         """A command id for the API (a UUID4, as the seed's examples show)."""

@@ -189,6 +189,18 @@ class Params:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
+        text = self._text
+        if self._items is None and text is not None and '"' not in text and " " not in text:
+            # Fast path, as in get(): ``;name`` followed by ``=``, ``;`` or the end.
+            needle = ";" + name
+            at = text.find(needle)
+            while at >= 0:
+                end = at + len(needle)
+                if end == len(text) or text[end] in "=;":
+                    return True
+                at = text.find(needle, end)
+            if name.islower() and text.islower():
+                return False
         lname = name.lower()
         return any(key == name or key.lower() == lname for key, _ in self.items)
 

@@ -168,7 +168,7 @@ def _parse_one_via(text: str) -> Via:
 
 #: Via parameters that need a value but have none, or an rport that is not a port number (section 20.42).
 _VIA_BAD_PARAM = re.compile(
-    r";[ \t]*(?:(?:branch|received|maddr|ttl)[ \t]*(?=;|\Z)|rport[ \t]*=[ \t]*(?![0-9]{1,5}[ \t]*(?:;|\Z)))", re.I
+    r";[ \t]*(?:(?:branch|received|maddr|ttl)[ \t]*(?=;|\Z)|rport[ \t]*=[ \t]*+(?![0-9]{1,5}[ \t]*(?:;|\Z)))", re.I
 )
 
 

@@ -30,9 +30,9 @@ from .events import (
     TransactionEnded,
     TransactionTimedOut,
 )
-from .grammar import split_outside_quotes
+from .grammar import Params, split_outside_quotes
 from .headers import Via, parse_top_via
-from .message import Request, Response
+from .message import _FIRST, Request, Response
 from .parser import DEFAULT_LIMITS, Limits, check_message, parse_message
 from .timers import TimerSettings
 from .transaction_client import ClientTransaction, InviteClientTransaction, NonInviteClientTransaction
@@ -71,6 +71,9 @@ class TransactionLayer:
     policy: UasPolicy = DEFAULT_POLICY
     #: Makes the To tag of responses the layer sends on its own (400, 420 ...). Injected: no randomness here.
     tag_factory: Callable[[], str] = lambda: "call-api"
+    #: When set, out-of-dialog OPTIONS are answered statelessly with what this returns (RFC 3261 section
+    #: 8.2.7): the answer never changes, so no transaction needs to live 64*T1 per keep-alive ping.
+    stateless_options: Callable[[Request], Response] | None = None
     stats: LayerStats = field(default_factory=LayerStats)
     _clients: dict[ClientKey, ClientTransaction] = field(default_factory=dict)
     _servers: dict[ServerKey, ServerTransaction] = field(default_factory=dict)
@@ -208,13 +211,18 @@ class TransactionLayer:
         stamped = _stamp(via, source)
         if stamped is not via:
             _replace_top_via(request, stamped)
+        method = request.method
+        if method == "OPTIONS" and self.stateless_options is not None and request.to_tag is None:
+            check_message(request)
+            response = check_request(request, self.policy) or self.stateless_options(request)
+            self._transmit(response, response_destination(stamped, source))
+            return
         key = server_key(request)
         tx = self._servers.get(key)
         if tx is not None and tx.matches(request) and request.method in ("ACK", tx.request.method):
             self.stats.retransmissions += request.method != "ACK"
             self._run(tx, tx.receive_request(request, now))
             return
-        method = request.method
         if method == "ACK":
             check_message(request)
             self._events.append(AckReceived(request, source))
@@ -338,6 +346,12 @@ def _stamp(via: Via, source: Destination) -> Via:
     wants_rport = "rport" in params
     if via.host == source.host and not wants_rport:
         return via
+    text = str(params)
+    if (wants_rport and text.count(";rport") == 1 and "received" not in text and " " not in text
+            and (text.endswith(";rport") or ";rport;" in text)):
+        # The usual case, ``;branch=...;rport``: edit the text so the result stays cheap to read.
+        text = text.replace(";rport", f";rport={source.port}", 1) + f";received={source.host}"
+        return via._replace(params=Params.checked(text))
     if wants_rport:
         params = params.replace("rport", str(source.port))
     return via._replace(params=params.replace("received", source.host))
@@ -365,19 +379,26 @@ def response_destination(via: Via, source: Destination) -> Destination:
 
 
 def _replace_top_via(msg: Request | Response, via: Via) -> None:
-    """Write ``via`` over the first Via value, keeping any further values of that header line."""
-    fields = msg.headers.fields()
+    """Write ``via`` over the first Via value, keeping any further values of that header line.
+
+    Only the views of the Via change, so the other cached views (From, CSeq ...) stay.
+    """
+    headers = msg.headers
+    fields = headers._fields
     for i, (key, value, _) in enumerate(fields):
         if key == "via":
-            rest = ""
+            text = str(via)
             if "," in value:
                 parts = split_outside_quotes(value, ",")
-                rest = "," + ",".join(parts[1:])
-            fields[i] = ("via", str(via) + rest, None)
+                text += "," + ",".join(parts[1:])
+            fields[i] = ("via", text, None)
             break
-    msg.headers._fields = fields
-    msg.headers._cache.clear()
-    msg.headers._cache["top-via"] = via
+    cache = headers._cache
+    cache.pop("via", None)
+    cache["top-via"] = via
+    first = cache.get(_FIRST)
+    if first is not None:
+        first["via"] = fields[i][1]
 
 
 __all__ = ["UDP_SIZE_LIMIT", "LayerStats", "TransactionLayer", "parse_top_via", "response_destination"]

@@ -33,6 +33,9 @@ T = TypeVar("T")
 
 #: Cache key of the first value of each header, filled by the parser (see :meth:`Message.raw`).
 _FIRST = "\0first"
+#: The headers the parser records under :data:`_FIRST` (absent there means absent from the message).
+_FIRST_KEYS = frozenset(("via", "from", "to", "call-id", "cseq", "max-forwards", "content-length", "content-type"))
+_MISSING = object()
 
 #: RFC 3261 section 7.3.3 and the IANA registry: compact form -> canonical long name (lower case).
 COMPACT_FORMS: dict[str, str] = {
@@ -155,12 +158,11 @@ class Headers:
 
     def typed(self, key: str, parse: Callable[[], T]) -> T:
         """Return ``parse()``, cached under ``key`` until the headers change."""
-        try:
-            return self._cache[key]  # type: ignore[no-any-return]
-        except KeyError:
-            value = parse()
-            self._cache[key] = value
-            return value
+        cache = self._cache
+        value = cache.get(key, _MISSING)
+        if value is _MISSING:
+            value = cache[key] = parse()
+        return value  # type: ignore[no-any-return]
 
     def cached(self, key: str) -> Any:
         """The cached typed view under ``key``, or ``None`` (a fast path for the hottest views)."""
@@ -263,18 +265,21 @@ class Message:
         h = self.headers
         first = h._cache.get(_FIRST)
         if first is not None:
-            return first.get(key)  # type: ignore[no-any-return]
+            value = first.get(key, _MISSING)
+            if value is not _MISSING:
+                return value  # type: ignore[no-any-return]
+            if key in _FIRST_KEYS:
+                return None
         return h.get(key)
 
     def _view(self, key: str, parse: Callable[[str], T], header: str | None = None) -> T | None:
         """``parse`` of the first ``header`` (default: ``key``) header, cached under ``key``."""
         cache = self.headers._cache
-        try:
-            return cache[key]  # type: ignore[no-any-return]
-        except KeyError:
+        view = cache.get(key, _MISSING)
+        if view is _MISSING:
             value = self.raw(header or key)
             view = cache[key] = parse(value) if value is not None else None
-            return view
+        return view  # type: ignore[no-any-return]
 
     @property
     def top_via(self) -> Via | None:

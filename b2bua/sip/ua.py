@@ -72,6 +72,10 @@ class Ids(Protocol):
         """Seconds for Retry-After on a 500 to an overlapping re-INVITE (section 14.2: 0-10)."""
         ...
 
+    def stable_tag(self, seed: str) -> str:
+        """A To tag that is the same for the same ``seed``, for stateless answers (section 8.2.7)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class UaSettings:
@@ -138,6 +142,13 @@ class UserAgent:
     def __post_init__(self) -> None:
         self.layer.timers = self.timers
         self.layer.tag_factory = self.ids.tag
+        self.layer.stateless_options = self._options_response
+
+    def _options_response(self, request: Request) -> Response:
+        """The 200 to an OPTIONS outside a dialog (section 11.2), the same for every retransmission."""
+        seed = f"{request.call_id}|{request.from_tag}|{request.branch}"
+        headers = [*self.identity_headers("OPTIONS", 200), ("Accept", self.settings.accept)]
+        return make_response(request, 200, to_tag=self.ids.stable_tag(seed), headers=headers)
 
     # -- the shell's protocol -------------------------------------------------------------------------
 
@@ -401,8 +412,7 @@ class UserAgent:
             return
         method = request.method
         if method == "OPTIONS":
-            headers = [*self.identity_headers("OPTIONS", 200), ("Accept", self.settings.accept)]
-            self.layer.send_response(tx, make_response(request, 200, to_tag=self.ids.tag(), headers=headers), now)
+            self.layer.send_response(tx, self._options_response(request), now)
             return
         if method != "INVITE":
             self._reply(tx, 481, now)

@@ -55,7 +55,17 @@ def _canonical_escape(m: re.Match[str]) -> str:
     return m.group().upper() if c in _RESERVED else c
 
 
+_CLASS_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
+
+
 def _check_chars(text: str, allowed: frozenset[str], what: str) -> None:
+    pattern = _CLASS_PATTERNS.get(allowed)
+    if pattern is None:
+        chars = re.escape("".join(sorted(allowed - {"%"})))
+        escape = "|%[0-9A-Fa-f]{2}" if "%" in allowed else ""
+        pattern = _CLASS_PATTERNS[allowed] = re.compile(f"(?:[{chars}]{escape})*")
+    if pattern.fullmatch(text) is not None:
+        return
     for i, c in enumerate(text):
         if c not in allowed:
             raise ParseError(f"bad character {c!r} in URI {what}: {text!r}")
