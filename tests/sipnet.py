@@ -11,6 +11,7 @@ import itertools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from b2bua.sip.address import Destination
 from b2bua.sip.message import Request, Response
@@ -50,6 +51,10 @@ class CountingIds:
         return f"{self.prefix}-stable-{zlib.crc32(seed.encode()):08x}"
 
 
+class Application(Protocol):
+    def handle(self, event: UaEvent, now: float) -> None: ...
+
+
 @dataclass
 class Node:
     name: str
@@ -58,9 +63,12 @@ class Node:
     events: list[UaEvent] = field(default_factory=list)
     #: Every message this node received, parsed, in order.
     inbox: list[Request | Response] = field(default_factory=list)
+    #: An application run on the UA's events (the B2BUA); without one, events collect in ``events``.
+    app: Application | None = None
 
 
 DropRule = Callable[[Node, Node, Request | Response], bool]
+
 
 
 class Network:
@@ -84,9 +92,18 @@ class Network:
         return node
 
     def flush(self, node: Node) -> None:
+        if node.app is not None:
+            for _ in range(1000):
+                events = node.ua.take_events()
+                if not events:
+                    break
+                node.events.extend(events)
+                for event in events:
+                    node.app.handle(event, self.now)
         for data, dest in node.ua.take_datagrams():
             self.queue.append((self.now + self.latency, next(self.seq), data, node.address, dest))
-        node.events.extend(node.ua.take_events())
+        if node.app is None:
+            node.events.extend(node.ua.take_events())
 
     def flush_all(self) -> None:
         for node in self.nodes.values():
@@ -137,6 +154,10 @@ class Network:
             if not self.step():
                 return
         raise AssertionError("the network did not settle")
+
+    def settle(self, seconds: float = 2.0) -> None:
+        """Run for ``seconds`` of fake time: long enough for exchanges, short of call timeouts."""
+        self.run(until=self.now + seconds)
 
     def _next_time(self) -> float | None:
         self.flush_all()

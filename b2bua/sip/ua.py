@@ -99,6 +99,18 @@ class UaSettings:
     accept: str = "application/sdp, message/sipfrag"
 
 
+class Timer:
+    """A callback scheduled with :meth:`UserAgent.schedule`; :meth:`cancel` drops it (and what it holds)."""
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: Callable[[float], None]) -> None:
+        self.callback: Callable[[float], None] | None = callback
+
+    def cancel(self) -> None:
+        self.callback = None
+
+
 @dataclass(slots=True)
 class _Owner:
     session: Session | None
@@ -136,7 +148,7 @@ class UserAgent:
     _by_server_tx: dict[ServerTransaction, Session] = field(default_factory=dict)
     _owners: dict[ClientTransaction, _Owner] = field(default_factory=dict)
     _digest: dict[int, DigestClient] = field(default_factory=dict)
-    _heap: list[tuple[float, int, Callable[[float], None]]] = field(default_factory=list)
+    _heap: list[tuple[float, int, Timer]] = field(default_factory=list)
     _seq: int = 0
 
     def __post_init__(self) -> None:
@@ -160,13 +172,19 @@ class UserAgent:
         self.layer.handle_timer(now)
         heap = self._heap
         while heap and heap[0][0] <= now:
-            _, _, callback = heapq.heappop(heap)
-            callback(now)
+            _, _, timer = heapq.heappop(heap)
+            callback = timer.callback
+            if callback is not None:
+                timer.callback = None
+                callback(now)
         self._drain(now)
 
     def get_timer(self) -> float | None:
         layer = self.layer.get_timer()
-        own = self._heap[0][0] if self._heap else None
+        heap = self._heap
+        while heap and heap[0][2].callback is None:
+            heapq.heappop(heap)
+        own = heap[0][0] if heap else None
         if layer is None:
             return own
         return layer if own is None else min(layer, own)
@@ -191,10 +209,12 @@ class UserAgent:
     def emit(self, event: UaEvent) -> None:
         self._events.append(event)
 
-    def schedule(self, deadline: float, callback: Callable[[float], None]) -> None:
+    def schedule(self, deadline: float, callback: Callable[[float], None]) -> Timer:
         """Call ``callback(now)`` at ``deadline`` (the shell learns of it through :meth:`get_timer`)."""
         self._seq += 1
-        heapq.heappush(self._heap, (deadline, self._seq, callback))
+        timer = Timer(callback)
+        heapq.heappush(self._heap, (deadline, self._seq, timer))
+        return timer
 
     def contact_for(self, transport: str) -> str:
         s = self.settings
@@ -217,13 +237,13 @@ class UserAgent:
     def new_request(
         self, method: str, request_uri: str, *, from_addr: str, to_addr: str, call_id: str | None = None,
         cseq: int = 1, from_tag: str | None = None, body: bytes = b"", content_type: str | None = None,
-        headers: Iterable[tuple[str, str]] = (),
+        headers: Iterable[tuple[str, str]] = (), max_forwards: int = 70,
     ) -> tuple[Request, Destination]:
         """An out-of-dialog request (section 8.1.1) and where it goes: the outbound proxy with a pre-loaded
         Route when one is configured, else the Request-URI (section 8.1.2)."""
         proxy = self.settings.outbound_proxy
         destination = destination_for(str(proxy) if proxy is not None else request_uri)
-        h = Headers.of(("Via", self._via(destination.transport)), ("Max-Forwards", "70"))
+        h = Headers.of(("Via", self._via(destination.transport)), ("Max-Forwards", str(max_forwards)))
         if proxy is not None:
             route = proxy if proxy.lr else proxy.with_param("lr", None)
             h.add("Route", f"<{route}>")
@@ -246,13 +266,14 @@ class UserAgent:
     def invite(
         self, request_uri: str, now: float, *, from_addr: str, to_addr: str, body: bytes = b"",
         content_type: str | None = None, headers: Iterable[tuple[str, str]] = (), call_id: str | None = None,
+        max_forwards: int = 70,
     ) -> Session:
         """Place an INVITE; the session reports :class:`~.ua_events.CallProgress`, ``CallAnswered`` or
         ``CallFailed``."""
         tag = self.ids.tag()
         request, destination = self.new_request(
             "INVITE", request_uri, from_addr=from_addr, to_addr=to_addr, call_id=call_id, from_tag=tag,
-            body=body, content_type=content_type, headers=headers,
+            body=body, content_type=content_type, headers=headers, max_forwards=max_forwards,
         )
         session = Session(self, Role.UAC, request, tag)
         self._by_call_id[session.call_id] = session

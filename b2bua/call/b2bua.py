@@ -1,0 +1,188 @@
+"""The B2BUA: the application on the UA core that turns incoming INVITEs into bridged calls.
+
+It reads the UA's session events and moves each call along: a new INVITE makes a call with a
+callee leg towards the same Request-URI; the callee's answers go back to the caller; in-dialog
+requests are relayed; when one leg ends the other is ended. The call table holds every call until
+its last leg is over. Commands (hold, resume, end, transfers) run as flows on these calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..sip.errors import SipError
+from ..sip.headers import NameAddr
+from ..sip.session import Session, SessionState
+from ..sip.ua import UserAgent
+from ..sip.ua_events import (
+    CallAcked,
+    CallAnswered,
+    CallCancelled,
+    CallEnded,
+    CallFailed,
+    CallProgress,
+    DialogRequest,
+    DialogRequestFailed,
+    DialogResponse,
+    IncomingCall,
+    UaEvent,
+)
+from ..sip.uri import SipUri, parse_uri
+from .call import Call, CallState
+from .leg import Leg
+from .table import CallTable
+
+logger = logging.getLogger("call_api.call")
+
+
+@dataclass(frozen=True, slots=True)
+class B2buaSettings:
+    """Limits of the call logic."""
+
+    #: Calls in progress at once; more get 503 (RFC 3261 section 21.5.4).
+    max_calls: int = 10000
+    #: Seconds a callee may ring before the B2BUA cancels it and answers the caller 408.
+    answer_timeout: float = 60.0
+
+
+def without_tag(addr: NameAddr) -> str:
+    """A From/To value for a new dialog: the identity kept, the tag dropped."""
+    return str(addr.with_params(addr.params.remove("tag")))
+
+
+class B2bua:
+    """The call logic on top of a :class:`UserAgent`."""
+
+    def __init__(self, ua: UserAgent, settings: B2buaSettings | None = None) -> None:
+        self.ua = ua
+        self.settings = settings or B2buaSettings()
+        self.table = CallTable()
+
+    # -- dispatch -----------------------------------------------------------------------------------
+
+    def handle(self, event: UaEvent, now: float) -> None:
+        match event:
+            case IncomingCall(session, request, _):
+                self._incoming(session, now)
+                return
+        leg = event.session.owner
+        if not isinstance(leg, Leg):
+            if isinstance(event, DialogRequest):
+                event.session.reply(event.transaction, 481, now)
+            return
+        call = leg.call
+        match event:
+            case CallProgress(_, response):
+                if leg.name == "callee":
+                    self._relay_progress(call, leg, response.status, response.body,
+                                         response.headers.get("content-type"), now)
+            case CallAnswered(_, response):
+                if leg.name == "callee":
+                    self._callee_answered(call, leg, response.body, response.headers.get("content-type"), now)
+            case CallFailed(_, status, reason, _):
+                if leg.name == "callee":
+                    self._callee_failed(call, status, reason, now)
+                else:
+                    call.leg_ended(leg, now)
+            case CallAcked(_, _):
+                pass
+            case CallCancelled(_, _):
+                call.leg_ended(leg, now)
+            case DialogRequest(_, request, transaction):
+                call.relay_request(leg, request, transaction, now)
+            case DialogResponse(_, request, response):
+                call.on_response(leg, request, response, now)
+            case DialogRequestFailed(_, request, _, _):
+                call.on_response(leg, request, None, now)
+            case CallEnded(_, reason, _, _):
+                logger.info("call %s: %s leg ended (%s)", call.id, leg.name, reason)
+                call.leg_ended(leg, now)
+
+    # -- setting a call up ---------------------------------------------------------------------------
+
+    def _incoming(self, session: Session, now: float) -> None:
+        request = session.invite
+        if len(self.table) >= self.settings.max_calls:
+            session.respond(503, now, reason="Too Many Calls", headers=[("Retry-After", "5")])
+            return
+        max_forwards = request.max_forwards
+        if max_forwards == 0:
+            session.respond(483, now)
+            return
+        if self._is_ourselves(request.uri):
+            session.respond(482, now, reason="Loop Detected")
+            return
+        call = Call(session.call_id)
+        caller = call.add_leg("caller", session)
+        ctype = request.headers.get("content-type")
+        caller.remember_received(request.body, ctype)
+        from_, to = request.from_, request.to
+        assert from_ is not None and to is not None
+        try:
+            callee_session = self.ua.invite(
+                request.uri, now, from_addr=without_tag(from_), to_addr=without_tag(to), body=request.body,
+                content_type=ctype, max_forwards=(max_forwards if max_forwards is not None else 70) - 1,
+            )
+        except SipError as error:
+            logger.info("call %s: cannot place the callee's INVITE: %s", call.id, error)
+            session.respond(503, now, reason="Cannot Reach Callee")
+            return
+        callee = call.add_leg("callee", callee_session)
+        callee.sent_sdp = request.body or None
+        self.table.add(call)
+        logger.info("call %s: %s -> %s (callee call-id %s)", call.id, from_.uri_text, request.uri,
+                    callee.call_id)
+        timeout = self.ua.schedule(now + self.settings.answer_timeout, lambda at: self._answer_timeout(call, at))
+        call.timers.append(timeout)
+
+    def _is_ourselves(self, uri_text: str) -> bool:
+        """A Request-URI naming this service's own address: forwarding it would loop back here."""
+        if self.ua.settings.outbound_proxy is not None:
+            return False
+        try:
+            uri = parse_uri(uri_text)
+        except SipError:
+            return False
+        if not isinstance(uri, SipUri):
+            return False
+        s = self.ua.settings
+        return uri.host.strip("[]") == s.host.strip("[]") and (uri.port or 5060) == s.port
+
+    def _relay_progress(self, call: Call, callee: Leg, status: int, body: bytes, ctype: str | None,
+                        now: float) -> None:
+        caller = call.caller
+        if caller.session.state is not SessionState.RINGING:
+            return
+        if call.state is CallState.SETUP:
+            call.move(CallState.EARLY)
+        callee.remember_received(body, ctype)
+        out = caller.outgoing_sdp(body) if body else b""
+        caller.session.respond(status, now, body=out, content_type=ctype if out else None)
+
+    def _callee_answered(self, call: Call, callee: Leg, body: bytes, ctype: str | None, now: float) -> None:
+        caller = call.caller
+        callee.remember_received(body, ctype)
+        if caller.session.ended or call.state in (CallState.ENDING, CallState.ENDED):
+            callee.session.end(now)
+            return
+        out = caller.outgoing_sdp(body) if body else b""
+        caller.session.respond(200, now, body=out, content_type=ctype if out else None)
+        call.move(CallState.ANSWERED)
+
+    def _callee_failed(self, call: Call, status: int, reason: str, now: float) -> None:
+        caller = call.caller
+        if not caller.session.ended:
+            if status in (401, 407):
+                status, reason = 403, "Callee Requires Credentials"
+            caller.session.respond(status, now, reason=reason or None)
+        call.leg_ended(call.legs["callee"], now)
+
+    def _answer_timeout(self, call: Call, now: float) -> None:
+        if call.state in (CallState.SETUP, CallState.EARLY):
+            logger.info("call %s: no answer within %.0f s", call.id, self.settings.answer_timeout)
+            callee = call.callee
+            if not call.caller.session.ended:
+                call.caller.session.respond(408, now, reason="No Answer")
+            if callee is not None:
+                call.leg_ended(call.caller, now)

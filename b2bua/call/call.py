@@ -1,0 +1,233 @@
+"""A bridged call: two legs and the relay between them (the B2BUA of RFC 3261 section 6, "back-to-back
+user agent", built the way RFC 7092 describes: each leg a full UA dialog, the call logic in between).
+
+Setup: the caller's INVITE becomes a new INVITE to the same Request-URI with a new Call-ID and tags,
+the caller's SDP offer and From/To identities; provisional responses (180/183 with SDP) and the final
+response come back to the caller; CANCEL and BYE go across. In-dialog requests (re-INVITE, UPDATE,
+INFO, NOTIFY, REFER) are relayed with their bodies and answered with the other side's answer. Each
+leg speaks SIP through its own :class:`~b2bua.sip.session.Session`; no SIP object is shared.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from ..sip.errors import SipError
+from ..sip.message import Request, Response
+from ..sip.session import Session
+from ..sip.transaction_server import ServerTransaction
+from ..sip.ua import Timer
+from .leg import Leg, LegName
+
+logger = logging.getLogger("call_api.call")
+
+#: Headers relayed with an in-dialog request or its response besides the body (the rest is per leg).
+RELAYED_HEADERS = frozenset(
+    {"refer-to", "referred-by", "event", "subscription-state", "info-package", "content-disposition", "replaces",
+     "refer-sub", "require", "supported", "allow-events", "recv-info"}
+)
+
+
+class CallState(Enum):
+    SETUP = "setup"  # the callee's INVITE is out
+    EARLY = "early"  # the callee rings
+    ANSWERED = "answered"  # both legs are up (or coming up)
+    ENDING = "ending"  # one leg ended: the other is being ended
+    ENDED = "ended"
+
+
+#: The call states as a table (what each may move to).
+TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    CallState.SETUP: frozenset({CallState.EARLY, CallState.ANSWERED, CallState.ENDING, CallState.ENDED}),
+    CallState.EARLY: frozenset({CallState.ANSWERED, CallState.ENDING, CallState.ENDED}),
+    CallState.ANSWERED: frozenset({CallState.ENDING, CallState.ENDED}),
+    CallState.ENDING: frozenset({CallState.ENDED}),
+    CallState.ENDED: frozenset(),
+}
+
+#: What to do with the answer to a request we sent on a leg: ``(response or None on timeout, now)``.
+ResponseHandler = Callable[[Response | None, float], None]
+
+
+@dataclass(slots=True)
+class _Relay:
+    """An in-dialog request relayed from ``source`` to ``target``; its answer goes back on ``transaction``."""
+
+    source: Leg
+    target: Leg
+    transaction: ServerTransaction
+
+
+class Call:
+    """Two legs, the relays in flight, and the command (flow) running on the call, if any."""
+
+    def __init__(self, ident: str) -> None:
+        #: The call's name in logs and in the table: the caller leg's Call-ID.
+        self.id = ident
+        self.state = CallState.SETUP
+        self.legs: dict[LegName, Leg] = {}
+        #: The command currently driving this call (hold, transfer ...); others are refused meanwhile.
+        self.busy: object | None = None
+        self._relays: dict[int, _Relay] = {}
+        self._handlers: dict[int, tuple[Leg, ResponseHandler]] = {}
+        #: Called once when the call ends (the table removes it).
+        self.on_ended: Callable[[Call], None] | None = None
+        #: Timers that must not outlive the call (cancelled when it ends).
+        self.timers: list[Timer] = []
+
+    def __repr__(self) -> str:
+        return f"<Call {self.id} {self.state.value}>"
+
+    # -- structure ----------------------------------------------------------------------------------
+
+    def add_leg(self, name: LegName, session: Session) -> Leg:
+        leg = Leg(self, name, session)
+        self.legs[name] = leg
+        session.owner = leg
+        return leg
+
+    def other(self, leg: Leg) -> Leg | None:
+        return self.legs.get("callee" if leg.name == "caller" else "caller")
+
+    @property
+    def caller(self) -> Leg:
+        return self.legs["caller"]
+
+    @property
+    def callee(self) -> Leg | None:
+        return self.legs.get("callee")
+
+    @property
+    def ended(self) -> bool:
+        return self.state is CallState.ENDED
+
+    def move(self, state: CallState) -> None:
+        if state is self.state:
+            return
+        if state not in TRANSITIONS[self.state]:
+            raise SipError(f"{self!r} cannot move to {state.value}")
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("call %s %s -> %s", self.id, self.state.value, state.value)
+        self.state = state
+        if state is CallState.ENDED:
+            for timer in self.timers:
+                timer.cancel()
+            self.timers.clear()
+            if self.on_ended is not None:
+                self.on_ended(self)
+
+    # -- requests the B2BUA sends on a leg ------------------------------------------------------------
+
+    def send(
+        self, leg: Leg, method: str, now: float, handler: ResponseHandler, *, body: bytes = b"",
+        content_type: str | None = None, headers: list[tuple[str, str]] | None = None,
+    ) -> Request:
+        """Send ``method`` in ``leg``'s dialog; ``handler`` gets its final response (or None on timeout)."""
+        request = leg.session.request(method, now, body=body, content_type=content_type, headers=headers or [])
+        self._handlers[id(request)] = (leg, handler)
+        return request
+
+    def relay_request(self, source: Leg, request: Request, transaction: ServerTransaction, now: float) -> None:
+        """Send the other leg the same request (body and relayed headers); its answer goes back to ``source``."""
+        target = self.other(source)
+        ctype = request.headers.get("content-type")
+        source.remember_received(request.body, ctype)
+        if target is None or target.session.dialog is None or target.session.ended:
+            source.session.reply(transaction, 481 if target is None else 480, now)
+            return
+        body = request.body
+        if body and ctype and ctype.lower().startswith("application/sdp"):
+            body = target.outgoing_sdp(body)
+        headers = [(n, v) for n, v in request.headers if n.lower() in RELAYED_HEADERS and n.lower() != "content-type"]
+        try:
+            ours = target.session.request(request.method, now, body=body, content_type=ctype, headers=headers)
+        except SipError as error:
+            logger.info("call %s: cannot relay %s to the %s: %s", self.id, request.method, target.name, error)
+            source.session.reply(transaction, 491 if request.method == "INVITE" else 500, now)
+            return
+        self._relays[id(ours)] = _Relay(source, target, transaction)
+
+    def on_response(self, leg: Leg, request: Request, response: Response | None, now: float) -> bool:
+        """A final (or provisional) response to a request we sent on ``leg``; False when not ours."""
+        key = id(request)
+        relay = self._relays.get(key)
+        if relay is not None:
+            if response is not None and response.status < 200:
+                return True
+            del self._relays[key]
+            self._answer_relay(relay, leg, response, now)
+            return True
+        entry = self._handlers.get(key)
+        if entry is not None:
+            if response is not None and response.status < 200:
+                return True
+            del self._handlers[key]
+            entry[1](response, now)
+            return True
+        return False
+
+    def _answer_relay(self, relay: _Relay, answered_by: Leg, response: Response | None, now: float) -> None:
+        source = relay.source
+        if source.session.ended:
+            return
+        if response is None:
+            source.session.reply(relay.transaction, 408, now)
+            return
+        ctype = response.headers.get("content-type")
+        answered_by.remember_received(response.body, ctype)
+        body = response.body
+        if body and ctype and ctype.lower().startswith("application/sdp"):
+            body = source.outgoing_sdp(body)
+        headers = [(n, v) for n, v in response.headers if n.lower() in RELAYED_HEADERS and n.lower() != "content-type"]
+        status = response.status
+        if status in (401, 407):
+            status = 403  # the challenge was for us, not for the other party
+        source.session.reply(relay.transaction, status, now, reason=response.reason, body=body,
+                             content_type=ctype, headers=headers)
+
+    def drop_pending(self, leg: Leg, now: float) -> None:
+        """``leg`` ended: what it had relayed is moot; what was relayed to it gets 481 at its source, and
+        the handlers of requests sent on it get ``None``."""
+        for key, relay in list(self._relays.items()):
+            if relay.source is leg:
+                del self._relays[key]
+            elif relay.target is leg:
+                del self._relays[key]
+                if not relay.source.session.ended and not relay.transaction.terminated:
+                    relay.source.session.reply(relay.transaction, 481, now)
+        for key, (target, handler) in list(self._handlers.items()):
+            if target is leg:
+                del self._handlers[key]
+                handler(None, now)
+
+    # -- ending -------------------------------------------------------------------------------------
+
+    def end(self, now: float, *, status: int = 487) -> None:
+        """End every leg still up (BYE, CANCEL, or ``status`` to an unanswered INVITE)."""
+        if self.state in (CallState.ENDING, CallState.ENDED):
+            self._maybe_ended()
+            return
+        self.move(CallState.ENDING)
+        for leg in list(self.legs.values()):
+            if not leg.session.ended:
+                leg.session.end(now, status=status)
+        self._maybe_ended()
+
+    def leg_ended(self, leg: Leg, now: float, *, status: int = 487) -> None:
+        """``leg`` is over; end the other one too, and the call when both are."""
+        self.drop_pending(leg, now)
+        other = self.other(leg)
+        if self.state is not CallState.ENDED and self.state is not CallState.ENDING:
+            self.move(CallState.ENDING)
+        if other is not None and not other.session.ended:
+            other.session.end(now, status=status)
+        self._maybe_ended()
+
+    def _maybe_ended(self) -> None:
+        if all(leg.session.ended for leg in self.legs.values()) and self.state is not CallState.ENDED:
+            self._relays.clear()
+            self._handlers.clear()
+            self.move(CallState.ENDED)

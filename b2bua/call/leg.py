@@ -1,0 +1,85 @@
+"""One leg of a bridged call: a SIP session plus what the B2BUA remembers about the SDP it exchanged.
+
+The B2BUA relays SDP untouched. When it sends a leg an SDP of its own making (hold, resume), that
+leg has seen an ``o=`` version from us that the other party never sent, so from then on every SDP
+relayed to that leg has its version shifted to stay above what the leg already saw (RFC 3264
+section 8: each new offer's version is one more than the previous one). Only the version changes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from ..sip import sdp
+from ..sip.errors import ParseError
+from ..sip.session import Session
+
+if TYPE_CHECKING:
+    from .call import Call
+
+LegName = Literal["caller", "callee"]
+
+
+class Leg:
+    """``caller`` (the A-leg, the phone that called or was called first) or ``callee`` (the B-leg)."""
+
+    __slots__ = ("call", "held", "name", "received_sdp", "sent_sdp", "sent_version", "session", "version_offset")
+
+    def __init__(self, call: Call, name: LegName, session: Session) -> None:
+        self.call = call
+        self.name: LegName = name
+        self.session = session
+        #: The last SDP this party sent us (offer or answer).
+        self.received_sdp: bytes | None = None
+        #: The last SDP we sent this party, and its ``o=`` version.
+        self.sent_sdp: bytes | None = None
+        self.sent_version: int | None = None
+        #: Added to the version of SDP relayed to this party once we sent one of our own.
+        self.version_offset = 0
+        #: The service put this party on hold (CallHold) and has not resumed it.
+        self.held = False
+
+    def __repr__(self) -> str:
+        return f"<Leg {self.name} {self.session.call_id} {self.session.state.value}>"
+
+    @property
+    def call_id(self) -> str:
+        return self.session.call_id
+
+    @property
+    def other(self) -> Leg | None:
+        return self.call.other(self)
+
+    def remember_received(self, body: bytes, content_type: str | None) -> None:
+        if body and _is_sdp(content_type):
+            self.received_sdp = body
+
+    def outgoing_sdp(self, body: bytes) -> bytes:
+        """``body`` (SDP from the other party) as this leg must get it: the version shifted if needed."""
+        try:
+            version = sdp.parse(body).version
+        except ParseError:
+            return body
+        wanted = version + self.version_offset
+        if self.sent_version is not None and wanted <= self.sent_version and body != self.sent_sdp:
+            wanted = self.sent_version + 1
+            self.version_offset = wanted - version
+        out = body if wanted == version else sdp.bump_version(body, wanted)
+        self.sent_sdp = out
+        self.sent_version = wanted
+        return out
+
+    def own_offer(self, body: bytes) -> bytes:
+        """An SDP of our own making for this leg (hold, resume), built from the other party's SDP as that
+        party sent it: the version goes one above the last one this leg saw, and later relays follow."""
+        version = sdp.parse(body).version
+        wanted = (self.sent_version if self.sent_version is not None else version) + 1
+        self.version_offset = wanted - version
+        out = sdp.bump_version(body, wanted)
+        self.sent_sdp = out
+        self.sent_version = wanted
+        return out
+
+
+def _is_sdp(content_type: str | None) -> bool:
+    return content_type is not None and content_type.split(";", 1)[0].strip().lower() == "application/sdp"

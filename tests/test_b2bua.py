@@ -1,0 +1,170 @@
+"""The B2BUA bridging calls over the in-memory network: alice -> service -> bob (no sockets)."""
+
+from __future__ import annotations
+
+from b2bua.call.b2bua import B2bua, B2buaSettings
+from b2bua.call.call import CallState
+from b2bua.sip.message import Request, Response
+from b2bua.sip.session import Session
+from b2bua.sip.ua import UaSettings
+from b2bua.sip.ua_events import (
+    CallAnswered,
+    CallEnded,
+    CallFailed,
+    CallProgress,
+    DialogRequest,
+    DialogResponse,
+    IncomingCall,
+    UaEvent,
+)
+from b2bua.sip.uri import parse_sip_uri
+
+from .sipnet import Network, Node
+
+SDP_A = b"v=0\r\no=alice 10 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+SDP_B = b"v=0\r\no=bob 20 1 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
+
+
+def rig(answer_timeout: float = 60.0) -> tuple[Network, Node, Node, Node, B2bua]:
+    net = Network()
+    proxy = parse_sip_uri("sip:127.0.0.1:5080;lr")
+    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=proxy))
+    bob = net.add("bob", "127.0.0.3", UaSettings(outbound_proxy=proxy))
+    service = net.add("service", "127.0.0.1", port=5080)
+    app = B2bua(service.ua, B2buaSettings(answer_timeout=answer_timeout))
+    service.app = app
+    return net, alice, bob, service, app
+
+
+def take(node: Node, kind: type[UaEvent]) -> UaEvent:
+    for i, event in enumerate(node.events):
+        if isinstance(event, kind):
+            return node.events.pop(i)
+    raise AssertionError(f"{node.name} has no {kind.__name__}: {[type(e).__name__ for e in node.events]}")
+
+
+def dial(net: Network, alice: Node, bob: Node) -> tuple[Session, Session, Request]:
+    a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr='"Alice" <sip:alice@127.0.0.2>',
+                        to_addr="<sip:bob@127.0.0.3>", body=SDP_A)
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    return a, incoming.session, incoming.request
+
+
+def test_answered_call_is_bridged_and_ends_with_bye_from_the_callee() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, invite = dial(net, alice, bob)
+    assert invite.body == SDP_A
+    assert invite.call_id != a.call_id
+    assert invite.from_ is not None and invite.from_.display == "Alice" and invite.from_.tag != a.local_tag
+    assert len(app.table) == 1 and app.table.find(a.call_id) is app.table.find(invite.call_id or "")
+    b.respond(180, net.now)
+    net.settle()
+    assert isinstance(take(alice, CallProgress), CallProgress)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    answered = take(alice, CallAnswered)
+    assert isinstance(answered, CallAnswered) and answered.response.body == SDP_B
+    call = app.table.find(a.call_id)
+    assert call is not None and call.state is CallState.ANSWERED
+    b.end(net.now)
+    net.settle()
+    assert isinstance(take(alice, CallEnded), CallEnded)
+    assert len(app.table) == 0
+    assert service.ua.sessions == []
+    net.settle(40.0)  # Timers J, K, L, M let the last transactions go
+    assert len(service.ua.layer) == 0 and service.ua.get_timer() is None
+
+
+def test_bye_from_the_caller() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    a.end(net.now)
+    net.settle()
+    assert isinstance(take(bob, CallEnded), CallEnded)
+    assert len(app.table) == 0
+
+
+def test_busy_is_relayed() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(486, net.now)
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 486
+    assert len(app.table) == 0
+
+
+def test_cancel_from_the_caller_cancels_the_callee() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(180, net.now)
+    net.settle()
+    a.end(net.now)
+    net.settle()
+    assert b.ended and a.ended
+    assert len(app.table) == 0
+    assert 487 in [m.status for m in alice.inbox if isinstance(m, Response)]
+
+
+def test_no_answer_times_out_with_408_and_cancels_the_callee() -> None:
+    net, alice, bob, service, app = rig(answer_timeout=5.0)
+    a, b, _ = dial(net, alice, bob)
+    b.respond(180, net.now)
+    net.run(until=10.0)
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 408
+    assert b.ended and len(app.table) == 0
+
+
+def test_reinvite_from_either_side_is_relayed_with_its_sdp() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    new_a = SDP_A.replace(b"10 1", b"10 2").replace(b"4000", b"4002")
+    a.request("INVITE", net.now, body=new_a)
+    net.settle()
+    reinvite = take(bob, DialogRequest)
+    assert isinstance(reinvite, DialogRequest) and reinvite.request.body == new_a
+    new_b = SDP_B.replace(b"20 1", b"20 2")
+    b.reply(reinvite.transaction, 200, net.now, body=new_b)
+    net.settle()
+    answer = [e for e in alice.events if isinstance(e, DialogResponse) and e.response.status >= 200][0]
+    assert answer.response.status == 200 and answer.response.body == new_b
+    b.request("INFO", net.now, body=b"Signal=1\r\n", content_type="application/dtmf-relay")
+    net.settle()
+    info = take(alice, DialogRequest)
+    assert isinstance(info, DialogRequest) and info.request.body == b"Signal=1\r\n"
+    a.reply(info.transaction, 200, net.now)
+    net.settle()
+    done = [e for e in bob.events if isinstance(e, DialogResponse) and e.response.status >= 200]
+    assert [e.response.status for e in done] == [200]
+
+
+def test_loop_to_itself_is_refused() -> None:
+    net, alice, bob, service, app = rig()
+    alice.ua.invite("sip:call-api@127.0.0.1:5080", net.now, from_addr="<sip:alice@x>", to_addr="<sip:s@y>")
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 482
+
+
+def test_two_hundred_calls_at_once_all_end_and_the_table_empties() -> None:
+    net, alice, bob, service, app = rig()
+    sessions = [alice.ua.invite(f"sip:bob{i}@127.0.0.3", net.now, from_addr="<sip:alice@x>",
+                                to_addr=f"<sip:bob{i}@y>", body=SDP_A) for i in range(200)]
+    net.settle()
+    incoming = [e for e in bob.events if isinstance(e, IncomingCall)]
+    assert len(incoming) == 200 and len(app.table) == 200
+    for event in incoming:
+        event.session.respond(200, net.now, body=SDP_B)
+    net.settle()
+    assert all(s.confirmed for s in sessions)
+    for s in sessions:
+        s.end(net.now)
+    net.settle()
+    assert len(app.table) == 0 and service.ua.sessions == []
