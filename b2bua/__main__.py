@@ -12,6 +12,7 @@ import sys
 
 from .config import Config, ConfigError, build_parser, load_config
 from .io.loop import new_event_loop
+from .call.b2bua import B2bua, B2buaSettings
 from .io.runtime import Service
 
 __all__ = ["build_parser", "main"]
@@ -25,6 +26,8 @@ async def _serve(config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     service = Service(config)
+    calls = config.calls
+    service.app = B2bua(service.ua, B2buaSettings(max_calls=calls.max_calls, answer_timeout=calls.answer_timeout))
     try:
         await service.start()
     except OSError as exc:
