@@ -275,3 +275,18 @@ def test_malformed_request_gets_400_and_others_go_on() -> None:
     assert a.confirmed and b.confirmed
     assert parse_message(bad, check=False).call_id == "bad"
     assert Destination("udp", "127.0.0.2", 5060) == alice.address
+
+
+def test_dialog_creating_responses_copy_record_route() -> None:
+    net, alice, bob = pair()
+    alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>",
+                    headers=[("Record-Route", "<sip:p1.example.com;lr>"), ("Record-Route", "<sip:p2.example.com;lr>")])
+    net.run()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    incoming.session.respond(180, net.now)
+    incoming.session.respond(200, net.now, body=SDP)
+    net.run(until=net.now + 1)
+    for status in (180, 200):
+        response = next(m for m in alice.inbox if isinstance(m, Response) and m.status == status)
+        assert response.headers.get_all("Record-Route") == ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]

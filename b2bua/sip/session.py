@@ -181,6 +181,9 @@ class Session:
         extra = list(headers)
         if request.method in ("INVITE", "UPDATE", "SUBSCRIBE", "REFER") and 100 < status < 300:
             extra.append(("Contact", self.ua.contact_for(self._transport())))
+        if request.method in ("INVITE", "SUBSCRIBE", "REFER") and 100 < status < 300 and request.to_tag is None:
+            # Section 12.1.1: a response that establishes a dialog copies the Record-Route values.
+            extra = [("Record-Route", value) for value in request.headers.get_all("record-route")] + extra
         if body:
             extra.append(("Content-Type", content_type or "application/sdp"))
         extra.extend(self.ua.identity_headers(request.method, status))

@@ -1,0 +1,63 @@
+"""Calls bridged by the service between SIPp phones, through Kamailio as the proxy.
+
+alice (SIPp) -> Kamailio -> call-api -> Kamailio (its outbound proxy) -> bob (SIPp), and back; every
+scenario checks what it receives, and SIPp must report zero failed calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from .rig import Kamailio, KamailioLauncher, PortMap, SippLauncher, assert_all_ok, wait_all
+from .service import ServiceProcess
+
+pytestmark = pytest.mark.system
+
+
+def proxy_flag(ports: PortMap) -> list[str]:
+    return ["--outbound-proxy", f"sip:127.0.0.1:{ports.proxy};lr"]
+
+
+@pytest.fixture
+def bridged(call_api: Callable[..., ServiceProcess], kamailio: Kamailio, rig_ports: PortMap) -> ServiceProcess:
+    return call_api(*proxy_flag(rig_ports))
+
+
+def test_answered_call_with_bye_from_the_caller(
+    bridged: ServiceProcess, kamailio: Kamailio, sipp: SippLauncher
+) -> None:
+    bob = sipp("uas_answer.xml", phone="bob")
+    alice = sipp("uac_call.xml", phone="alice", call="bob", pause_ms=200)
+    assert_all_ok(wait_all([alice, bob], 30), kamailio)
+
+
+def test_busy_callee(bridged: ServiceProcess, kamailio: Kamailio, sipp: SippLauncher) -> None:
+    bob = sipp("uas_busy.xml", phone="bob")
+    alice = sipp("uac_busy.xml", phone="alice", call="bob")
+    assert_all_ok(wait_all([alice, bob], 30), kamailio)
+
+
+def test_no_answer_then_cancel(bridged: ServiceProcess, kamailio: Kamailio, sipp: SippLauncher) -> None:
+    bob = sipp("uas_ring_no_answer.xml", phone="bob")
+    alice = sipp("uac_cancel.xml", phone="alice", call="bob", pause_ms=300)
+    assert_all_ok(wait_all([alice, bob], 30), kamailio)
+
+
+def test_answered_call_over_tcp(
+    call_api: Callable[..., ServiceProcess], kamailio_factory: KamailioLauncher, rig_ports: PortMap,
+    sipp: SippLauncher,
+) -> None:
+    proxy = kamailio_factory(service_transport="tcp", phone_transport="tcp")
+    call_api("--outbound-proxy", f"sip:127.0.0.1:{rig_ports.proxy};transport=tcp;lr")
+    bob = sipp("uas_answer.xml", phone="bob", transport="tcp")
+    alice = sipp("uac_call.xml", phone="alice", call="bob", pause_ms=200, transport="tcp")
+    assert_all_ok(wait_all([alice, bob], 30), proxy)
+
+
+def test_many_concurrent_calls(bridged: ServiceProcess, kamailio: Kamailio, sipp: SippLauncher) -> None:
+    bob = sipp("uas_answer.xml", phone="bob", calls=200, timeout_s=60)
+    alice = sipp("uac_call.xml", phone="alice", call="bob", calls=200, rate=100, pause_ms=2500,
+                 timeout_s=60, extra_args=["-l", "250"])
+    assert_all_ok(wait_all([alice, bob], 90), kamailio)
