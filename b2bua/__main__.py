@@ -10,9 +10,9 @@ import logging
 import signal
 import sys
 
+from .call.b2bua import B2bua, B2buaSettings
 from .config import Config, ConfigError, build_parser, load_config
 from .io.loop import new_event_loop
-from .call.b2bua import B2bua, B2buaSettings
 from .io.runtime import Service
 
 __all__ = ["build_parser", "main"]

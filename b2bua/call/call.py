@@ -73,8 +73,8 @@ class Call:
         self.busy: object | None = None
         self._relays: dict[int, _Relay] = {}
         self._handlers: dict[int, tuple[Leg, ResponseHandler]] = {}
-        #: Called once when the call ends (the table removes it).
-        self.on_ended: Callable[[Call], None] | None = None
+        #: Called once each when the call ends (the table removes it, a CallEnd reports Ended).
+        self.ended_listeners: list[Callable[[Call], None]] = []
         #: Timers that must not outlive the call (cancelled when it ends).
         self.timers: list[Timer] = []
 
@@ -116,8 +116,8 @@ class Call:
             for timer in self.timers:
                 timer.cancel()
             self.timers.clear()
-            if self.on_ended is not None:
-                self.on_ended(self)
+            for listener in list(self.ended_listeners):
+                listener(self)
 
     # -- requests the B2BUA sends on a leg ------------------------------------------------------------
 

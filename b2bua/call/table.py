@@ -20,7 +20,8 @@ class CallTable:
         self._by_call_id[call.id] = call
         for leg in call.legs.values():
             self._by_call_id[leg.call_id] = call
-        call.on_ended = self.remove
+        if self.remove not in call.ended_listeners:
+            call.ended_listeners.append(self.remove)
 
     def remove(self, call: Call) -> None:
         self._calls.pop(call.id, None)

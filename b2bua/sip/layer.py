@@ -149,6 +149,11 @@ class TransactionLayer:
         """Send outside any transaction: the ACK for a 2xx (section 13.2.2.4), a response nobody retransmits."""
         self._transmit(message, destination)
 
+    def abandon(self, tx: ClientTransaction) -> None:
+        """Forget a client transaction its TU gave up on (an INVITE whose CANCEL was never answered)."""
+        if self._clients.get(tx.key) is tx:
+            del self._clients[tx.key]
+
     def transport_error(self, destination: Destination, now: float) -> None:
         """The shell could not reach ``destination``: fail the client transactions waiting on it."""
         for tx in list(self._clients.values()):
@@ -214,7 +219,12 @@ class TransactionLayer:
         method = request.method
         if method == "OPTIONS" and self.stateless_options is not None and request.to_tag is None:
             check_message(request)
-            response = check_request(request, self.policy) or self.stateless_options(request)
+            refusal = check_request(request, self.policy)
+            response = self.stateless_options(request)
+            if refusal is not None:
+                # Section 8.2.7: a stateless answer's To tag is the same for every copy of the request.
+                response = make_response(request, refusal.status, refusal.reason, to_tag=response.to_tag,
+                                         headers=_extra_headers(refusal))
             self._transmit(response, response_destination(stamped, source))
             return
         key = server_key(request)
@@ -312,10 +322,13 @@ class TransactionLayer:
             if self._servers.get(tx.key) is tx:
                 del self._servers[tx.key]
             request = tx.request
-            if request.to_tag is None and request.cseq is not None and request.call_id is not None:
-                merge_key = (request.from_tag, request.call_id, request.cseq.number, request.method)
-                if self._merge.get(merge_key) == tx.key:
-                    del self._merge[merge_key]
+            try:
+                if request.to_tag is None and request.cseq is not None and request.call_id is not None:
+                    merge_key = (request.from_tag, request.call_id, request.cseq.number, request.method)
+                    if self._merge.get(merge_key) == tx.key:
+                        del self._merge[merge_key]
+            except ParseError:
+                pass  # a request whose From, To or CSeq is malformed was answered 400 before it was registered
         self._events.append(TransactionEnded(tx))
 
     def _transmit(self, message: Request | Response, destination: Destination) -> None:
@@ -389,8 +402,11 @@ def _replace_top_via(msg: Request | Response, via: Via) -> None:
         if key == "via":
             text = str(via)
             if "," in value:
-                parts = split_outside_quotes(value, ",")
-                text += "," + ",".join(parts[1:])
+                try:
+                    parts = split_outside_quotes(value, ",")
+                except ParseError:  # an unterminated quote (a salvaged 400): keep the routable top value only
+                    parts = [value]
+                text += "".join("," + part for part in parts[1:])
             fields[i] = ("via", text, None)
             break
     cache = headers._cache

@@ -109,6 +109,9 @@ class Session:
         self.pending_reinvite: Request | None = None
         #: The peer's re-INVITE waiting for our answer.
         self.pending_remote_invite: ServerTransaction | None = None
+        #: A retried request (after 491 or a digest challenge) -> the request the application sent, so
+        #: the application always hears back about the request it knows.
+        self._origins: dict[int, Request] = {}
 
     def __repr__(self) -> str:
         return f"<Session {self.role.value} {self.call_id} {self.state.value}>"
@@ -239,8 +242,24 @@ class Session:
         request = self.ua.build_in_dialog(dialog, method, self._transport(), body, content_type, headers)
         if method == "INVITE":
             self.pending_reinvite = request
-        self.ua.send_in_dialog(self, request, now)
+        tx = self.ua.send_in_dialog(self, request, now)
+        if method == "INVITE":
+            self.ua.schedule(now + 64 * self.ua.timers.T1, lambda at: self._reinvite_overdue(tx, at))
         return request
+
+    def _reinvite_overdue(self, tx: ClientTransaction, now: float) -> None:
+        """Our re-INVITE got a provisional but no final response for 64*T1: CANCEL it (section 9.1), and
+        give up on it 64*T1 after that (the peer's 487 normally ends it first)."""
+        if tx.terminated or self.pending_reinvite is not tx.request or self.ended:
+            return
+        self.ua.send_cancel(self, build_cancel(tx.request), tx.destination, now)
+        self.ua.schedule(now + 64 * self.ua.timers.T1, lambda at: self._reinvite_abandoned(tx))
+
+    def _reinvite_abandoned(self, tx: ClientTransaction) -> None:
+        if tx.terminated or self.pending_reinvite is not tx.request or self.ended:
+            return
+        self.ua.abandon(tx)
+        self.on_dialog_timeout(tx.request, "no final response to the re-INVITE, even after CANCEL")
 
     def end(self, now: float, *, status: int = 487) -> None:
         """Hang up whatever the state: BYE a dialog, CANCEL our pending INVITE, refuse theirs with ``status``."""
@@ -273,6 +292,15 @@ class Session:
         tx = self.invite_tx
         if isinstance(tx, ClientTransaction) and not tx.terminated:
             self.ua.send_cancel(self, build_cancel(tx.request), tx.destination, now)
+            self.ua.schedule(now + 64 * self.ua.timers.T1, lambda at: self._cancel_unanswered(tx))
+
+    def _cancel_unanswered(self, tx: ClientTransaction) -> None:
+        """Section 9.1: 64*T1 after the CANCEL with still no final response, the INVITE is given up."""
+        if self.ended or tx is not self.invite_tx or tx.terminated:
+            return
+        self.ua.abandon(tx)
+        self._move(SessionState.ENDED)
+        self.ua.emit(CallEnded(self, "no final response after CANCEL", by_remote=True))
 
     # -- what the UA core feeds in -------------------------------------------------------------------
 
@@ -432,8 +460,11 @@ class Session:
                 self._finish_bye(request, f"bye answered {status}")
             return
         if status in (401, 407) and self.ua.retry_with_auth(self, request, response, now):
+            retry = self.ua.last_retry
+            assert retry is not None
+            self._origins[id(retry)] = self._origins.pop(id(request), request)
             if method == "INVITE":
-                self.pending_reinvite = self.ua.last_retry
+                self.pending_reinvite = retry
             return
         if method == "INVITE" and status == 491:
             self.ua.schedule(now + self.ua.ids.glare_delay(self.role is Role.UAC),
@@ -442,7 +473,8 @@ class Session:
         if method == "INVITE" and 200 <= status < 300 and self.dialog is not None:
             self.dialog.update_target(response)
             self._send_ack(request, response)
-        self.ua.emit(DialogResponse(self, request, response))
+        origin = self._origins.pop(id(request), request) if status >= 200 else self._origins.get(id(request), request)
+        self.ua.emit(DialogResponse(self, origin, response))
         if status in (481, 408) and self.state is not SessionState.ENDED:
             self._move(SessionState.ENDED)
             self.ua.emit(CallEnded(self, f"{status} to {method}", by_remote=True))
@@ -450,10 +482,12 @@ class Session:
     def _retry_reinvite(self, original: Request, now: float) -> None:
         """Section 14.1: after a 491, try the same offer again (unless the dialog moved on)."""
         if self.state is not SessionState.CONFIRMED or self.pending_remote_invite is not None:
-            self.ua.emit(DialogResponse(self, original, make_response(original, 491)))
+            origin = self._origins.pop(id(original), original)
+            self.ua.emit(DialogResponse(self, origin, make_response(original, 491)))
             return
         content_type = original.headers.get("content-type")
-        self.request("INVITE", now, body=original.body, content_type=content_type)
+        retry = self.request("INVITE", now, body=original.body, content_type=content_type)
+        self._origins[id(retry)] = self._origins.pop(id(original), original)
 
     def on_dialog_timeout(self, request: Request, reason: str) -> None:
         if request.method == "INVITE":
@@ -461,7 +495,7 @@ class Session:
         if request.method == "BYE":
             self._finish_bye(request, "bye timed out")
             return
-        self.ua.emit(DialogRequestFailed(self, request, 408, reason))
+        self.ua.emit(DialogRequestFailed(self, self._origins.pop(id(request), request), 408, reason))
         if self.state is not SessionState.ENDED:
             self._move(SessionState.ENDED)
             self.ua.emit(CallEnded(self, f"{request.method} timed out", by_remote=True))

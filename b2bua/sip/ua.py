@@ -298,11 +298,18 @@ class UserAgent:
             transport=transport.upper(), user_agent=s.user_agent,
         )
 
-    def send_in_dialog(self, session: Session, request: Request, now: float) -> None:
+    def send_in_dialog(self, session: Session, request: Request, now: float) -> ClientTransaction:
         dialog = session.dialog
         assert dialog is not None
         tx = self.layer.send_request(request, destination_for(dialog.next_hop()), now)
         self._owners[tx] = _Owner(session, tx.request, "dialog")
+        return tx
+
+    def abandon(self, tx: ClientTransaction) -> None:
+        """Give up on an INVITE stuck in Proceeding after its CANCEL went unanswered (RFC 3261 section 9.1:
+        64*T1 after the CANCEL the UAC considers the INVITE transaction terminated)."""
+        self._owners.pop(tx, None)
+        self.layer.abandon(tx)
 
     def send_ack(self, dialog: Dialog, ack: Request) -> None:
         self.layer.send_stateless(ack, destination_for(dialog.next_hop()))

@@ -1,0 +1,85 @@
+"""The call-control commands as a sans-I/O API: find the call, check the command fits, start its flow.
+
+A command that cannot start raises :class:`ControlError` (the API answers it as a JSON-RPC error);
+once started, a flow reports :class:`~.events.FlowEvent` steps, at most one
+:class:`~.events.FlowError`, and exactly one :class:`~.events.FlowEnded`, through its sink.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from .b2bua import B2bua
+from .call import Call, CallState
+from .flows.base import Flow, Sink
+from .flows.end import EndFlow
+from .flows.hold import HoldFlow
+from .leg import Leg
+
+
+class Refusal(Enum):
+    """Why a command could not start (the API maps these to its server error codes)."""
+
+    CALL_NOT_FOUND = "call not found"
+    CALL_STATE = "call not in a state for this command"
+    BUSY = "another command is running on this call"
+
+
+class ControlError(Exception):
+    def __init__(self, refusal: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.message = message
+
+
+class Control:
+    """Starts commands on the B2BUA's calls."""
+
+    def __init__(self, b2bua: B2bua) -> None:
+        self.b2bua = b2bua
+
+    def find(self, callid: str) -> Call:
+        call = self.b2bua.table.find(callid)
+        if call is None or call.ended:
+            raise ControlError(Refusal.CALL_NOT_FOUND, f"no call with Call-ID {callid!r}")
+        return call
+
+    def _free(self, call: Call) -> None:
+        busy = call.busy
+        if isinstance(busy, Flow) and not busy.done:
+            raise ControlError(Refusal.BUSY, f"call {call.id!r} is busy with {busy.name} ({busy.cmd_id})")
+
+    def _legs(self, call: Call, leg: str | None) -> list[Leg]:
+        names = ["caller", "callee"] if leg is None else [leg]
+        legs = []
+        for name in names:
+            found = call.legs.get(name)  # type: ignore[call-overload]
+            if found is None:
+                raise ControlError(Refusal.CALL_STATE, f"call {call.id!r} has no {name} leg")
+            legs.append(found)
+        return legs
+
+    def call_hold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = "") -> Flow:
+        return self._hold(callid, leg, now, sink, cmd_id, hold=True)
+
+    def call_unhold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = "") -> Flow:
+        return self._hold(callid, leg, now, sink, cmd_id, hold=False)
+
+    def _hold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str, *, hold: bool) -> Flow:
+        call = self.find(callid)
+        self._free(call)
+        if call.state is not CallState.ANSWERED:
+            raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not answered ({call.state.value})")
+        legs = self._legs(call, leg)
+        if not all(x.session.confirmed for x in legs):
+            raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not fully set up yet")
+        flow = HoldFlow(call, sink, legs, hold=hold, cmd_id=cmd_id)
+        flow.start(now)
+        return flow
+
+    def call_end(self, callid: str, now: float, sink: Sink, cmd_id: str = "") -> Flow:
+        call = self.find(callid)
+        self._free(call)
+        flow = EndFlow(call, sink, cmd_id)
+        flow.start(now)
+        return flow

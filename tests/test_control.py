@@ -1,0 +1,172 @@
+"""Hold, resume and end as commands on bridged calls over the in-memory network (no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from b2bua.call.control import Control, ControlError, Refusal
+from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
+from b2bua.sip import sdp
+from b2bua.sip.session import Session
+from b2bua.sip.ua_events import DialogRequest
+
+from .sipnet import Network, Node
+from .test_b2bua import SDP_A, SDP_B, dial, rig
+
+
+def reports() -> tuple[list[FlowReport], object]:
+    out: list[FlowReport] = []
+    return out, out.append
+
+
+def names(out: list[FlowReport]) -> list[str]:
+    return [r.data if isinstance(r, FlowEvent) else type(r).__name__ for r in out]
+
+
+def answered_call() -> tuple[Network, Node, Node, Control, Session, Session]:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    return net, alice, bob, Control(app), a, b
+
+
+def answer_reinvites(net: Network, node: Node, session: Session, direction: str | None = None) -> list[bytes]:
+    """Answer every re-INVITE ``node`` got: with the mirror direction, or ``direction`` when given."""
+    offers = []
+    for event in list(node.events):
+        if isinstance(event, DialogRequest) and event.request.method == "INVITE":
+            node.events.remove(event)
+            offer = event.request.body
+            offers.append(offer)
+            mirror = {"sendonly": "recvonly", "inactive": "inactive", "sendrecv": "sendrecv", "recvonly": "sendonly"}
+            wanted = direction or mirror[sdp.directions(offer)[0]]
+            own = SDP_A if node.name == "alice" else SDP_B
+            session.reply(event.transaction, 200, net.now, body=sdp.set_direction(own, wanted))
+    return offers
+
+
+def test_hold_both_then_resume_both() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.call_hold(a.call_id, None, net.now, sink)  # type: ignore[arg-type]
+    for _ in range(3):
+        net.settle(0.5)
+        answer_reinvites(net, alice, a)
+        answer_reinvites(net, bob, b)
+    net.settle()
+    assert names(out) == ["CALL_HOLD", "CALL_HOLD", "FlowEnded"]
+    assert [r.leg for r in out if isinstance(r, FlowEvent)] == ["caller", "callee"]
+    out2, sink2 = reports()
+    control.call_unhold(a.call_id, None, net.now, sink2)  # type: ignore[arg-type]
+    offers = []
+    for _ in range(3):
+        net.settle(0.5)
+        offers += answer_reinvites(net, alice, a)
+        offers += answer_reinvites(net, bob, b)
+    net.settle()
+    assert names(out2) == ["CALL_UNHOLD", "CALL_UNHOLD", "FlowEnded"]
+    assert all(sdp.directions(o) == ["sendrecv"] for o in offers)
+
+
+def test_hold_offer_is_the_other_partys_sdp_sendonly_with_the_version_bumped() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    net.settle(0.5)
+    (offer,) = answer_reinvites(net, bob, b)
+    net.settle()
+    assert sdp.directions(offer) == ["sendonly"]
+    assert sdp.parse(offer).origin.username == "alice" and sdp.parse(offer).version == 2
+    stripped = [line for line in offer.split(b"\r\n") if not line.startswith((b"o=", b"a=sendonly"))]
+    assert stripped == [line for line in SDP_A.split(b"\r\n") if not line.startswith(b"o=")]
+    assert names(out) == ["CALL_HOLD", "FlowEnded"]
+
+
+def test_holding_a_held_leg_reports_again_without_a_reinvite() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    net.settle(0.5)
+    answer_reinvites(net, bob, b)
+    net.settle()
+    out2, sink2 = reports()
+    control.call_hold(a.call_id, "callee", net.now, sink2)  # type: ignore[arg-type]
+    net.settle()
+    assert names(out2) == ["CALL_HOLD", "FlowEnded"]
+    assert not [e for e in bob.events if isinstance(e, DialogRequest)]
+
+
+def test_wrong_hold_answer_is_an_error() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    net.settle(0.5)
+    answer_reinvites(net, bob, b, direction="sendrecv")
+    net.settle()
+    assert names(out) == ["FlowError", "FlowEnded"]
+    error = out[0]
+    assert isinstance(error, FlowError) and error.code == 488
+
+
+def test_refused_reinvite_is_an_error_with_the_sip_status() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    net.settle(0.5)
+    event = next(e for e in bob.events if isinstance(e, DialogRequest))
+    b.reply(event.transaction, 488, net.now)
+    net.settle()
+    assert names(out) == ["FlowError", "FlowEnded"]
+    assert isinstance(out[0], FlowError) and out[0].code == 488
+
+
+def test_unanswered_reinvite_times_out() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    net.settle(40)
+    assert names(out)[-2:] == ["FlowError", "FlowEnded"]
+
+
+def test_end_sends_bye_to_both_and_reports_ended_once_the_legs_are_over() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.call_end(b.call_id, net.now, sink)  # type: ignore[arg-type]
+    assert names(out) == []
+    net.settle()
+    assert names(out) == ["FlowEnded"]
+    assert a.ended and b.ended and len(control.b2bua.table) == 0
+
+
+def test_end_of_a_ringing_call_cancels_the_callee() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(180, net.now)
+    net.settle()
+    out, sink = reports()
+    Control(app).call_end(a.call_id, net.now, sink)  # type: ignore[arg-type]
+    net.settle()
+    assert names(out) == ["FlowEnded"]
+    assert a.ended and b.ended
+
+
+def test_refusals() -> None:
+    net, alice, bob, service, app = rig()
+    control = Control(app)
+    out, sink = reports()
+    with pytest.raises(ControlError) as info:
+        control.call_hold("nope", None, net.now, sink)  # type: ignore[arg-type]
+    assert info.value.refusal is Refusal.CALL_NOT_FOUND
+    a, b, _ = dial(net, alice, bob)
+    with pytest.raises(ControlError) as info:
+        control.call_hold(a.call_id, None, net.now, sink)  # type: ignore[arg-type]
+    assert info.value.refusal is Refusal.CALL_STATE
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    with pytest.raises(ControlError) as info:
+        control.call_unhold(a.call_id, None, net.now, sink)  # type: ignore[arg-type]
+    assert info.value.refusal is Refusal.BUSY
+    assert out == []
+    assert isinstance(FlowEnded(), FlowEnded)
