@@ -1,0 +1,57 @@
+"""SDP version continuity per leg: relayed SDP untouched until the B2BUA sends one of its own."""
+
+from __future__ import annotations
+
+from b2bua.call.call import Call
+from b2bua.call.leg import Leg
+from b2bua.sip import sdp
+
+from .sipnet import Network
+
+SDP = b"v=0\r\no=alice 10 {v} IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+
+
+def offer(version: int, port: int = 4000) -> bytes:
+    return SDP.replace(b"{v}", str(version).encode()).replace(b"4000", str(port).encode())
+
+
+def a_leg() -> Leg:
+    net = Network()
+    node = net.add("x", "127.0.0.9")
+    session = node.ua.invite("sip:y@127.0.0.8", 0.0, from_addr="<sip:x@x>", to_addr="<sip:y@y>")
+    return Call("c").add_leg("callee", session)
+
+
+def test_relayed_sdp_is_untouched_until_we_send_our_own() -> None:
+    leg = a_leg()
+    assert leg.outgoing_sdp(offer(1)) == offer(1)
+    assert leg.outgoing_sdp(offer(2, 4002)) == offer(2, 4002)
+    assert leg.sent_version == 2
+
+
+def test_our_hold_offer_goes_one_above_and_later_relays_follow() -> None:
+    leg = a_leg()
+    leg.outgoing_sdp(offer(1))
+    held = leg.own_offer(sdp.hold_offer(offer(1)))
+    assert sdp.parse(held).version == 2 and sdp.directions(held) == ["sendonly"]
+    resumed = leg.own_offer(sdp.resume_offer(offer(1)))
+    assert sdp.parse(resumed).version == 3
+    # the other party changes its SDP (its version 2): this leg must see 4, not 2
+    relayed = leg.outgoing_sdp(offer(2, 4002))
+    assert sdp.parse(relayed).version == 4
+    assert relayed.replace(b" 4 IN", b" 2 IN") == offer(2, 4002)
+
+
+def test_a_retransmitted_identical_sdp_keeps_its_version() -> None:
+    leg = a_leg()
+    first = leg.outgoing_sdp(offer(5))
+    assert leg.outgoing_sdp(offer(5)) == first
+
+
+def test_unparsable_sdp_is_relayed_as_is() -> None:
+    leg = a_leg()
+    assert leg.outgoing_sdp(b"not sdp") == b"not sdp"
+    leg.remember_received(b"v=0\r\n", "application/sdp; charset=x")
+    assert leg.received_sdp == b"v=0\r\n"
+    leg.remember_received(b"other", "text/plain")
+    assert leg.received_sdp == b"v=0\r\n"
