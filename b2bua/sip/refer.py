@@ -1,0 +1,106 @@
+"""The transferor side of REFER (RFC 3515): the implicit subscription and its NOTIFYs.
+
+A REFER accepted with 2xx creates a subscription to the ``refer`` event package; the transferee
+reports the progress of its new call in NOTIFY requests whose ``message/sipfrag`` body (RFC 3420) is
+the status line of that call's latest response. 1xx is progress, 2xx success, 3xx-6xx failure;
+``Subscription-State: terminated`` ends the subscription (RFC 3515 section 2.4.5, RFC 6665).
+Tolerated on input, as phones send them: bare LF line ends in the sipfrag, a missing Content-Type
+parameter, a missing ``id`` on the Event header of the only subscription in the dialog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .errors import ParseError
+from .headers import SipFrag, parse_event, parse_sipfrag, parse_subscription_state
+from .message import Request, Response
+
+
+class ReferState(Enum):
+    SENT = "sent"  # the REFER is out
+    ACCEPTED = "accepted"  # 2xx to the REFER: the subscription exists
+    TERMINATED = "terminated"  # refused, or the subscription ended
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyOutcome:
+    """What a NOTIFY meant: the status to answer it with, the progress it carried, and whether it ended
+    the subscription."""
+
+    answer: int
+    frag: SipFrag | None = None
+    terminated: bool = False
+
+
+class ReferSubscription:
+    """One REFER and the subscription it creates (RFC 3515 sections 2.4.4 to 2.4.7)."""
+
+    def __init__(self, refer: Request) -> None:
+        cseq = refer.cseq
+        if refer.method != "REFER" or cseq is None:
+            raise ValueError("a ReferSubscription needs a REFER")
+        self.refer = refer
+        #: The ``id`` NOTIFYs carry: the REFER's CSeq number (RFC 3515 section 2.4.6).
+        self.id = str(cseq.number)
+        self.state = ReferState.SENT
+        #: The last sipfrag received, if any.
+        self.last: SipFrag | None = None
+
+    @property
+    def terminated(self) -> bool:
+        return self.state is ReferState.TERMINATED
+
+    def on_response(self, response: Response) -> bool:
+        """The REFER's final response: True when accepted (202 or 200, RFC 3515 section 2.4.2)."""
+        if response.status < 200:
+            return False
+        if 200 <= response.status < 300:
+            if self.state is ReferState.SENT:
+                self.state = ReferState.ACCEPTED
+            return True
+        self.state = ReferState.TERMINATED
+        return False
+
+    def matches(self, notify: Request, only_one: bool = True) -> bool:
+        """Is ``notify`` for this subscription? ``Event: refer`` with our id; without id when ``only_one``."""
+        value = notify.headers.get("event")
+        if value is None:
+            return False
+        try:
+            event = parse_event(value)
+        except ParseError:
+            return False
+        if event.package != "refer":
+            return False
+        return event.id == self.id if event.id is not None else only_one
+
+    def on_notify(self, notify: Request) -> NotifyOutcome:
+        """A NOTIFY that :meth:`matches`: read its sipfrag and subscription state.
+
+        A NOTIFY may arrive before the 2xx to the REFER (RFC 6665 section 4.1.2.4): it counts as
+        acceptance. A body that is not a sipfrag is answered 200 and carries no progress.
+        """
+        if self.state is ReferState.TERMINATED:
+            return NotifyOutcome(481)
+        if self.state is ReferState.SENT:
+            self.state = ReferState.ACCEPTED
+        frag: SipFrag | None = None
+        if notify.body:
+            try:
+                frag = parse_sipfrag(notify.body)
+            except ParseError:
+                frag = None
+        if frag is not None:
+            self.last = frag
+        terminated = False
+        value = notify.headers.get("subscription-state")
+        if value is not None:
+            try:
+                terminated = parse_subscription_state(value).terminated
+            except ParseError:
+                terminated = False
+        if terminated:
+            self.state = ReferState.TERMINATED
+        return NotifyOutcome(200, frag, terminated)
