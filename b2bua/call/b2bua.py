@@ -9,6 +9,7 @@ its last leg is over. Commands (hold, resume, end, transfers) run as flows on th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..sip.errors import SipError
@@ -30,6 +31,8 @@ from ..sip.ua_events import (
 )
 from ..sip.uri import SipUri, parse_uri
 from .call import Call, CallState
+from .flows.base import Flow
+from .flows.refer import CORRELATION_PARAM
 from .leg import Leg
 from .table import CallTable
 
@@ -44,6 +47,19 @@ class B2buaSettings:
     max_calls: int = 10000
     #: Seconds a callee may ring before the B2BUA cancels it and answers the caller 408.
     answer_timeout: float = 60.0
+    #: Seconds a transfer waits for its final NOTIFY (RFC 3515) before it is reported failed.
+    refer_notify_timeout: float = 32.0
+
+
+def strip_correlation(uri_text: str) -> tuple[str, str | None]:
+    """A Request-URI without the transfer correlation parameter, and the token it carried."""
+    try:
+        uri = parse_uri(uri_text)
+    except SipError:
+        return uri_text, None
+    if not isinstance(uri, SipUri) or CORRELATION_PARAM not in uri.params:
+        return uri_text, None
+    return str(uri.without_param(CORRELATION_PARAM)), uri.params.get(CORRELATION_PARAM)
 
 
 def without_tag(addr: NameAddr) -> str:
@@ -58,6 +74,8 @@ class B2bua:
         self.ua = ua
         self.settings = settings or B2buaSettings()
         self.table = CallTable()
+        #: Correlation tokens of transfers in flight (the ``osid`` of their Refer-To) -> who to tell.
+        self.correlations: dict[str, Callable[[Call], None]] = {}
 
     # -- dispatch -----------------------------------------------------------------------------------
 
@@ -72,6 +90,9 @@ class B2bua:
                 event.session.reply(event.transaction, 481, now)
             return
         call = leg.call
+        flow = call.busy
+        if isinstance(flow, Flow) and not flow.done and flow.on_session_event(leg, event, now):
+            return
         match event:
             case CallProgress(_, response):
                 if leg.name == "callee":
@@ -119,9 +140,13 @@ class B2bua:
         caller.remember_received(request.body, ctype)
         from_, to = request.from_, request.to
         assert from_ is not None and to is not None
+        target, token = strip_correlation(request.uri)
+        to_addr = without_tag(to)
+        if token is not None:
+            to_addr = without_tag(to.with_uri(strip_correlation(to.uri_text)[0]))
         try:
             callee_session = self.ua.invite(
-                request.uri, now, from_addr=without_tag(from_), to_addr=without_tag(to), body=request.body,
+                target, now, from_addr=without_tag(from_), to_addr=to_addr, body=request.body,
                 content_type=ctype, max_forwards=(max_forwards if max_forwards is not None else 70) - 1,
             )
         except SipError as error:
@@ -131,8 +156,11 @@ class B2bua:
         callee = call.add_leg("callee", callee_session)
         callee.sent_sdp = request.body or None
         self.table.add(call)
-        logger.info("call %s: %s -> %s (callee call-id %s)", call.id, from_.uri_text, request.uri,
-                    callee.call_id)
+        logger.info("call %s: %s -> %s (callee call-id %s)", call.id, from_.uri_text, target, callee.call_id)
+        if token is not None:
+            correlated = self.correlations.pop(token, None)
+            if correlated is not None:
+                correlated(call)
         timeout = self.ua.schedule(now + self.settings.answer_timeout, lambda at: self._answer_timeout(call, at))
         call.timers.append(timeout)
 

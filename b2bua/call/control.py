@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from enum import Enum
 
+from ..sip.errors import SipError
 from .b2bua import B2bua
 from .call import Call, CallState
 from .flows.base import Flow, Sink
+from .flows.blind_transfer import BlindTransferFlow
 from .flows.end import EndFlow
 from .flows.hold import HoldFlow
+from .flows.start import CallStartFlow
 from .leg import Leg
 
 
@@ -74,6 +77,26 @@ class Control:
         if not all(x.session.confirmed for x in legs):
             raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not fully set up yet")
         flow = HoldFlow(call, sink, legs, hold=hold, cmd_id=cmd_id)
+        flow.start(now)
+        return flow
+
+    def call_start(self, caller: str, callee: str, now: float, sink: Sink, cmd_id: str = "") -> Flow:
+        """Click-to-dial: call ``caller``, then REFER it to ``callee``."""
+        try:
+            return CallStartFlow(self.b2bua, sink, caller, callee, now, cmd_id)
+        except SipError as error:
+            raise ControlError(Refusal.CALL_STATE, f"cannot call {caller!r}: {error}") from error
+
+    def call_blind_transfer(self, callid: str, leg: str, destination: str, now: float, sink: Sink,
+                            cmd_id: str = "") -> Flow:
+        call = self.find(callid)
+        self._free(call)
+        if call.state is not CallState.ANSWERED:
+            raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not answered ({call.state.value})")
+        (transferee,) = self._legs(call, leg)
+        if not transferee.session.confirmed:
+            raise ControlError(Refusal.CALL_STATE, f"the {leg} of call {callid!r} is not connected")
+        flow = BlindTransferFlow(call, sink, self.b2bua, transferee, destination, cmd_id)
         flow.start(now)
         return flow
 

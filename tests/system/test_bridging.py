@@ -61,3 +61,21 @@ def test_many_concurrent_calls(bridged: ServiceProcess, kamailio: Kamailio, sipp
     alice = sipp("uac_call.xml", phone="alice", call="bob", calls=200, rate=100, pause_ms=2500,
                  timeout_s=60, extra_args=["-l", "250"])
     assert_all_ok(wait_all([alice, bob], 90), kamailio)
+
+
+def test_reinvite_from_the_caller_is_relayed(bridged: ServiceProcess, kamailio: Kamailio, sipp: SippLauncher) -> None:
+    bob = sipp("uas_answer_reinvited.xml", phone="bob")
+    alice = sipp("uac_call_reinvite.xml", phone="alice", call="bob", pause_ms=200)
+    assert_all_ok(wait_all([alice, bob], 30), kamailio)
+
+
+def test_reinvite_from_the_callee_is_relayed(bridged: ServiceProcess, kamailio: Kamailio, sipp: SippLauncher) -> None:
+    bob = sipp("uas_answer_then_reinvite.xml", phone="bob", pause_ms=200)
+    alice = sipp("uac_call_reinvited.xml", phone="alice", call="bob", pause_ms=200)
+    assert_all_ok(wait_all([alice, bob], 30), kamailio)
+
+
+def test_bye_from_the_callee(bridged: ServiceProcess, kamailio: Kamailio, sipp: SippLauncher) -> None:
+    bob = sipp("uas_answer_bye.xml", phone="bob", pause_ms=200)
+    alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
+    assert_all_ok(wait_all([alice, bob], 30), kamailio)

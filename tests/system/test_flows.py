@@ -42,7 +42,7 @@ async def with_service(ports: PortMap, body: Callable[[AsyncControl, B2bua], Awa
 async def a_call(b2bua: B2bua, state: CallState, timeout: float = 10.0) -> Call:
     for _ in range(int(timeout / 0.02)):
         for call in b2bua.table:
-            if call.state is state and all(leg.session.confirmed for leg in call.legs.values()) or \
+            if (call.state is state and all(leg.session.confirmed for leg in call.legs.values())) or \
                     (state is not CallState.ANSWERED and call.state is state):
                 return call
         await asyncio.sleep(0.02)

@@ -6,8 +6,10 @@ import logging
 from collections.abc import Callable
 
 from ...sip.message import Response
+from ...sip.ua_events import UaEvent
 from ..call import Call
 from ..events import FlowEnded, FlowError, FlowEvent, FlowReport
+from ..leg import Leg
 
 logger = logging.getLogger("call_api.flow")
 
@@ -31,6 +33,11 @@ class Flow:
         self.done = False
         self.failed = False
         call.busy = self
+
+    def on_session_event(self, leg: Leg, event: UaEvent, now: float) -> bool:
+        """A SIP session event on one of the call's legs while this flow runs; True when consumed
+        (the B2BUA then does not relay or act on it)."""
+        return False
 
     def event(self, data: str, *, callid: str | None = None, leg: str | None = None,
               status: str | None = None) -> None:

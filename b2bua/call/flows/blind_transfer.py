@@ -1,0 +1,49 @@
+"""CallBlindTransfer: RFC 5359 section 2.4. REFER the party named by ``leg`` to the destination
+(Referred-By: the other party); TRANSFER_ACCEPT on 2xx, CALL_START on the first 1xx NOTIFY (with the new
+call's Call-ID when the transferee's INVITE passes through the service), and on the 2xx NOTIFY the old
+call is torn down and the command Ends. On failure the original call stays up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr
+from ..call import Call
+from ..leg import Leg
+from .base import Sink
+from .refer import ReferFlow
+
+if TYPE_CHECKING:
+    from ..b2bua import B2bua
+
+
+def identity_of(leg: Leg | None) -> str | None:
+    """The party's own name-addr (without tag) as its dialog with us shows it."""
+    if leg is None or leg.session.dialog is None:
+        return None
+    try:
+        addr = parse_name_addr(leg.session.dialog.remote_uri)
+    except ParseError:
+        return None
+    return str(addr.with_params(addr.params.remove("tag")))
+
+
+class BlindTransferFlow(ReferFlow):
+    name = "CallBlindTransfer"
+
+    def __init__(self, call: Call, sink: Sink, b2bua: B2bua, transferee: Leg, destination: str,
+                 cmd_id: str = "") -> None:
+        super().__init__(call, sink, b2bua, transferee, destination, referred_by=identity_of(call.other(transferee)),
+                         cmd_id=cmd_id)
+
+    def start(self, now: float) -> None:
+        self.send_refer(now)
+
+    def success(self, status: str, now: float) -> None:
+        self.call.end(now)
+        self.finish()
+
+    def failure(self, code: int, message: str, now: float) -> None:
+        self.fail(code, message)

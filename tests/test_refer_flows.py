@@ -1,0 +1,166 @@
+"""CallStart (click-to-dial) and CallBlindTransfer over the in-memory network, the phones played by
+test code that answers REFER, sends NOTIFY with sipfrag, and places the referred call (no sockets)."""
+
+from __future__ import annotations
+
+from b2bua.call.control import Control
+from b2bua.call.events import FlowError, FlowEvent, FlowReport
+from b2bua.sip import sdp
+from b2bua.sip.headers import parse_name_addr
+from b2bua.sip.session import Session
+from b2bua.sip.ua import UaSettings
+from b2bua.sip.ua_events import CallAnswered, DialogRequest, DialogResponse, IncomingCall
+from b2bua.sip.uri import parse_sip_uri
+
+from .sipnet import Network, Node
+from .test_b2bua import SDP_A, SDP_B, dial, rig, take
+from .test_control import names
+
+
+def answer_incoming(net: Network, node: Node, body: bytes = SDP_B) -> Session:
+    incoming = take(node, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    incoming.session.respond(200, net.now, body=body)
+    return incoming.session
+
+
+def transferee(net: Network, node: Node, session: Session, *, final: int = 200,
+               refer_status: int = 202, final_notify: bool = True) -> tuple[str, Session | None]:
+    """Play the transferee: answer the REFER, NOTIFY 100, INVITE the Refer-To target, NOTIFY the result."""
+    refer = take(node, DialogRequest)
+    assert isinstance(refer, DialogRequest) and refer.request.method == "REFER"
+    refer_to = refer.request.headers.get("Refer-To") or ""
+    session.reply(refer.transaction, refer_status, net.now)
+    if refer_status >= 300:
+        return refer_to, None
+    event = f"refer;id={refer.request.cseq.number if refer.request.cseq else 0}"
+    frag_headers = [("Event", event), ("Subscription-State", "active;expires=60")]
+    session.request("NOTIFY", net.now, body=b"SIP/2.0 100 Trying\r\n", content_type="message/sipfrag",
+                    headers=frag_headers)
+    target = parse_name_addr(refer_to).uri_text
+    new = node.ua.invite(target, net.now, from_addr="<sip:transferee@127.0.0.2>", to_addr=f"<{target}>", body=SDP_A)
+    net.settle()
+    if final_notify:
+        status = "200 OK" if final == 200 else f"{final} Busy Here"
+        session.request("NOTIFY", net.now, body=f"SIP/2.0 {status}\r\n".encode(), content_type="message/sipfrag",
+                        headers=[("Event", event), ("Subscription-State", "terminated;reason=noresource")])
+    return refer_to, new
+
+
+def callstart_rig() -> tuple[Network, Node, Node, Node, Control]:
+    net, alice, bob, service, app = rig()
+    return net, alice, bob, service, Control(app)
+
+
+def test_callstart_success_reports_the_seed_sequence() -> None:
+    net, alice, bob, service, control = callstart_rig()
+    out: list[FlowReport] = []
+    control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append, "cmd-1")
+    net.settle()
+    first = take(alice, IncomingCall)
+    assert isinstance(first, IncomingCall)
+    invite = first.request
+    assert invite.from_ is not None and invite.from_.uri_text == "sip:bob@127.0.0.3:5060"
+    assert sdp.directions(invite.body) == ["inactive"]
+    first.session.respond(200, net.now, body=sdp.set_direction(SDP_A, "inactive"))
+    net.settle()
+    refer_to, new = transferee(net, alice, first.session)
+    assert ";osid=" in refer_to and refer_to.startswith("<sip:bob@127.0.0.3:5060")
+    bob_session = answer_incoming(net, bob)
+    net.settle()
+    assert names(out) == ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "CALL_ANSWER", "FlowEnded"]
+    start = out[2]
+    assert isinstance(start, FlowEvent) and start.callid == (new.call_id if new else None)
+    incoming_at_bob = bob_session.invite
+    assert "osid" not in incoming_at_bob.uri and "osid" not in (incoming_at_bob.headers.get("to") or "")
+    assert first.session.ended  # the first dialog got its BYE
+    assert len(control.b2bua.table) == 1  # the new call alice <-> bob remains
+
+
+def test_callstart_caller_busy() -> None:
+    net, alice, bob, service, control = callstart_rig()
+    out: list[FlowReport] = []
+    control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append)
+    net.settle()
+    first = take(alice, IncomingCall)
+    assert isinstance(first, IncomingCall)
+    first.session.respond(486, net.now)
+    net.settle()
+    assert names(out) == ["FlowError", "FlowEnded"]
+    assert isinstance(out[0], FlowError) and out[0].code == 486
+    assert len(control.b2bua.table) == 0
+
+
+def test_callstart_refer_refused_and_failed_transfer() -> None:
+    for refer_status, final in ((603, 200), (202, 486)):
+        net, alice, bob, service, control = callstart_rig()
+        out: list[FlowReport] = []
+        control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append)
+        net.settle()
+        first = answer_incoming(net, alice, sdp.set_direction(SDP_A, "inactive"))
+        net.settle()
+        _, new = transferee(net, alice, first, refer_status=refer_status, final=final)
+        if new is not None:
+            take(bob, IncomingCall)
+        net.settle()
+        errors = [r for r in out if isinstance(r, FlowError)]
+        assert len(errors) == 1 and errors[0].code in (603, 486)
+        assert names(out)[-1] == "FlowEnded"
+        assert first.ended
+
+
+def test_callstart_no_final_notify_times_out() -> None:
+    net, alice, bob, service, control = callstart_rig()
+    out: list[FlowReport] = []
+    control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append)
+    net.settle()
+    first = answer_incoming(net, alice, sdp.set_direction(SDP_A, "inactive"))
+    net.settle()
+    transferee(net, alice, first, final_notify=False)
+    net.settle(40)
+    assert names(out)[:3] == ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START"]
+    assert names(out)[-2:] == ["FlowError", "FlowEnded"]
+    assert isinstance(out[-2], FlowError) and out[-2].code == 408
+
+
+def test_blind_transfer_of_the_callee() -> None:
+    net = Network()
+    proxy = parse_sip_uri("sip:127.0.0.1:5080;lr")
+    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=proxy))
+    bob = net.add("bob", "127.0.0.3", UaSettings(outbound_proxy=proxy))
+    carol = net.add("carol", "127.0.0.4", UaSettings(outbound_proxy=proxy))
+    service = net.add("service", "127.0.0.1", port=5080)
+    from b2bua.call.b2bua import B2bua
+
+    app = B2bua(service.ua)
+    service.app = app
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    out: list[FlowReport] = []
+    Control(app).call_blind_transfer(a.call_id, "callee", "sip:carol@127.0.0.4:5060", net.now, out.append)
+    net.settle()
+    refer_to, new = transferee(net, bob, b)
+    carol_session = answer_incoming(net, carol)
+    net.settle()
+    assert names(out) == ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded"]
+    assert refer_to.startswith("<sip:carol@127.0.0.4:5060;osid=")
+    assert a.ended and b.ended and carol_session.confirmed
+    assert new is not None and new.confirmed
+    assert len(app.table) == 1
+    referred_by = [e for e in bob.events if isinstance(e, (DialogResponse, CallAnswered))]
+    assert referred_by is not None
+
+
+def test_blind_transfer_failure_keeps_the_call() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    out: list[FlowReport] = []
+    Control(app).call_blind_transfer(a.call_id, "callee", "sip:carol@127.0.0.4:5060", net.now, out.append)
+    net.settle()
+    transferee(net, bob, b, refer_status=603)
+    net.settle()
+    assert names(out) == ["FlowError", "FlowEnded"]
+    assert a.confirmed and b.confirmed and len(app.table) == 1
