@@ -51,5 +51,15 @@ class AsyncControl:
                           cmd_id: str = "") -> list[FlowReport]:
         return await self._run(lambda now, sink: self.control.call_unhold(callid, leg, now, sink, cmd_id), on_event)
 
+    async def call_start(self, caller: str, callee: str, on_event: OnEvent | None = None,
+                         cmd_id: str = "") -> list[FlowReport]:
+        return await self._run(lambda now, sink: self.control.call_start(caller, callee, now, sink, cmd_id), on_event)
+
+    async def call_blind_transfer(self, callid: str, leg: str, destination: str, on_event: OnEvent | None = None,
+                                  cmd_id: str = "") -> list[FlowReport]:
+        return await self._run(
+            lambda now, sink: self.control.call_blind_transfer(callid, leg, destination, now, sink, cmd_id), on_event
+        )
+
     async def call_end(self, callid: str, on_event: OnEvent | None = None, cmd_id: str = "") -> list[FlowReport]:
         return await self._run(lambda now, sink: self.control.call_end(callid, now, sink, cmd_id), on_event)
