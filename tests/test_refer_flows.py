@@ -164,3 +164,69 @@ def test_blind_transfer_failure_keeps_the_call() -> None:
     net.settle()
     assert names(out) == ["FlowError", "FlowEnded"]
     assert a.confirmed and b.confirmed and len(app.table) == 1
+
+
+def test_attended_transfer_joins_the_transferee_to_the_target_with_replaces() -> None:
+    from b2bua.call.b2bua import B2bua
+    from b2bua.sip.uri import parse_uri
+
+    net = Network()
+    proxy = parse_sip_uri("sip:127.0.0.1:5080;lr")
+    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=proxy))
+    bob = net.add("bob", "127.0.0.3", UaSettings(outbound_proxy=proxy))
+    carol = net.add("carol", "127.0.0.4", UaSettings(outbound_proxy=proxy))
+    service = net.add("service", "127.0.0.1", port=5080)
+    app = B2bua(service.ua)
+    service.app = app
+    # call A: alice -> bob; call B: bob -> carol (the consultation call)
+    a, b_in_a, _ = dial(net, alice, bob)
+    b_in_a.respond(200, net.now, body=SDP_B)
+    net.settle()
+    b_out = bob.ua.invite("sip:carol@127.0.0.4:5060", net.now, from_addr="<sip:bob@127.0.0.3>",
+                          to_addr="<sip:carol@127.0.0.4>", body=SDP_B)
+    net.settle()
+    carol_session = answer_incoming(net, carol, SDP_A.replace(b"alice", b"carol"))
+    net.settle()
+    out: list[FlowReport] = []
+    Control(app).call_attended_transfer(a.call_id, "caller", b_out.call_id, "callee", None, net.now, out.append)
+    net.settle()
+    # alice plays the transferee: 202, NOTIFY 100, INVITE with the Replaces from the Refer-To
+    refer = take(alice, DialogRequest)
+    assert isinstance(refer, DialogRequest)
+    refer_to = parse_name_addr(refer.request.headers.get("Refer-To") or "")
+    uri = parse_uri(refer_to.uri_text)
+    replaces = dict(uri.header_items())["Replaces"]  # type: ignore[union-attr]
+    # the dialog carol has with the service, as carol sees it: her tag is the to-tag
+    assert replaces == f"{carol_session.call_id};to-tag={carol_session.local_tag};from-tag=" + \
+        (carol_session.dialog.id.remote_tag if carol_session.dialog else "")
+    a.reply(refer.transaction, 202, net.now)
+    event = f"refer;id={refer.request.cseq.number if refer.request.cseq else 0}"
+    a.request("NOTIFY", net.now, body=b"SIP/2.0 100 Trying\r\n", content_type="message/sipfrag",
+              headers=[("Event", event), ("Subscription-State", "active")])
+    target = str(uri.without_headers())  # type: ignore[union-attr]
+    new = alice.ua.invite(target, net.now, from_addr="<sip:alice@127.0.0.2>", to_addr="<sip:carol@127.0.0.4>",
+                          body=SDP_A, headers=[("Replaces", replaces)])
+    net.settle()
+    reinvite = take(carol, DialogRequest)  # carol gets alice's SDP in a re-INVITE of her existing dialog
+    assert isinstance(reinvite, DialogRequest) and reinvite.request.method == "INVITE"
+    assert b"o=alice" in reinvite.request.body
+    carol_session.reply(reinvite.transaction, 200, net.now, body=SDP_A.replace(b"alice", b"carol"))
+    net.settle()
+    assert new.confirmed and b_out.ended  # alice's new call is up, bob's consultation leg got its BYE
+    a.request("NOTIFY", net.now, body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag",
+              headers=[("Event", event), ("Subscription-State", "terminated")])
+    net.settle()
+    assert names(out) == ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded"]
+    start = out[1]
+    assert isinstance(start, FlowEvent) and start.callid == new.call_id
+    assert a.ended and b_in_a.ended and carol_session.confirmed
+    assert len(app.table) == 1 and app.table.find(new.call_id) is not None
+
+
+def test_replaces_naming_no_dialog_gets_481() -> None:
+    net, alice, bob, service, app = rig()
+    failed_session = alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@x>", to_addr="<sip:b@y>",
+                                     body=SDP_A, headers=[("Replaces", "nope@x;to-tag=1;from-tag=2")])
+    net.settle()
+    assert failed_session.ended
+    assert 481 in [m.status for m in alice.inbox if hasattr(m, "status")]

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from ..sip.errors import SipError
-from ..sip.headers import NameAddr
+from ..sip.errors import ParseError, SipError
+from ..sip.headers import NameAddr, parse_replaces
+from ..sip.message import Response
 from ..sip.session import Session, SessionState
 from ..sip.ua import UserAgent
 from ..sip.ua_events import (
@@ -75,7 +77,7 @@ class B2bua:
         self.settings = settings or B2buaSettings()
         self.table = CallTable()
         #: Correlation tokens of transfers in flight (the ``osid`` of their Refer-To) -> who to tell.
-        self.correlations: dict[str, Callable[[Call], None]] = {}
+        self.correlations: dict[str, Callable[[Call, str], None]] = {}
 
     # -- dispatch -----------------------------------------------------------------------------------
 
@@ -131,6 +133,10 @@ class B2bua:
         if max_forwards == 0:
             session.respond(483, now)
             return
+        replaces = request.headers.get("replaces")
+        if replaces is not None:
+            self._replace(session, replaces, now)
+            return
         if self._is_ourselves(request.uri):
             session.respond(482, now, reason="Loop Detected")
             return
@@ -160,9 +166,81 @@ class B2bua:
         if token is not None:
             correlated = self.correlations.pop(token, None)
             if correlated is not None:
-                correlated(call)
+                correlated(call, call.id)
         timeout = self.ua.schedule(now + self.settings.answer_timeout, lambda at: self._answer_timeout(call, at))
         call.timers.append(timeout)
+
+    # -- INVITE with Replaces (RFC 3891) ------------------------------------------------------------
+
+    def _replace(self, session: Session, value: str, now: float) -> None:
+        """An INVITE whose Replaces names one of the service's own dialogs, handled here (RFC 3891 section 3).
+
+        The Replaces comes as the party on the far side of that dialog would read it (its own tag as
+        to-tag: an attended transfer aims at that party), or as the service itself would (our tag as
+        to-tag): both are accepted. The service stands in for the party it bridges: the named leg stays,
+        is re-INVITEd with the newcomer's SDP, and the newcomer takes the place of the leg it was bridged
+        to, which gets a BYE. No such dialog: 481; ``early-only`` on a confirmed dialog: 486.
+        """
+        try:
+            replaces = parse_replaces(value)
+        except ParseError:
+            session.respond(400, now, reason="Bad Replaces")
+            return
+        call = self.table.find(replaces.call_id)
+        kept = None
+        if call is not None:
+            for leg in call.legs.values():
+                dialog = leg.session.dialog
+                if leg.call_id != replaces.call_id or dialog is None or leg.session.ended:
+                    continue
+                tags = {(dialog.id.local_tag, dialog.id.remote_tag)}
+                if (replaces.from_tag, replaces.to_tag) in tags or (replaces.to_tag, replaces.from_tag) in tags:
+                    kept = leg
+        if call is None or kept is None:
+            session.respond(481, now, reason="No Dialog To Replace")
+            return
+        if replaces.early_only and kept.session.confirmed:
+            session.respond(486, now, reason="Dialog Already Confirmed")
+            return
+        replaced = call.other(kept)
+        if not kept.session.confirmed or replaced is None or call.busy_with_reinvite(kept):
+            session.respond(486 if replaced is not None else 481, now)
+            return
+        request = session.invite
+        ctype = request.headers.get("content-type")
+        if not request.body:
+            session.respond(488, now, reason="Replaces Needs An Offer")
+            return
+        _, token = strip_correlation(request.uri)
+        logger.info("call %s: %s replaces the %s (Replaces %s)", call.id, session.call_id, replaced.name,
+                    replaces.call_id)
+        handler = partial(self._replaced, call, kept, replaced, session)
+        try:
+            call.send(kept, "INVITE", now, handler, body=kept.outgoing_sdp(request.body), content_type=ctype)
+        except SipError:
+            session.respond(491, now)
+            return
+        correlated = self.correlations.pop(token, None) if token is not None else None
+        if correlated is not None:
+            correlated(call, session.call_id)
+
+    def _replaced(self, call: Call, kept: Leg, replaced: Leg, session: Session, response: Response | None,
+                  now: float) -> None:
+        if session.ended:
+            return
+        if response is None or response.status >= 300:
+            session.respond(response.status if response is not None else 408, now)
+            return
+        ctype = response.headers.get("content-type")
+        kept.remember_received(response.body, ctype)
+        newcomer = call.replace_leg(replaced, session)
+        newcomer.remember_received(session.invite.body, session.invite.headers.get("content-type"))
+        self.table.forget(replaced.call_id, call)
+        self.table.add(call)
+        body = newcomer.outgoing_sdp(response.body) if response.body else b""
+        session.respond(200, now, body=body, content_type=ctype if body else None)
+        replaced.session.owner = None
+        replaced.session.end(now)
 
     def _is_ourselves(self, uri_text: str) -> bool:
         """A Request-URI naming this service's own address: forwarding it would loop back here."""

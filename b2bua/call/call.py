@@ -89,6 +89,18 @@ class Call:
         session.owner = leg
         return leg
 
+    def replace_leg(self, old: Leg, session: Session) -> Leg:
+        """``session`` takes ``old``'s place (RFC 3891): same name, the old leg detached from the call."""
+        leg = self.add_leg(old.name, session)
+        for key, relay in list(self._relays.items()):
+            if old in (relay.source, relay.target):
+                del self._relays[key]
+        return leg
+
+    def busy_with_reinvite(self, leg: Leg) -> bool:
+        """Is an INVITE transaction pending in ``leg``'s dialog (ours or the peer's)?"""
+        return leg.session.pending_reinvite is not None or leg.session.pending_remote_invite is not None
+
     def other(self, leg: Leg) -> Leg | None:
         return self.legs.get("callee" if leg.name == "caller" else "caller")
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 from enum import Enum
 
 from ..sip.errors import SipError
+from ..sip.headers import parse_name_addr
 from .b2bua import B2bua
 from .call import Call, CallState
+from .flows.attended_transfer import AttendedTransferFlow
 from .flows.base import Flow, Sink
-from .flows.blind_transfer import BlindTransferFlow
+from .flows.blind_transfer import BlindTransferFlow, identity_of
 from .flows.end import EndFlow
 from .flows.hold import HoldFlow
 from .flows.start import CallStartFlow
@@ -97,6 +99,28 @@ class Control:
         if not transferee.session.confirmed:
             raise ControlError(Refusal.CALL_STATE, f"the {leg} of call {callid!r} is not connected")
         flow = BlindTransferFlow(call, sink, self.b2bua, transferee, destination, cmd_id)
+        flow.start(now)
+        return flow
+
+    def call_attended_transfer(self, callid_a: str, leg_a: str, callid_b: str, leg_b: str, destination: str | None,
+                               now: float, sink: Sink, cmd_id: str = "") -> Flow:
+        call_a, call_b = self.find(callid_a), self.find(callid_b)
+        if call_a is call_b:
+            raise ControlError(Refusal.CALL_STATE, "the two Call-IDs name the same call")
+        for call in (call_a, call_b):
+            self._free(call)
+            if call.state is not CallState.ANSWERED:
+                raise ControlError(Refusal.CALL_STATE, f"call {call.id!r} is not answered ({call.state.value})")
+        (transferee,) = self._legs(call_a, leg_a)
+        (target,) = self._legs(call_b, leg_b)
+        if not (transferee.session.confirmed and target.session.confirmed):
+            raise ControlError(Refusal.CALL_STATE, "both legs must be connected")
+        if destination is None:
+            identity = identity_of(target)
+            if identity is None:
+                raise ControlError(Refusal.CALL_STATE, f"no URI known for the {leg_b} of call {callid_b!r}")
+            destination = parse_name_addr(identity).uri_text
+        flow = AttendedTransferFlow(call_a, sink, self.b2bua, transferee, call_b, target, destination, cmd_id)
         flow.start(now)
         return flow
 

@@ -61,5 +61,14 @@ class AsyncControl:
             lambda now, sink: self.control.call_blind_transfer(callid, leg, destination, now, sink, cmd_id), on_event
         )
 
+    async def call_attended_transfer(self, callid_a: str, leg_a: str, callid_b: str, leg_b: str,
+                                     destination: str | None = None, on_event: OnEvent | None = None,
+                                     cmd_id: str = "") -> list[FlowReport]:
+        return await self._run(
+            lambda now, sink: self.control.call_attended_transfer(callid_a, leg_a, callid_b, leg_b, destination, now,
+                                                                  sink, cmd_id),
+            on_event,
+        )
+
     async def call_end(self, callid: str, on_event: OnEvent | None = None, cmd_id: str = "") -> list[FlowReport]:
         return await self._run(lambda now, sink: self.control.call_end(callid, now, sink, cmd_id), on_event)

@@ -57,6 +57,7 @@ class ReferFlow(Flow):
         self.accepted = False
         self.started = False
         self.new_call: Call | None = None
+        self.new_callid: str | None = None
         self._token = ""
         self._timer: Timer | None = None
         self._grace: Timer | None = None
@@ -102,11 +103,13 @@ class ReferFlow(Flow):
         if self.started or not self.accepted:
             return
         self.started = True
-        self.event("CALL_START", callid=self.new_call.id if self.new_call else None, status=status)
+        self.event("CALL_START", callid=self.new_callid, status=status)
 
-    def _correlated(self, new_call: Call) -> None:
-        """The transferee's INVITE came through the service: ``new_call`` is the call it made."""
+    def _correlated(self, new_call: Call, callid: str) -> None:
+        """The transferee's INVITE came through the service: ``new_call`` is the call it joined, ``callid``
+        the Call-ID of its dialog with us (the Call-ID to report)."""
         self.new_call = new_call
+        self.new_callid = callid
         self._start(None)
 
     def on_session_event(self, leg: Leg, event: UaEvent, now: float) -> bool:

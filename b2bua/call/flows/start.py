@@ -67,7 +67,7 @@ class CallStartFlow(ReferFlow):
             self.call.end(now)
 
     def success(self, status: str, now: float) -> None:
-        self.event("CALL_ANSWER", callid=self.new_call.id if self.new_call else None, leg="callee", status=status)
+        self.event("CALL_ANSWER", callid=self.new_callid, leg="callee", status=status)
         self.call.end(now)
         self.finish()
 
