@@ -190,7 +190,7 @@ class Params:
         if not isinstance(name, str):
             return False
         text = self._text
-        if self._items is None and text is not None and '"' not in text and " " not in text:
+        if self._items is None and text is not None and '"' not in text and " " not in text and "\t" not in text:
             # Fast path, as in get(): ``;name`` followed by ``=``, ``;`` or the end.
             needle = ";" + name
             at = text.find(needle)
