@@ -341,3 +341,13 @@ def test_parameter_parsing_takes_linear_time(text: str) -> None:
 def test_list_splitting_takes_linear_time(text: str) -> None:
     with contextlib.suppress(ParseError):
         split_commas(text.replace(";", ","))
+
+
+def test_quote_refuses_line_breaks() -> None:
+    import pytest
+
+    from b2bua.sip.grammar import quote
+
+    for bad in ("a\r\nVia: x", "a\nb", "a\rb"):
+        with pytest.raises(ValueError):
+            quote(bad)

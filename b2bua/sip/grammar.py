@@ -65,7 +65,13 @@ def unquote(text: str) -> str:
 
 
 def quote(text: str) -> str:
-    """``text`` as a quoted-string, escaping backslashes and quotes."""
+    """``text`` as a quoted-string, escaping backslashes and quotes.
+
+    CR and LF cannot appear in a quoted-string, not even escaped (RFC 3261 section 25.1): they raise
+    ``ValueError`` rather than let a display name inject a header line.
+    """
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"CR or LF cannot be quoted: {text!r}")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
