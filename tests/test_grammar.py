@@ -59,7 +59,7 @@ def test_words_are_the_call_id_alphabet() -> None:
 # --- quoted strings -----------------------------------------------------------------------------------
 
 
-@given(st.text())
+@given(st.text().filter(lambda t: "\r" not in t and "\n" not in t))
 def test_quote_unquote_round_trip(text: str) -> None:
     quoted = quote(text)
     assert quoted[0] == quoted[-1] == '"'
