@@ -40,7 +40,15 @@ from .transaction_events import AckToTU, Action, ResponseToTU, Terminated, Timed
 from .transaction_machine import TransactionError
 from .transaction_matching import ClientKey, ServerKey, cancel_target_key, client_key, server_key
 from .transaction_server import InviteServerTransaction, NonInviteServerTransaction, ServerTransaction
-from .uas import DEFAULT_POLICY, UasPolicy, check_request, make_response, salvage_response
+from .uas import (
+    DEFAULT_POLICY,
+    UasPolicy,
+    check_extensions_and_body,
+    check_method_and_uri,
+    check_request,
+    make_response,
+    salvage_response,
+)
 
 logger = logging.getLogger("call_api.sip.layer")
 
@@ -246,7 +254,8 @@ class TransactionLayer:
         except ParseError as error:
             self._reply(tx, make_response(request, error.status, _reason(error), to_tag=self.tag_factory()), now)
             return
-        if request.to_tag is None:
+        refusal = check_method_and_uri(request, self.policy)
+        if refusal is None and request.to_tag is None:
             cseq = request.cseq
             assert cseq is not None and request.call_id is not None
             merge_key = (request.from_tag, request.call_id, cseq.number, method)
@@ -255,7 +264,8 @@ class TransactionLayer:
                 self._reply(tx, make_response(request, 482, to_tag=self.tag_factory()), now)
                 return
             self._merge[merge_key] = tx.key
-        refusal = check_request(request, self.policy)
+        if refusal is None:
+            refusal = check_extensions_and_body(request, self.policy)
         if refusal is not None:
             if refusal.status > 100 and request.to_tag is None:
                 refusal = make_response(request, refusal.status, refusal.reason, to_tag=self.tag_factory(),

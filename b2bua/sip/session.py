@@ -103,6 +103,8 @@ class Session:
         self._final_sent = False
         self._cancel_wanted = False
         self._provisional_seen = False
+        #: end() came while our 2xx waited for its ACK: the BYE goes out when the ACK comes (section 15).
+        self._bye_after_ack = False
         self._retransmits: list[_Retransmit] = []
         self._acks: dict[int, Request] = {}
         #: Our re-INVITE waiting for its final response (glare, section 14.1).
@@ -215,6 +217,7 @@ class Session:
                         64 * self.ua.timers.T1)
             self.ua.emit(CallEnded(self, "no ACK", by_remote=True))
             self._send_bye(now)
+            self._move(SessionState.ENDED)  # reported once: the BYE's answer adds nothing
             return
         tx = entry.transaction
         if tx.terminated:
@@ -276,6 +279,10 @@ class Session:
                 self._send_cancel(now)
             return
         self._move(SessionState.ENDING)
+        if state is SessionState.ANSWERED:
+            # Section 15: the callee must not send BYE before the ACK for its 2xx arrives (or it gives up).
+            self._bye_after_ack = True
+            return
         self._send_bye(now)
 
     def _send_bye(self, now: float) -> None:
@@ -408,7 +415,7 @@ class Session:
         self.respond(487, now)
         self.ua.emit(CallCancelled(self, cancel))
 
-    def on_ack(self, ack: Request) -> None:
+    def on_ack(self, ack: Request, now: float) -> None:
         cseq = ack.cseq
         number = cseq.number if cseq is not None else -1
         for entry in list(self._retransmits):
@@ -417,6 +424,9 @@ class Session:
                 if self.state is SessionState.ANSWERED:
                     self._move(SessionState.CONFIRMED)
                 self.ua.emit(CallAcked(self, ack))
+                if self._bye_after_ack:
+                    self._bye_after_ack = False
+                    self._send_bye(now)
                 return
 
     def on_request(self, request: Request, tx: ServerTransaction, now: float) -> None:
@@ -481,7 +491,8 @@ class Session:
 
     def _retry_reinvite(self, original: Request, now: float) -> None:
         """Section 14.1: after a 491, try the same offer again (unless the dialog moved on)."""
-        if self.state is not SessionState.CONFIRMED or self.pending_remote_invite is not None:
+        if self.state is not SessionState.CONFIRMED or self.pending_remote_invite is not None or \
+                self.pending_reinvite is not None:
             origin = self._origins.pop(id(original), original)
             self.ua.emit(DialogResponse(self, origin, make_response(original, 491)))
             return

@@ -409,13 +409,18 @@ class UserAgent:
                 dialog_id = DialogId.of_request(request)
                 session = self._dialogs.get(dialog_id) if dialog_id is not None else None
                 if session is not None:
-                    session.on_ack(request)
+                    session.on_ack(request, now)
             case CancelReceived(cancel, invite):
                 session = self._by_server_tx.get(invite)
                 if session is not None:
                     session.on_cancel(cancel, now)
                 else:
                     self.layer.send_response(invite, make_response(invite.request, 487, to_tag=self.ids.tag()), now)
+                    # A cancelled re-INVITE is no longer pending (sections 9.2, 14.2): the dialog takes new ones.
+                    dialog_id = DialogId.of_request(invite.request)
+                    session = self._dialogs.get(dialog_id) if dialog_id is not None else None
+                    if session is not None and session.pending_remote_invite is invite:
+                        session.pending_remote_invite = None
             case ResponseReceived(response, tx):
                 self._on_response(response, tx, now)
             case StrayResponse(response):

@@ -82,7 +82,14 @@ def check_request(request: Request, policy: UasPolicy = DEFAULT_POLICY) -> Respo
     """The checks of section 8.2.1 to 8.2.3 in order; the failing check's response, or ``None``.
 
     ACK never gets a response (section 17.2.3); CANCEL skips the Require check (section 8.2.2.3).
+    The transaction layer runs the two halves itself, with the merged-request check (section 8.2.2.2,
+    which needs transaction state) between them.
     """
+    return check_method_and_uri(request, policy) or check_extensions_and_body(request, policy)
+
+
+def check_method_and_uri(request: Request, policy: UasPolicy = DEFAULT_POLICY) -> Response | None:
+    """Sections 8.2.1 (405/501 with Allow) and 8.2.2.1 (416): the checks that come before section 8.2.2.2."""
     method = request.method
     if method == "ACK":
         return None
@@ -96,6 +103,15 @@ def check_request(request: Request, policy: UasPolicy = DEFAULT_POLICY) -> Respo
         return make_response(request, 400, "Bad Request-URI")
     if isinstance(uri, AbsoluteUri) or uri.scheme not in SUPPORTED_SCHEMES:
         return make_response(request, 416)
+    return None
+
+
+def check_extensions_and_body(request: Request, policy: UasPolicy = DEFAULT_POLICY) -> Response | None:
+    """Sections 8.2.2.3 (420 with Unsupported) and 8.2.3 (415 with Accept or Accept-Encoding), then 406 for an
+    INVITE whose Accept rules out SDP: the checks that come after section 8.2.2.2."""
+    method = request.method
+    if method == "ACK":
+        return None
     if method != "CANCEL":
         try:
             required = request.tokens("require")
@@ -109,9 +125,11 @@ def check_request(request: Request, policy: UasPolicy = DEFAULT_POLICY) -> Respo
             ctype = request.content_type
         except ParseError:
             return make_response(request, 400, "Bad Content-Type")
-        encoding = request.headers.get("content-encoding")
-        if ctype is None or ctype.mime not in policy.accepted or (encoding and encoding.lower() != "identity"):
+        if ctype is None or ctype.mime not in policy.accepted:
             return make_response(request, 415, headers=[("Accept", policy.accept_header)])
+        encoding = request.headers.get("content-encoding")
+        if encoding and encoding.lower() != "identity":
+            return make_response(request, 415, headers=[("Accept-Encoding", "identity")])
     if method == "INVITE" and "accept" in request.headers:
         try:
             accepted = parse_accept(",".join(request.headers.get_all("accept")))
@@ -126,15 +144,16 @@ def salvage_response(data: bytes, error: ParseError) -> Response | None:
     """A 400/505 (``error.status``) for a request that failed to parse, or ``None`` when it cannot be routed.
 
     The response needs a usable top Via; From, To, Call-ID and CSeq are copied raw when present.
-    Responses never get an answer (section 18.1.2): they return ``None``.
+    Responses and ACKs never get an answer (sections 18.1.2, 17.1.1.3): they return ``None``.
     """
+    data = data.lstrip(b"\r\n")  # CRLFs before the start line are ignored (section 7.5)
     end = data.find(b"\r\n\r\n")
     head = (data[:end] if end >= 0 else data).decode("utf-8", "replace")
     lines = head.replace("\r\n", "\n").split("\n")
     while lines and not lines[0]:
         del lines[0]
-    if not lines or lines[0][:4].upper() == "SIP/":
-        return None
+    if not lines or lines[0][:4].upper() == "SIP/" or lines[0][:4] == "ACK ":
+        return None  # a response, or an ACK: neither is ever answered (sections 17.1.1.3, 8.2.7)
     fields: list[Field] = []
     for line in lines[1:]:
         name, colon, value = line.partition(":")
