@@ -16,6 +16,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from .dialog import Dialog, DialogState, build_cancel
+from .errors import SipError
 from .message import Request, Response
 from .transaction_client import ClientTransaction
 from .transaction_server import ServerTransaction
@@ -68,7 +69,7 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 }
 
 
-class SessionError(Exception):
+class SessionError(SipError):
     """A session method called in a state where it makes no sense (a local error: it raises)."""
 
 
@@ -169,8 +170,18 @@ class Session:
         self, transaction: ServerTransaction, status: int, now: float, *, reason: str | None = None,
         body: bytes = b"", content_type: str | None = None, headers: Headers = (),
     ) -> None:
-        """Answer a request the peer sent inside the dialog (see :class:`DialogRequest`)."""
+        """Answer a request the peer sent inside the dialog (see :class:`DialogRequest`).
+
+        A transaction that already has its final response (the peer cancelled its re-INVITE and got 487,
+        or the transaction ended) takes no other: the late answer is dropped, not raised, since the
+        application could not have known.
+        """
         request = transaction.request
+        last = transaction.last_response
+        if transaction.terminated or (last is not None and last.status >= 200):
+            logger.debug("late %d to %s %s dropped: the transaction is answered", status, request.method,
+                         self.call_id)
+            return
         response = self._response(request, status, reason, body, content_type, headers)
         self.ua.layer.send_response(transaction, response, now)
         if request.method == "INVITE" and status >= 200:
@@ -235,7 +246,7 @@ class Session:
     ) -> Request:
         """Send ``method`` inside the dialog; responses come as :class:`DialogResponse`."""
         dialog = self.dialog
-        if dialog is None or dialog.state is DialogState.TERMINATED:
+        if dialog is None or dialog.state is DialogState.TERMINATED or self.state is SessionState.ENDED:
             raise SessionError(f"no dialog to send {method} in")
         if method == "INVITE":
             if self.pending_reinvite is not None or self.pending_remote_invite is not None:
