@@ -230,3 +230,109 @@ def test_replaces_naming_no_dialog_gets_481() -> None:
     net.settle()
     assert failed_session.ended
     assert 481 in [m.status for m in alice.inbox if hasattr(m, "status")]
+
+
+def three_phones() -> tuple[Network, Node, Node, Node, Control]:
+    from b2bua.call.b2bua import B2bua
+
+    net = Network()
+    proxy = parse_sip_uri("sip:127.0.0.1:5080;lr")
+    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=proxy))
+    bob = net.add("bob", "127.0.0.3", UaSettings(outbound_proxy=proxy))
+    carol = net.add("carol", "127.0.0.4", UaSettings(outbound_proxy=proxy))
+    service = net.add("service", "127.0.0.1", port=5080)
+    app = B2bua(service.ua)
+    service.app = app
+    return net, alice, bob, carol, Control(app)
+
+
+def test_chain_callstart_hold_resume_blind_transfer_end() -> None:
+    from .test_control import answer_reinvites
+
+    net, alice, bob, carol, control = three_phones()
+    out: list[FlowReport] = []
+    control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append)
+    net.settle()
+    first = answer_incoming(net, alice, sdp.set_direction(SDP_A, "inactive"))
+    net.settle()
+    _, alice_call = transferee(net, alice, first)
+    bob_session = answer_incoming(net, bob)
+    net.settle()
+    start = next(r for r in out if isinstance(r, FlowEvent) and r.data == "CALL_START")
+    assert start.callid is not None and alice_call is not None
+    callid = start.callid
+    # hold and resume the new call, found by the Call-ID the events reported
+    for command in (control.call_hold, control.call_unhold):
+        got: list[FlowReport] = []
+        command(callid, None, net.now, got.append)
+        for _ in range(3):
+            net.settle(0.5)
+            answer_reinvites(net, alice, alice_call)
+            answer_reinvites(net, bob, bob_session)
+        net.settle()
+        assert names(got)[-1] == "FlowEnded" and "FlowError" not in names(got)
+    # blind-transfer bob to carol, then end the call that transfer made
+    moved: list[FlowReport] = []
+    control.call_blind_transfer(callid, "callee", "sip:carol@127.0.0.4:5060", net.now, moved.append)
+    net.settle()
+    _, bob_to_carol = transferee(net, bob, bob_session)
+    answer_incoming(net, carol)
+    net.settle()
+    assert names(moved) == ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded"]
+    new_start = moved[1]
+    assert isinstance(new_start, FlowEvent) and new_start.callid is not None
+    assert bob_to_carol is not None and new_start.callid == bob_to_carol.call_id
+    ended: list[FlowReport] = []
+    control.call_end(new_start.callid, net.now, ended.append)
+    net.settle()
+    assert names(ended) == ["FlowEnded"]
+    assert len(control.b2bua.table) == 0
+
+
+def test_fifty_concurrent_callstarts_all_complete() -> None:
+    net, alice, bob, service, control = callstart_rig()
+    reports: list[list[FlowReport]] = []
+    for i in range(50):
+        out: list[FlowReport] = []
+        reports.append(out)
+        control.call_start(f"sip:alice{i}@127.0.0.2:5060", f"sip:bob{i}@127.0.0.3:5060", net.now, out.append, f"c{i}")
+    net.settle()
+    firsts = [e.session for e in alice.events if isinstance(e, IncomingCall)]
+    alice.events.clear()
+    assert len(firsts) == 50
+    for session in firsts:
+        session.respond(200, net.now, body=sdp.set_direction(SDP_A, "inactive"))
+    net.settle()
+    for session in firsts:
+        transferee_in_batch(net, alice, session)
+    net.settle()
+    for event in [e for e in bob.events if isinstance(e, IncomingCall)]:
+        event.session.respond(200, net.now, body=SDP_B)
+    net.settle()
+    for session in firsts:
+        final_notify(net, session)
+    net.settle()
+    for out in reports:
+        assert names(out) == ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "CALL_ANSWER", "FlowEnded"]
+    assert len(control.b2bua.table) == 50  # the 50 new calls; the click-to-dial dialogs are gone
+
+
+def transferee_in_batch(net: Network, node: Node, session: Session) -> None:
+    """The transferee's first half for one of many calls: 202, NOTIFY 100, INVITE the target."""
+    refer = next(e for e in node.events if isinstance(e, DialogRequest) and e.session is session)
+    node.events.remove(refer)
+    session.reply(refer.transaction, 202, net.now)
+    NOTIFY_EVENT[session.call_id] = f"refer;id={refer.request.cseq.number if refer.request.cseq else 0}"
+    session.request("NOTIFY", net.now, body=b"SIP/2.0 100 Trying\r\n", content_type="message/sipfrag",
+                    headers=[("Event", NOTIFY_EVENT[session.call_id]), ("Subscription-State", "active")])
+    target = parse_name_addr(refer.request.headers.get("Refer-To") or "").uri_text
+    node.ua.invite(target, net.now, from_addr="<sip:transferee@127.0.0.2>", to_addr=f"<{target}>", body=SDP_A)
+
+
+def final_notify(net: Network, session: Session) -> None:
+    session.request("NOTIFY", net.now, body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag",
+                    headers=[("Event", NOTIFY_EVENT[session.call_id]), ("Subscription-State", "terminated")])
+
+
+#: The Event header each transferee session uses in its NOTIFYs (refer;id=<CSeq of the REFER>).
+NOTIFY_EVENT: dict[str, str] = {}
