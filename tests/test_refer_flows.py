@@ -336,3 +336,24 @@ def final_notify(net: Network, session: Session) -> None:
 
 #: The Event header each transferee session uses in its NOTIFYs (refer;id=<CSeq of the REFER>).
 NOTIFY_EVENT: dict[str, str] = {}
+
+
+def test_late_notify_after_a_failed_transfer_is_answered_not_relayed() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    app.settings = type(app.settings)(refer_notify_timeout=1.0)
+    out: list[FlowReport] = []
+    Control(app).call_blind_transfer(a.call_id, "callee", "sip:carol@127.0.0.4:5060", net.now, out.append)
+    net.settle()
+    transferee(net, bob, b, final_notify=False)
+    net.settle(3)
+    assert names(out)[-2:] == ["FlowError", "FlowEnded"]
+    b.request("NOTIFY", net.now, body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag",
+              headers=[("Event", "refer;id=2"), ("Subscription-State", "terminated")])
+    net.settle()
+    assert not [e for e in alice.events if isinstance(e, DialogRequest)]  # alice never sees it
+    answers = [e for e in bob.events if isinstance(e, DialogResponse) and e.request.method == "NOTIFY"]
+    assert answers and answers[-1].response.status == 200
+    assert a.confirmed and b.confirmed

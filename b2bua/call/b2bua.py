@@ -15,8 +15,9 @@ from functools import partial
 
 from ..sip.errors import ParseError, SipError
 from ..sip.headers import NameAddr, parse_replaces
-from ..sip.message import Response
+from ..sip.message import Request, Response
 from ..sip.session import Session, SessionState
+from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import UserAgent
 from ..sip.ua_events import (
     CallAcked,
@@ -113,6 +114,8 @@ class B2bua:
             case CallCancelled(_, _):
                 call.leg_ended(leg, now)
             case DialogRequest(_, request, transaction):
+                if request.method == "NOTIFY" and self._own_notify(leg, request, transaction, now):
+                    return
                 call.relay_request(leg, request, transaction, now)
             case DialogResponse(_, request, response):
                 call.on_response(leg, request, response, now)
@@ -169,6 +172,17 @@ class B2bua:
                 correlated(call, call.id)
         timeout = self.ua.schedule(now + self.settings.answer_timeout, lambda at: self._answer_timeout(call, at))
         call.timers.append(timeout)
+
+    def _own_notify(self, leg: Leg, request: Request, transaction: ServerTransaction, now: float) -> bool:
+        """A NOTIFY for a REFER the service sent, after its command is over: answered here, never relayed
+        (RFC 6665 section 4.1.3: 481 asks the notifier to end a subscription nobody follows any more)."""
+        only_one = len(leg.refers) == 1
+        for sub in leg.refers:
+            if sub.matches(request, only_one):
+                outcome = sub.on_notify(request)
+                leg.session.reply(transaction, 200 if outcome.terminated else 481, now)
+                return True
+        return False
 
     # -- INVITE with Replaces (RFC 3891) ------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..sip import sdp
 from ..sip.errors import ParseError
+from ..sip.refer import ReferSubscription
 from ..sip.session import Session
 
 if TYPE_CHECKING:
@@ -23,7 +24,8 @@ LegName = Literal["caller", "callee"]
 class Leg:
     """``caller`` (the A-leg, the phone that called or was called first) or ``callee`` (the B-leg)."""
 
-    __slots__ = ("call", "held", "name", "received_sdp", "sent_sdp", "sent_version", "session", "version_offset")
+    __slots__ = ("call", "held", "name", "received_sdp", "refers", "sent_sdp", "sent_version", "session",
+                 "version_offset")
 
     def __init__(self, call: Call, name: LegName, session: Session) -> None:
         self.call = call
@@ -38,6 +40,9 @@ class Leg:
         self.version_offset = 0
         #: The service put this party on hold (CallHold) and has not resumed it.
         self.held = False
+        #: Subscriptions of the REFERs the service sent this party: their NOTIFYs are the service's,
+        #: never relayed to the other party, even after the transfer's command is over.
+        self.refers: list[ReferSubscription] = []
 
     def __repr__(self) -> str:
         return f"<Leg {self.name} {self.session.call_id} {self.session.state.value}>"

@@ -74,6 +74,7 @@ class ReferFlow(Flow):
             self.failure(500, f"cannot send REFER to the {self.transferee.name}: {error}", now)
             return
         self.sub = ReferSubscription(refer)
+        self.transferee.refers.append(self.sub)
 
     def _refer_answered(self, response: Response | None, now: float) -> None:
         if self.done:

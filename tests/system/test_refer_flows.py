@@ -1,0 +1,206 @@
+"""CallStart and CallBlindTransfer (RFC 3515 REFER, RFC 5359 sections 2.4 and 2.18) through the
+awaitable control API, with SIPp phones as transferees; the service runs in this process, Kamailio
+and SIPp as processes.
+
+A transferee is two SIPp instances linked with -3pcc: ``uas_transferee.xml`` holds the dialog that
+gets the REFER and sends the NOTIFYs, ``uac_transferee_call.xml`` places the new call (SIPp keeps
+one Call-ID per call) and tells its twin how it went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from b2bua.call.b2bua import B2bua, B2buaSettings
+from b2bua.call.call import Call, CallState
+from b2bua.call.control import Control
+from b2bua.call.events import FlowError, FlowEvent, FlowReport
+from b2bua.config import load_config
+from b2bua.io.control import AsyncControl
+from b2bua.io.runtime import Service
+
+from .rig import LOOPBACK, Kamailio, PortMap, RigError, Sipp, SippLauncher, assert_all_ok, is_listening, wait_all
+
+pytestmark = pytest.mark.system
+
+Body = Callable[[AsyncControl, B2bua], Awaitable[None]]
+
+
+def names(reports: list[FlowReport]) -> list[str]:
+    return [r.data if isinstance(r, FlowEvent) else type(r).__name__ for r in reports]
+
+
+def uri(ports: PortMap, user: str) -> str:
+    """A phone's address as the service is told it; the proxy routes it by user part."""
+    return f"sip:{user}@{LOOPBACK}:{ports.proxy}"
+
+
+def run(ports: PortMap, body: Body, phones: list[Sipp], proxy: Kamailio, settings: B2buaSettings | None = None) -> None:
+    """Run ``body`` against the service, then require every phone to have succeeded (their reports
+    also explain a body that failed or timed out)."""
+    try:
+        asyncio.run(with_service(ports, body, settings))
+    finally:
+        assert_all_ok(wait_all(phones, 12), proxy)
+
+
+async def with_service(ports: PortMap, body: Body, settings: B2buaSettings | None = None) -> None:
+    config = load_config(["--sip-listen", f"{LOOPBACK}:{ports.service}", "--outbound-proxy",
+                          f"sip:{LOOPBACK}:{ports.proxy};lr"])
+    service = Service(config)
+    b2bua = B2bua(service.ua, settings)
+    service.app = b2bua
+    await service.start()
+    try:
+        await asyncio.wait_for(body(AsyncControl(service, Control(b2bua)), b2bua), 15)
+    finally:
+        await service.stop()
+
+
+async def a_call(b2bua: B2bua, timeout: float = 5.0) -> Call:
+    """The first call whose legs are both confirmed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for call in b2bua.table:
+            if call.state is CallState.ANSWERED and all(leg.session.confirmed for leg in call.legs.values()):
+                return call
+        await asyncio.sleep(0.02)
+    raise AssertionError("no call was answered")
+
+
+async def table_empty(b2bua: B2bua, timeout: float = 8.0) -> None:
+    """Wait until every call, old and new, is over and gone from the table."""
+    deadline = time.monotonic() + timeout
+    while len(b2bua.table) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert [call.id for call in b2bua.table] == []
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def transferee(sipp: SippLauncher, ports: PortMap, phone: str, *, peer: str, offer_dir: str,
+               target: str) -> list[Sipp]:
+    """A transferee on ``phone``'s port: the new-call twin first (it listens on the -3pcc socket),
+    then the dialog side, which connects to it. The new call goes out from the proxy port + 11."""
+    twin_port = free_tcp_port()
+    twin = f"{LOOPBACK}:{twin_port}"
+    new_call = sipp("uac_transferee_call.xml", phone=phone, local_port=ports.proxy + 11,
+                    remote=ports.proxy_address, extra_args=["-3pcc", twin])
+    deadline = time.monotonic() + 3
+    while not is_listening(twin_port, "tcp"):
+        if not new_call.running or time.monotonic() > deadline:
+            raise RigError(f"the -3pcc twin of {phone} did not listen on {twin}")
+        time.sleep(0.005)
+    dialog = sipp("uas_transferee.xml", phone=phone, extra_args=["-3pcc", twin],
+                  keys={"peer": peer, "offer_dir": offer_dir, "target": target})
+    return [dialog, new_call]
+
+
+def messages(sipp: Sipp) -> str:
+    """Everything SIPp sent and received (its -trace_msg log)."""
+    return sipp.messages_path.read_text(errors="replace")
+
+
+def assert_failure(reports: list[FlowReport], code: int) -> None:
+    error = reports[-2]
+    assert isinstance(error, FlowError) and error.code == code, error
+    for report in reports:
+        if isinstance(report, FlowEvent) and report.data == "CALL_START":
+            # No INVITE came through the service: the 1xx NOTIFY started the call, unnamed.
+            assert report.status == "SIP/2.0 100 Trying" and report.callid is None
+
+
+def test_call_start(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
+    bob = sipp("uas_answer.xml", phone="bob")
+    alice = transferee(sipp, rig_ports, "alice", peer="bob", offer_dir="inactive", target="bob")
+    got: list[FlowReport] = []
+
+    async def body(control: AsyncControl, b2bua: B2bua) -> None:
+        got.extend(await control.call_start(uri(rig_ports, "alice"), uri(rig_ports, "bob")))
+        await table_empty(b2bua)
+
+    run(rig_ports, body, [*alice, bob], kamailio)
+    assert names(got) == ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "CALL_ANSWER", "FlowEnded"]
+    first, accept, start, answer = got[:4]
+    assert isinstance(first, FlowEvent) and first.leg == "caller" and first.status == "SIP/2.0 200 OK"
+    assert isinstance(accept, FlowEvent) and accept.callid == first.callid and accept.status == "SIP/2.0 202 Accepted"
+    # The new call is the transferee's own, under the Call-ID its twin made from the dialog's.
+    assert isinstance(start, FlowEvent) and start.callid == f"xfer-{first.callid}"
+    assert isinstance(answer, FlowEvent) and answer.leg == "callee" and answer.callid == start.callid
+    assert answer.status == "SIP/2.0 200 OK"
+    assert "osid" not in messages(bob), "the service must strip the correlation token before the callee"
+
+
+def test_blind_transfer_of_the_callee(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
+    carol = sipp("uas_answer.xml", phone="carol")
+    bob = transferee(sipp, rig_ports, "bob", peer="alice", offer_dir="sendrecv", target="carol")
+    alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
+    got: list[FlowReport] = []
+
+    async def body(control: AsyncControl, b2bua: B2bua) -> None:
+        call = await a_call(b2bua)
+        got.extend(await control.call_blind_transfer(call.id, "callee", uri(rig_ports, "carol")))
+        await table_empty(b2bua)
+
+    run(rig_ports, body, [alice, *bob, carol], kamailio)
+    assert names(got) == ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded"]
+    accept, start = got[:2]
+    assert isinstance(accept, FlowEvent) and accept.leg == "callee" and accept.status == "SIP/2.0 202 Accepted"
+    assert isinstance(start, FlowEvent) and start.callid == f"xfer-{accept.callid}"
+    assert "Referred-By: <sip:alice@" in messages(bob[0])
+    assert "osid" not in messages(carol)
+
+
+@pytest.mark.parametrize(("scenario", "reports", "code"), [
+    ("uas_transferee_refuse.xml", ["FlowError", "FlowEnded"], 603),
+    ("uas_transferee_busy.xml", ["TRANSFER_ACCEPT", "FlowError", "FlowEnded"], 486),
+    ("uas_transferee_silent.xml", ["TRANSFER_ACCEPT", "CALL_START", "FlowError", "FlowEnded"], 408),
+])
+def test_blind_transfer_fails_and_the_call_stays(
+    kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, scenario: str, reports: list[str], code: int,
+) -> None:
+    bob = sipp(scenario, phone="bob", keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
+    alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
+    got: dict[str, list[FlowReport]] = {}
+
+    async def body(control: AsyncControl, b2bua: B2bua) -> None:
+        call = await a_call(b2bua)
+        got["transfer"] = await control.call_blind_transfer(call.id, "callee", uri(rig_ports, "carol"))
+        assert [c.id for c in b2bua.table] == [call.id] and call.state is CallState.ANSWERED
+        got["end"] = await control.call_end(call.id)
+        await table_empty(b2bua)
+
+    run(rig_ports, body, [alice, bob], kamailio, B2buaSettings(refer_notify_timeout=2.0))
+    assert names(got["transfer"]) == reports
+    assert_failure(got["transfer"], code)
+    assert names(got["end"]) == ["FlowEnded"]
+
+
+@pytest.mark.parametrize(("scenario", "reports", "code"), [
+    ("uas_transferee_refuse.xml", ["CALL_ANSWER", "FlowError", "FlowEnded"], 603),
+    ("uas_transferee_busy.xml", ["CALL_ANSWER", "TRANSFER_ACCEPT", "FlowError", "FlowEnded"], 486),
+    ("uas_transferee_silent.xml", ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "FlowError", "FlowEnded"], 408),
+])
+def test_call_start_fails_and_hangs_up_the_caller(
+    kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, scenario: str, reports: list[str], code: int,
+) -> None:
+    alice = sipp(scenario, phone="alice", keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
+    got: list[FlowReport] = []
+
+    async def body(control: AsyncControl, b2bua: B2bua) -> None:
+        got.extend(await control.call_start(uri(rig_ports, "alice"), uri(rig_ports, "bob")))
+        await table_empty(b2bua)
+
+    run(rig_ports, body, [alice], kamailio, B2buaSettings(refer_notify_timeout=2.0))
+    assert names(got) == reports
+    assert_failure(got, code)
