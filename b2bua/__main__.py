@@ -10,8 +10,12 @@ import logging
 import signal
 import sys
 
+from rpc.server import ApiServer
+
 from .call.b2bua import B2bua, B2buaSettings
+from .call.control import Control
 from .config import Config, ConfigError, build_parser, load_config
+from .io.ids import RandomIds
 from .io.loop import new_event_loop
 from .io.runtime import Service
 
@@ -27,15 +31,25 @@ async def _serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     service = Service(config)
     calls = config.calls
-    service.app = B2bua(service.ua, B2buaSettings(max_calls=calls.max_calls, answer_timeout=calls.answer_timeout))
+    b2bua = B2bua(service.ua, B2buaSettings(max_calls=calls.max_calls, answer_timeout=calls.answer_timeout))
+    service.app = b2bua
     try:
         await service.start()
     except OSError as exc:
         logger.error("call-api cannot start: %s", exc)
         return 1
+    api = ApiServer(config.ws, service, Control(b2bua), RandomIds().cmd_id)
+    try:
+        await api.start()
+    except OSError as exc:
+        logger.error("call-api cannot start the API on %s port %d: %s", config.ws.host, config.ws.port, exc)
+        await service.stop()
+        return 1
+    logger.info("call-api API ready: %s", " ".join(api.urls))
     try:
         await stop.wait()
     finally:
+        await api.stop()
         await service.stop()
     return 0
 

@@ -1,7 +1,8 @@
 """The error codes of the Call API and the exception that carries one to the client.
 
-The -32700 .. -32603 codes are JSON-RPC 2.0's own (section 5.1); -32001 .. -32003 come from the range the
-specification leaves to the server (-32000 .. -32099) and cover refusals that only the call logic can know.
+The -32700 .. -32603 codes are JSON-RPC 2.0's own (section 5.1); -32001 .. -32004 come from the range the
+specification leaves to the server (-32000 .. -32099) and cover refusals that only the call logic can know,
+or that say a method is documented but not served yet.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ CALL_NOT_FOUND = -32001
 CALL_STATE = -32002
 #: Another command is already running on that call.
 BUSY = -32003
+#: The method is valid but its call flow is not implemented yet (temporary: CallStart and the transfers).
+NOT_AVAILABLE = -32004
 
 
 class RpcError(Exception):

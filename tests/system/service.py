@@ -33,7 +33,7 @@ class ServiceProcess:
         selector.register(self.proc.stderr, selectors.EVENT_READ)
         buffer = b""
         deadline = time.monotonic() + timeout
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("wb", buffering=0) as log:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break

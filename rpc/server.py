@@ -1,0 +1,419 @@
+"""The WebSocket front of the Call API: JSON-RPC 2.0 over ``ws://host:port/path`` (the contract: docs/API.md).
+
+Each text frame holds one request or a batch (JSON-RPC 2.0 sections 4 and 6). :func:`~rpc.jsonrpc.parse_frame`
+reads it; every accepted request starts its command on the control inside the event loop, with the service's
+clock as ``now``, and the service is poked so the SIP goes out at once. The response (``Started`` or an
+error) is queued before any notification of the command: whatever the flow reports while it starts is held
+back until the response is out. Notifications (``Event``, ``Error``, ``Ended``) go to the connection that
+started the command, in order, through one queue and one writer task per connection. A command outlives its
+connection: when the client goes, the command runs on and its notifications are dropped.
+
+:data:`STARTERS` maps each method to the function that starts its flow; a method that is valid but missing
+from the table is answered with :data:`~rpc.errors.NOT_AVAILABLE`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Final, Protocol, TypeVar, assert_never
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Origin
+
+from b2bua.call.control import ControlError, Refusal
+from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
+from b2bua.config import WsConfig
+
+from .errors import BUSY, CALL_NOT_FOUND, CALL_STATE, INTERNAL, NOT_AVAILABLE, PARSE_ERROR, RpcError
+from .jsonrpc import (
+    Accepted,
+    Refused,
+    Reply,
+    ended_notification,
+    error_notification,
+    error_response,
+    event_notification,
+    parse_frame,
+)
+from .methods import (
+    LEGS,
+    AttendedTransferParams,
+    BlindTransferParams,
+    CallStartParams,
+    CommandParams,
+    EndParams,
+    HoldParams,
+    Leg,
+    UnholdParams,
+)
+
+logger = logging.getLogger("call_api.rpc")
+
+Sink = Callable[[FlowReport], None]
+
+#: The JSON-RPC code for each reason the call logic gives for not starting a command.
+REFUSAL_CODES: Final[dict[Refusal, int]] = {
+    Refusal.CALL_NOT_FOUND: CALL_NOT_FOUND,
+    Refusal.CALL_STATE: CALL_STATE,
+    Refusal.BUSY: BUSY,
+}
+
+#: Queued messages above which a connection's next frame is read only once its queue has drained.
+HIGH_WATER: Final = 1000
+#: Seconds to wait for a client to answer the closing handshake when the server stops.
+CLOSE_TIMEOUT: Final = 2.0
+
+
+class CallControl(Protocol):
+    """The commands the server can start (:class:`b2bua.call.control.Control`). Each starts its flow and
+    returns, or raises :class:`~b2bua.call.control.ControlError`; the flow then reports through ``sink``."""
+
+    def call_hold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
+
+    def call_unhold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
+
+    def call_end(self, callid: str, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
+
+    def call_start(self, caller: str, callee: str, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
+
+    def call_blind_transfer(self, callid: str, leg: str, destination: str, now: float, sink: Sink,
+                            cmd_id: str = ...) -> object: ...
+
+    def call_attended_transfer(self, callid_a: str, leg_a: str, callid_b: str, leg_b: str, destination: str | None,
+                               now: float, sink: Sink, cmd_id: str = ...) -> object: ...
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+
+
+class Runtime(Protocol):
+    """What the server needs of the running service (:class:`b2bua.io.runtime.Service`)."""
+
+    @property
+    def shell(self) -> Clock: ...
+
+    def poke(self) -> None: ...
+
+
+#: Starts one method's flow: ``(control, params, now, sink, cmd_id)``; raises ControlError to refuse.
+Starter = Callable[[CallControl, CommandParams, float, Sink, str], object]
+P = TypeVar("P", bound=CommandParams)
+
+
+def starter(kind: type[P], start: Callable[[CallControl, P, float, Sink, str], object]) -> Starter:
+    """A :data:`Starter` for the method whose parameters are of type ``kind``."""
+
+    def run(control: CallControl, params: CommandParams, now: float, sink: Sink, cmd_id: str) -> object:
+        if not isinstance(params, kind):
+            raise TypeError(f"{type(params).__name__} given to the starter of {kind.__name__}")
+        return start(control, params, now, sink, cmd_id)
+
+    return run
+
+
+#: The flow each method starts, by the method's documented name. A valid method missing here would be
+#: refused with NOT_AVAILABLE.
+STARTERS: Final[dict[str, Starter]] = {
+    "CallStart": starter(CallStartParams,
+                         lambda c, p, now, sink, cmd_id: c.call_start(p.caller, p.callee, now, sink, cmd_id)),
+    "CallBlindTransfer": starter(
+        BlindTransferParams,
+        lambda c, p, now, sink, cmd_id: c.call_blind_transfer(p.callid, p.leg, p.destination, now, sink, cmd_id),
+    ),
+    "CallAttendedTransfer": starter(
+        AttendedTransferParams,
+        lambda c, p, now, sink, cmd_id: c.call_attended_transfer(p.callid_a, p.leg_a, p.callid_b, p.leg_b,
+                                                                 p.destination, now, sink, cmd_id),
+    ),
+    "CallHold": starter(HoldParams, lambda c, p, now, sink, cmd_id: c.call_hold(p.callid, p.leg, now, sink, cmd_id)),
+    "CallUnHold": starter(UnholdParams,
+                          lambda c, p, now, sink, cmd_id: c.call_unhold(p.callid, p.leg, now, sink, cmd_id)),
+    "CallEnd": starter(EndParams, lambda c, p, now, sink, cmd_id: c.call_end(p.callid, now, sink, cmd_id)),
+}
+
+
+class Peer:
+    """One client connection: its outgoing queue, drained in order by one writer task."""
+
+    def __init__(self, connection: ServerConnection) -> None:
+        self.connection = connection
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.open = True
+        address = connection.remote_address
+        self.name = f"[{address[0]}]:{address[1]}" if ":" in str(address[0]) else f"{address[0]}:{address[1]}"
+
+    def send(self, text: str) -> None:
+        """Queue ``text``; dropped once the connection is gone."""
+        if self.open:
+            self.queue.put_nowait(text)
+
+    async def write_all(self) -> None:
+        try:
+            while True:
+                text = await self.queue.get()
+                try:
+                    await self.connection.send(text)
+                finally:
+                    self.queue.task_done()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Drop whatever is queued and everything sent from now on."""
+        self.open = False
+        while not self.queue.empty():
+            self.queue.get_nowait()
+            self.queue.task_done()
+
+
+@dataclass(eq=False, slots=True)
+class Command:
+    """A started command: where its notifications go, and those held back until its response is out."""
+
+    cmd_id: str
+    method: str
+    subject: str
+    """What it acts on, for logs: ``call <Call-ID>``."""
+    peer: Peer
+    held: list[str] | None = field(default_factory=list)
+    """Notifications reported before the response was queued; None once released."""
+    done: bool = False
+    """Ended was reported, or the command never started."""
+    logged: bool = False
+    """Its start is logged, so its end may be."""
+
+    def emit(self, text: str) -> None:
+        if self.held is not None:
+            self.held.append(text)
+        else:
+            self.peer.send(text)
+
+    def release(self) -> None:
+        """The response is queued: send the held notifications, and the next ones as they come."""
+        held, self.held = self.held or [], None
+        for text in held:
+            self.peer.send(text)
+
+
+class ApiServer:
+    """The Call API on WebSocket: ``await start()``, ``await stop()``; ``port`` is the bound port."""
+
+    def __init__(self, config: WsConfig, service: Runtime, control: CallControl, new_cmd_id: Callable[[], str],
+                 starters: dict[str, Starter] | None = None) -> None:
+        self.config = config
+        self.service = service
+        self.control = control
+        self.new_cmd_id = new_cmd_id
+        self.starters = STARTERS if starters is None else starters
+        self.running: dict[str, Command] = {}
+        """The commands that have not Ended, by cmd_id (a client's cmd_id must not be one of them)."""
+        self._server: Server | None = None
+
+    async def start(self) -> None:
+        """Listen; raises OSError when the address cannot be bound."""
+        config = self.config
+        ping = config.ping_interval or None
+        self._server = await serve(
+            self._serve_connection, config.host, config.port, process_request=self._check_request,
+            origins=[*map(Origin, config.origins), None] if config.origins else None, max_size=config.max_frame,
+            ping_interval=ping, ping_timeout=ping, close_timeout=CLOSE_TIMEOUT,
+        )
+
+    async def stop(self) -> None:
+        """Close every connection (1001) and stop listening; running commands go on without their clients."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one picked when the configured port is 0)."""
+        if self._server is None:
+            raise RuntimeError("the API server is not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def urls(self) -> list[str]:
+        """``ws://host:port/path`` for every bound socket."""
+        if self._server is None:
+            return []
+        urls = []
+        for sock in self._server.sockets:
+            host, port = sock.getsockname()[:2]
+            urls.append(f"ws://{f'[{host}]' if ':' in host else host}:{port}{self.config.path}")
+        return urls
+
+    # -- handshake -------------------------------------------------------------------------------------------
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """404 for another path, 401 without the token; the Origin allow-list is websockets' (403)."""
+        target = urlsplit(request.path)
+        if target.path != self.config.path:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"Not Found: the Call API is at {self.config.path}\n")
+        token = self.config.token
+        if token is None:
+            return None
+        verdict = _token_verdict(token, request.headers, target.query)
+        if verdict is None:
+            return None
+        response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized: send 'Authorization: Bearer <token>' "
+                                                               "or ?token=<token>\n")
+        response.headers["WWW-Authenticate"] = verdict
+        return response
+
+    # -- frames ----------------------------------------------------------------------------------------------
+
+    async def _serve_connection(self, connection: ServerConnection) -> None:
+        peer = Peer(connection)
+        writer = asyncio.create_task(peer.write_all())
+        logger.debug("client %s connected", peer.name)
+        try:
+            async for message in connection:
+                self.handle_frame(peer, message)
+                if peer.queue.qsize() > HIGH_WATER:
+                    await peer.queue.join()
+        except ConnectionClosed:
+            pass
+        finally:
+            peer.close()
+            writer.cancel()
+            logger.debug("client %s gone (%s)", peer.name, connection.close_code)
+
+    def handle_frame(self, peer: Peer, message: str | bytes) -> None:
+        """Start the frame's commands, queue its reply, then release their notifications."""
+        if isinstance(message, bytes):
+            peer.send(error_response(None, PARSE_ERROR, "binary frames are not accepted: send JSON in a text frame"))
+            return
+        frame = parse_frame(message, new_cmd_id=self._fresh_cmd_id, is_running=self.running.__contains__)
+        replies: list[Reply] = []
+        started: list[Command] = []
+        for outcome in frame.outcomes:
+            if isinstance(outcome, Refused):
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("client %s: request refused: %d %s", peer.name, outcome.code, outcome.message)
+                replies.append(outcome.reply())
+                continue
+            command, reply = self._start(peer, outcome)
+            replies.append(reply)
+            if command is not None:
+                started.append(command)
+        text = frame.reply(replies)
+        if text is not None:
+            peer.send(text)
+        for command in started:
+            command.release()
+
+    def _fresh_cmd_id(self) -> str:
+        cmd_id = self.new_cmd_id()
+        while cmd_id in self.running:
+            cmd_id = self.new_cmd_id()
+        return cmd_id
+
+    def _start(self, peer: Peer, request: Accepted) -> tuple[Command | None, str | None]:
+        """Start one accepted request's command; the reply to send, and the command if it started."""
+        cmd_id, method = request.cmd_id, request.method
+        start = self.starters.get(method)
+        if start is None:
+            logger.info("cmd %s %s from %s: not available yet", cmd_id, method, peer.name)
+            return None, request.error_reply(RpcError(NOT_AVAILABLE, f"{method} is not available yet"))
+        command = Command(cmd_id, method, _subject(request.params), peer)
+        self.running[cmd_id] = command
+        try:
+            start(self.control, request.params, self.service.shell.time(), lambda r: self._report(command, r), cmd_id)
+        except ControlError as exc:
+            self._drop(command)
+            code = REFUSAL_CODES[exc.refusal]
+            logger.info("cmd %s %s %s from %s: refused: %d %s", cmd_id, method, command.subject, peer.name, code,
+                        exc.message)
+            return None, request.error_reply(RpcError(code, exc.message))
+        except Exception:
+            self._drop(command)
+            logger.exception("cmd %s %s %s from %s: failed to start", cmd_id, method, command.subject, peer.name)
+            return None, request.error_reply(RpcError(INTERNAL, f"internal error: {method} could not start"))
+        finally:
+            self.service.poke()
+        logger.info("cmd %s %s %s from %s: started", cmd_id, method, command.subject, peer.name)
+        command.logged = True
+        if command.done:
+            self._log_end(command)
+        return command, request.reply()
+
+    def _drop(self, command: Command) -> None:
+        """A command that did not start: forget it and ignore whatever its flow may still report."""
+        command.done = True
+        command.held = None
+        if self.running.get(command.cmd_id) is command:
+            del self.running[command.cmd_id]
+
+    def _report(self, command: Command, report: FlowReport) -> None:
+        if command.done:
+            if command.logged:
+                logger.warning("cmd %s: %s after Ended, dropped", command.cmd_id, type(report).__name__)
+            return
+        command.emit(_notification(command.cmd_id, report))
+        if isinstance(report, FlowEnded):
+            command.done = True
+            if self.running.get(command.cmd_id) is command:
+                del self.running[command.cmd_id]
+            if command.logged:
+                self._log_end(command)
+
+    @staticmethod
+    def _log_end(command: Command) -> None:
+        logger.info("cmd %s %s %s: ended", command.cmd_id, command.method, command.subject)
+
+
+def _notification(cmd_id: str, report: FlowReport) -> str:
+    match report:
+        case FlowEvent(data=data, callid=callid, leg=leg, status=status):
+            return event_notification(cmd_id, data, callid=callid, leg=_leg(leg), status=status)
+        case FlowError(code=code, message=message):
+            return error_notification(cmd_id, code, message)
+        case FlowEnded():
+            return ended_notification(cmd_id)
+        case _:
+            assert_never(report)
+
+
+def _leg(name: str | None) -> Leg | None:
+    for leg in LEGS:
+        if leg == name:
+            return leg
+    return None
+
+
+def _subject(params: CommandParams) -> str:
+    callid = getattr(params, "callid", None) or getattr(params, "callid_a", None)
+    return f"call {callid}" if callid else "new call"
+
+
+def _token_verdict(token: str, headers: Headers, query: str) -> str | None:
+    """None when the request carries ``token`` (RFC 6750 sections 2.1 and 2.3), else the WWW-Authenticate value."""
+    expected = token.encode()
+    given: list[str] = []
+    for value in headers.get_all("Authorization"):
+        scheme, _, credentials = value.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            given.append(credentials.strip())
+    for pair in query.split("&"):
+        name, equals, value = pair.partition("=")
+        if equals and unquote(name) == "token":
+            given.append(unquote(value))
+    if any(hmac.compare_digest(value.encode("utf-8", "replace"), expected) for value in given):
+        return None
+    if given:
+        return 'Bearer realm="call-api", error="invalid_token"'
+    return 'Bearer realm="call-api"'

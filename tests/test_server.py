@@ -1,0 +1,681 @@
+"""The WebSocket front (rpc/server.py) with real WebSocket clients on loopback and a fake control whose flows
+report synchronously while they start, or later from the loop; no SIP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
+
+from b2bua.call.control import ControlError, Refusal
+from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
+from b2bua.config import WsConfig
+from rpc.errors import (
+    BUSY,
+    CALL_NOT_FOUND,
+    CALL_STATE,
+    INTERNAL,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+)
+from rpc.methods import CallStartParams
+from rpc.server import STARTERS, ApiServer, CallControl, Sink, starter
+
+Json = dict[str, Any]
+
+# -- the fakes ------------------------------------------------------------------------------------------------
+
+
+class FakeShell:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def time(self) -> float:
+        self.now += 1
+        return self.now
+
+
+class FakeService:
+    def __init__(self) -> None:
+        self.shell = FakeShell()
+        self.pokes = 0
+
+    def poke(self) -> None:
+        self.pokes += 1
+
+
+@dataclass
+class Started:
+    method: str
+    callid: str
+    leg: str | None
+    now: float
+    cmd_id: str
+
+
+Plan = Sequence[tuple[float | None, FlowReport]]
+
+
+@dataclass
+class FakeControl:
+    """Calls are named by what they do, by Call-ID prefix: ``gone`` is not found, ``early`` is in the wrong
+    state, ``crash`` raises a bug; a call with a command running is busy. Reports come ``sync`` (all inside
+    start), ``fail`` (Event at once, then Error and Ended), ``slow`` (over 0.4 s), ``twice`` (Ended twice,
+    a flow bug) or, by default, shortly after start."""
+
+    started: list[Started] = field(default_factory=list)
+    reported: dict[str, list[FlowReport]] = field(default_factory=dict)
+    active: set[str] = field(default_factory=set)
+
+    def call_hold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = "") -> object:
+        return self._start("CallHold", callid, leg, now, sink, cmd_id, "CALL_HOLD")
+
+    def call_unhold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = "") -> object:
+        return self._start("CallUnHold", callid, leg, now, sink, cmd_id, "CALL_UNHOLD")
+
+    def call_end(self, callid: str, now: float, sink: Sink, cmd_id: str = "") -> object:
+        return self._start("CallEnd", callid, None, now, sink, cmd_id, None)
+
+    def call_start(self, caller: str, callee: str, now: float, sink: Sink, cmd_id: str = "") -> object:
+        return self._start("CallStart", f"new:{caller}", None, now, sink, cmd_id, "CALL_ANSWER")
+
+    def call_blind_transfer(self, callid: str, leg: str, destination: str, now: float, sink: Sink,
+                            cmd_id: str = "") -> object:
+        return self._start("CallBlindTransfer", callid, leg, now, sink, cmd_id, "TRANSFER_ACCEPT")
+
+    def call_attended_transfer(self, callid_a: str, leg_a: str, callid_b: str, leg_b: str, destination: str | None,
+                               now: float, sink: Sink, cmd_id: str = "") -> object:
+        return self._start("CallAttendedTransfer", callid_a, leg_a, now, sink, cmd_id, "TRANSFER_ACCEPT")
+
+    def _start(self, method: str, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str,
+               data: str | None) -> object:
+        if callid.startswith("gone"):
+            raise ControlError(Refusal.CALL_NOT_FOUND, f"no call with Call-ID {callid!r}")
+        if callid.startswith("early"):
+            raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not answered (early)")
+        if callid.startswith("crash"):
+            raise RuntimeError("a bug")
+        if callid in self.active:
+            raise ControlError(Refusal.BUSY, f"call {callid!r} is busy")
+        self.active.add(callid)
+        self.started.append(Started(method, callid, leg, now, cmd_id))
+        log = self.reported.setdefault(cmd_id, [])
+
+        def report(item: FlowReport) -> None:
+            log.append(item)
+            if isinstance(item, FlowEnded):
+                self.active.discard(callid)
+            sink(item)
+
+        for delay, item in self._plan(callid, leg, data):
+            if delay is None:
+                report(item)
+            else:
+                asyncio.get_running_loop().call_later(delay, report, item)
+        return None
+
+    @staticmethod
+    def _plan(callid: str, leg: str | None, data: str | None) -> Plan:
+        legs = [leg] if leg else ["caller", "callee"]
+        events: list[FlowReport] = [FlowEvent(data, f"{callid}-{x}", x, "SIP/2.0 200 OK") for x in legs] if data \
+            else []
+        if callid.startswith("sync"):
+            return [(None, item) for item in [*events, FlowEnded()]]
+        if callid.startswith("fail"):
+            return [*[(None, item) for item in events[:1]], (0.02, FlowError(488, "not accepted")), (0.02, FlowEnded())]
+        if callid.startswith("slow"):
+            return [*[(0.2, item) for item in events], (0.4, FlowEnded())]
+        if callid.startswith("twice"):
+            return [(None, FlowEnded()), (0.01, FlowEnded()), (0.01, FlowError(500, "late"))]
+        return [*[(0.01, item) for item in events], (0.02, FlowEnded())]
+
+
+@dataclass
+class Api:
+    server: ApiServer
+    control: FakeControl
+    service: FakeService
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.server.port}/call-api"
+
+
+@asynccontextmanager
+async def api(starters: dict[str, Any] | None = None, **ws: Any) -> AsyncIterator[Api]:
+    config = WsConfig(host="127.0.0.1", port=0, **ws)
+    ids = count(1)
+    control = FakeControl()
+    service = FakeService()
+    server = ApiServer(config, service, control, lambda: f"cmd-{next(ids)}", starters)
+    await server.start()
+    try:
+        yield Api(server, control, service)
+    finally:
+        await server.stop()
+
+
+def run(body: Callable[[], Awaitable[None]]) -> None:
+    async def bounded() -> None:
+        await asyncio.wait_for(body(), 10)
+
+    asyncio.run(bounded())
+
+
+def request(method: str, params: Json | None = None, request_id: object = 1) -> Json:
+    document: Json = {"jsonrpc": "2.0", "method": method, "params": params or {}}
+    if request_id is not None:
+        document["id"] = request_id
+    return document
+
+
+async def send(ws: ClientConnection, document: object) -> None:
+    await ws.send(json.dumps(document))
+
+
+async def receive(ws: ClientConnection) -> Any:
+    return json.loads(await ws.recv())
+
+
+async def until_ended(ws: ClientConnection, cmd_ids: set[str]) -> list[Json]:
+    """Every message until each of ``cmd_ids`` has Ended."""
+    seen: list[Json] = []
+    waiting = set(cmd_ids)
+    while waiting:
+        message = await receive(ws)
+        seen.append(message)
+        if message.get("method") == "Ended":
+            waiting.discard(message["params"]["cmd_id"])
+    return seen
+
+
+def shape(messages: list[Json]) -> list[str]:
+    """``result``/``error`` for responses, the method for notifications (with Event's data)."""
+    out = []
+    for m in messages:
+        if "method" in m:
+            out.append(f"Event {m['params']['data']}" if m["method"] == "Event" else m["method"])
+        else:
+            out.append("result" if "result" in m else f"error {m['error']['code']}")
+    return out
+
+
+# -- commands -------------------------------------------------------------------------------------------------
+
+
+def test_hold_answers_started_then_reports_event_then_ended() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request("CallHold", {"callid": "abc@host", "leg": "callee"}, "831717ed97e5"))
+            response = await receive(ws)
+            assert response == {"jsonrpc": "2.0", "id": "831717ed97e5",
+                                "result": {"cmd_id": "cmd-1", "status": "Started"}}
+            assert await until_ended(ws, {"cmd-1"}) == [
+                {"jsonrpc": "2.0", "method": "Event",
+                 "params": {"cmd_id": "cmd-1", "data": "CALL_HOLD", "callid": "abc@host-callee", "leg": "callee",
+                            "status": "SIP/2.0 200 OK"}},
+                {"jsonrpc": "2.0", "method": "Ended", "params": {"cmd_id": "cmd-1"}},
+            ]
+            assert a.control.started == [Started("CallHold", "abc@host", "callee", 1001.0, "cmd-1")]
+            assert a.service.pokes == 1
+            assert a.server.running == {}
+
+    run(body)
+
+
+@pytest.mark.parametrize(("method", "params", "expected"), [
+    ("CallHold", {"callid": "x"}, ["result", "Event CALL_HOLD", "Event CALL_HOLD", "Ended"]),
+    ("CallUnHold", {"callid": "x", "leg": "caller"}, ["result", "Event CALL_UNHOLD", "Ended"]),
+    ("CallUnhold", {"callid": "x", "leg": None}, ["result", "Event CALL_UNHOLD", "Event CALL_UNHOLD", "Ended"]),
+    ("CallEnd", {"callid": "x"}, ["result", "Ended"]),
+])
+@pytest.mark.parametrize("timing", ["sync", "later", "fail"])
+def test_response_comes_before_every_notification_and_ended_once_last(
+    method: str, params: Json, expected: list[str], timing: str
+) -> None:
+    params = {**params, "callid": f"{timing}-{params['callid']}"}
+    if timing == "fail":  # the first event comes, then the failure
+        expected = ["result", *expected[1:-1][:1], "Error", "Ended"]
+
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request(method, params))
+            messages = [await receive(ws)]
+            messages += await until_ended(ws, {messages[0]["result"]["cmd_id"]})
+            assert shape(messages) == expected
+            assert [m.get("method") for m in messages].count("Ended") == 1
+            await asyncio.sleep(0.05)
+            assert a.server.running == {}
+            assert a.control.started[0].method == ("CallUnHold" if method == "CallUnhold" else method)
+
+    run(body)
+
+
+def test_error_notification_carries_code_and_message() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request("CallHold", {"callid": "fail-1", "leg": "caller"}))
+            await receive(ws)
+            messages = await until_ended(ws, {"cmd-1"})
+            assert messages[1] == {"jsonrpc": "2.0", "method": "Error",
+                                   "params": {"cmd_id": "cmd-1", "code": 488, "message": "not accepted"}}
+
+    run(body)
+
+
+def test_a_second_ended_or_any_later_report_is_dropped() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request("CallEnd", {"callid": "twice"}))
+            assert shape([await receive(ws), await receive(ws)]) == ["result", "Ended"]
+            await asyncio.sleep(0.05)
+            await send(ws, request("CallEnd", {"callid": "sync"}, 2))
+            assert shape([await receive(ws), await receive(ws)]) == ["result", "Ended"]
+
+    run(body)
+
+
+# -- refusals -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "params", "code", "message"), [
+    ("CallHold", {"callid": "gone@host"}, CALL_NOT_FOUND, "no call with Call-ID 'gone@host'"),
+    ("CallUnHold", {"callid": "early@host"}, CALL_STATE, "call 'early@host' is not answered (early)"),
+    ("CallEnd", {"callid": "crash@host"}, INTERNAL, "internal error: CallEnd could not start"),
+    ("CallBlindTransfer", {"callid": "gone@h", "leg": "callee", "destination": "sip:carol@localhost"},
+     CALL_NOT_FOUND, "no call with Call-ID 'gone@h'"),
+    ("CallAttendedTransfer", {"callid_a": "early@h", "leg_a": "caller", "callid_b": "b", "leg_b": "callee"},
+     CALL_STATE, "call 'early@h' is not answered (early)"),
+    ("CallHold", {"callid": "x", "leg": "both"}, INVALID_PARAMS, 'params.leg must be "caller" or "callee", got "both"'),
+    ("CallStart", {"caller": "sip:alice@localhost"}, INVALID_PARAMS, "params.callee is missing"),
+    ("CallDance", {}, METHOD_NOT_FOUND, 'method "CallDance" not found'),
+])
+def test_refusals_are_error_responses(method: str, params: Json, code: int, message: str) -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request(method, params, "r1"))
+            response = await receive(ws)
+            assert response["id"] == "r1"
+            assert (response["error"]["code"], response["error"]["message"]) == (code, message)
+            assert a.server.running == {}
+            await send(ws, request("CallEnd", {"callid": "sync"}, "r2"))
+            assert (await receive(ws))["id"] == "r2"
+
+    run(body)
+
+
+def test_busy_while_another_command_runs_on_the_call() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request("CallHold", {"callid": "slow"}, 1))
+            await receive(ws)
+            await send(ws, request("CallEnd", {"callid": "slow"}, 2))
+            response = await receive(ws)
+            assert response["error"] == {"code": BUSY, "message": "call 'slow' is busy"}
+            assert shape(await until_ended(ws, {"cmd-1"})) == ["Event CALL_HOLD", "Event CALL_HOLD", "Ended"]
+
+    run(body)
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    ("{not json", PARSE_ERROR),
+    ("[]", INVALID_REQUEST),
+    ('{"jsonrpc": "1.0", "method": "CallEnd", "id": 1}', INVALID_REQUEST),
+    (b'{"jsonrpc": "2.0", "method": "CallEnd", "params": {"callid": "x"}, "id": 1}', PARSE_ERROR),
+])
+def test_bad_frames_get_an_error_with_null_id_and_the_connection_stays(frame: str | bytes, code: int) -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await ws.send(frame)
+            response = await receive(ws)
+            assert response["error"]["code"] == code
+            assert a.control.started == []
+            await send(ws, request("CallEnd", {"callid": "sync"}))
+            assert "result" in await receive(ws)
+
+    run(body)
+
+
+# -- cmd_id ---------------------------------------------------------------------------------------------------
+
+
+def test_client_cmd_id_is_used_and_taken_until_ended() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request("CallHold", {"callid": "slow", "cmd_id": "mine"}, 1))
+            assert (await receive(ws))["result"] == {"cmd_id": "mine", "status": "Started"}
+            assert a.control.started[0].cmd_id == "mine"
+            await send(ws, request("CallEnd", {"callid": "other", "cmd_id": "mine"}, 2))
+            refused = await receive(ws)
+            assert refused["id"] == 2
+            assert refused["error"]["code"] == INVALID_PARAMS and "already running" in refused["error"]["message"]
+            messages = await until_ended(ws, {"mine"})
+            assert {m["params"]["cmd_id"] for m in messages} == {"mine"}
+            await send(ws, request("CallEnd", {"callid": "sync", "cmd_id": "mine"}, 3))
+            assert (await receive(ws))["result"]["cmd_id"] == "mine"
+
+    run(body)
+
+
+def test_cmd_id_of_another_connection_is_taken_too() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as one, connect(a.url) as two:
+            await send(one, request("CallHold", {"callid": "slow", "cmd_id": "shared"}))
+            assert "result" in await receive(one)
+            await send(two, request("CallEnd", {"callid": "other", "cmd_id": "shared"}))
+            assert (await receive(two))["error"]["code"] == INVALID_PARAMS
+
+    run(body)
+
+
+def test_a_new_cmd_id_never_repeats_a_running_one() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request("CallHold", {"callid": "slow", "cmd_id": "cmd-1"}))
+            await receive(ws)
+            await send(ws, request("CallEnd", {"callid": "sync"}, 2))
+            assert (await receive(ws))["result"]["cmd_id"] == "cmd-2"
+
+    run(body)
+
+
+# -- batches and notifications (requests without id) ----------------------------------------------------------
+
+
+def test_batch_answers_in_one_array_before_any_notification() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, [
+                request("CallHold", {"callid": "sync-a", "leg": "caller"}, "a"),
+                request("CallEnd", {"callid": "gone"}, "b"),
+                request("CallUnHold", {"callid": "later-c", "leg": "callee"}, None),
+                {"jsonrpc": "2.0", "id": "d"},
+                request("CallEnd", {"callid": "sync-e", "cmd_id": "e"}, "e"),
+                request("CallEnd", {"callid": "sync-f", "cmd_id": "e"}, "f"),
+            ])
+            batch = await receive(ws)
+            assert [(r["id"], r.get("result", r.get("error", {}).get("code"))) for r in batch] == [
+                ("a", {"cmd_id": "cmd-1", "status": "Started"}),
+                ("b", CALL_NOT_FOUND),
+                ("d", INVALID_REQUEST),
+                ("e", {"cmd_id": "e", "status": "Started"}),
+                ("f", INVALID_PARAMS),
+            ]
+            messages = await until_ended(ws, {"cmd-1", "cmd-3", "e"})
+            by_cmd: dict[str, list[str]] = {}
+            for m in messages:
+                by_cmd.setdefault(m["params"]["cmd_id"], []).append(shape([m])[0])
+            assert by_cmd == {"cmd-1": ["Event CALL_HOLD", "Ended"], "e": ["Ended"],
+                              "cmd-3": ["Event CALL_UNHOLD", "Ended"]}
+            assert [s.callid for s in a.control.started] == ["sync-a", "later-c", "sync-e"]
+
+    run(body)
+
+
+def test_batch_of_notifications_only_gets_no_response() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, [request("CallEnd", {"callid": "gone"}, None),
+                            request("CallStart", {"caller": "sip:a@b", "callee": "sip:c@d"}, None),
+                            request("CallHold", {"callid": "sync", "leg": "callee"}, None)])
+            assert shape(await until_ended(ws, {"cmd-3"})) == ["Event CALL_HOLD", "Ended"]
+            await send(ws, request("CallEnd", {"callid": "x"}, None))
+            await send(ws, request("CallEnd", {"callid": "sync"}, "last"))
+            messages = [await receive(ws)]
+            while "method" in messages[-1]:
+                messages.append(await receive(ws))
+            assert messages[-1]["id"] == "last"
+            assert [s.callid for s in a.control.started] == ["new:sip:a@b", "sync", "x", "sync"]
+
+    run(body)
+
+
+# -- connections ----------------------------------------------------------------------------------------------
+
+
+def test_notifications_go_to_the_connection_that_started_the_command() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as one, connect(a.url) as two:
+            await send(one, request("CallHold", {"callid": "later-1", "leg": "caller", "cmd_id": "one"}))
+            await send(two, request("CallHold", {"callid": "later-2", "leg": "callee", "cmd_id": "two"}))
+            got_one = [await receive(one)] + await until_ended(one, {"one"})
+            got_two = [await receive(two)] + await until_ended(two, {"two"})
+            assert shape(got_one) == shape(got_two) == ["result", "Event CALL_HOLD", "Ended"]
+            assert {m.get("params", m.get("result"))["cmd_id"] for m in got_one} == {"one"}
+            assert {m.get("params", m.get("result"))["cmd_id"] for m in got_two} == {"two"}
+            await send(one, request("CallEnd", {"callid": "sync"}, "ping"))
+            assert (await receive(one))["id"] == "ping"
+
+    run(body)
+
+
+def test_a_client_that_leaves_mid_command_does_not_stop_it(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "call_api.rpc")
+
+    async def body() -> None:
+        async with api() as a:
+            async with connect(a.url) as ws:
+                await send(ws, request("CallHold", {"callid": "slow", "leg": "callee"}))
+                assert "result" in await receive(ws)
+            assert "slow" in a.control.active
+            await asyncio.sleep(0.5)
+            assert [type(r) for r in a.control.reported["cmd-1"]] == [FlowEvent, FlowEnded]
+            assert a.server.running == {} and a.control.active == set()
+            async with connect(a.url) as ws:
+                await send(ws, request("CallHold", {"callid": "slow", "leg": "callee"}))
+                assert (await receive(ws))["result"]["cmd_id"] == "cmd-2"
+
+    run(body)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    lines = [r.getMessage() for r in caplog.records if r.name == "call_api.rpc"]
+    assert re.fullmatch(r"cmd cmd-1 CallHold call slow from 127\.0\.0\.1:\d+: started", lines[0])
+    assert lines[1] == "cmd cmd-1 CallHold call slow: ended"
+
+
+def test_stop_closes_connections_and_commands_run_on() -> None:
+    async def body() -> None:
+        async with api() as a:
+            ws = await connect(a.url)
+            await send(ws, request("CallHold", {"callid": "slow"}))
+            await receive(ws)
+            await a.server.stop()
+            await ws.wait_closed()
+            assert ws.close_code == 1001
+            await asyncio.sleep(0.5)
+            assert type(a.control.reported["cmd-1"][-1]) is FlowEnded
+
+    run(body)
+
+
+def test_an_oversized_message_closes_the_connection_with_1009() -> None:
+    async def body() -> None:
+        async with api(max_frame=1024) as a, connect(a.url) as ws:
+            await send(ws, request("CallEnd", {"callid": "x" * 2000}))
+            with pytest.raises(ConnectionClosedError):
+                await ws.recv()
+            assert ws.close_code == 1009
+            assert a.control.started == []
+
+    run(body)
+
+
+def test_the_message_size_limit_is_the_configured_one() -> None:
+    async def body() -> None:
+        async with api(max_frame=1024) as a, connect(a.url) as ws:
+            document = request("CallEnd", {"callid": "sync"}, "x" * 900)
+            await send(ws, document)
+            assert (await receive(ws))["id"] == "x" * 900
+
+    run(body)
+
+
+def test_port_and_urls_when_port_0() -> None:
+    async def body() -> None:
+        async with api() as a:
+            assert a.server.port > 0
+            assert a.server.urls == [f"ws://127.0.0.1:{a.server.port}/call-api"]
+        with pytest.raises(RuntimeError):
+            _ = a.server.port
+        assert a.server.urls == []
+
+    run(body)
+
+
+# -- handshake: path, token, Origin ---------------------------------------------------------------------------
+
+
+async def status_of(url: str, **kwargs: Any) -> tuple[int, Any]:
+    """The HTTP status a handshake gets (101 when it succeeds) and the response headers."""
+    try:
+        async with connect(url, **kwargs) as ws:
+            assert ws.response is not None
+            return 101, ws.response.headers
+    except InvalidStatus as exc:
+        return exc.response.status_code, exc.response.headers
+
+
+@pytest.mark.parametrize("path", ["/", "/call-api/", "/other", "/call-apix", "/CALL-API"])
+def test_another_path_gets_404(path: str) -> None:
+    async def body() -> None:
+        async with api() as a:
+            status, _ = await status_of(f"ws://127.0.0.1:{a.server.port}{path}")
+            assert status == 404
+            assert (await status_of(f"ws://127.0.0.1:{a.server.port}/call-api?x=1"))[0] == 101
+
+    run(body)
+
+
+def test_the_configured_path_is_served() -> None:
+    async def body() -> None:
+        async with api(path="/v1/calls") as a:
+            assert (await status_of(f"ws://127.0.0.1:{a.server.port}/v1/calls"))[0] == 101
+            assert (await status_of(f"ws://127.0.0.1:{a.server.port}/call-api"))[0] == 404
+
+    run(body)
+
+
+@pytest.mark.parametrize(("suffix", "headers", "status", "challenge"), [
+    ("", None, 401, 'Bearer realm="call-api"'),
+    ("", {"Authorization": "Bearer wrong"}, 401, 'Bearer realm="call-api", error="invalid_token"'),
+    ("?token=wrong", None, 401, 'Bearer realm="call-api", error="invalid_token"'),
+    ("", {"Authorization": "Basic czNjcmV0"}, 401, 'Bearer realm="call-api"'),
+    ("", {"Authorization": "Bearer s3cr+t/=="}, 101, None),
+    ("", {"Authorization": "bearer  s3cr+t/== "}, 101, None),
+    ("?token=s3cr%2Bt%2F%3D%3D", None, 101, None),
+    ("?a=1&token=s3cr+t/==", None, 101, None),
+])
+def test_token_by_header_or_query(suffix: str, headers: dict[str, str] | None, status: int,
+                                  challenge: str | None) -> None:
+    async def body() -> None:
+        async with api(token="s3cr+t/==") as a:
+            got, response_headers = await status_of(a.url + suffix, additional_headers=headers)
+            assert got == status
+            assert response_headers.get("WWW-Authenticate") == challenge
+
+    run(body)
+
+
+def test_no_token_configured_means_none_needed() -> None:
+    async def body() -> None:
+        async with api() as a:
+            assert (await status_of(a.url, additional_headers={"Authorization": "Bearer anything"}))[0] == 101
+
+    run(body)
+
+
+@pytest.mark.parametrize(("origin", "status"), [
+    ("https://app.example.com", 101),
+    ("http://localhost:8080", 101),
+    ("https://evil.example.com", 403),
+    ("https://app.example.com:443", 403),
+    ("null", 403),
+    (None, 101),
+])
+def test_origin_allow_list(origin: str | None, status: int) -> None:
+    async def body() -> None:
+        async with api(origins=("https://app.example.com", "http://localhost:8080")) as a:
+            assert (await status_of(a.url, origin=origin))[0] == status
+
+    run(body)
+
+
+def test_wrong_path_is_404_before_the_token_and_origin() -> None:
+    async def body() -> None:
+        async with api(token="t", origins=("https://a.example",)) as a:
+            base = f"ws://127.0.0.1:{a.server.port}"
+            assert (await status_of(base + "/nope", origin="https://b.example"))[0] == 404
+            assert (await status_of(base + "/call-api", origin="https://b.example"))[0] == 401
+            assert (await status_of(base + "/call-api?token=t", origin="https://b.example"))[0] == 403
+            assert (await status_of(base + "/call-api?token=t", origin="https://a.example"))[0] == 101
+
+    run(body)
+
+
+# -- the starters table ---------------------------------------------------------------------------------------
+
+
+def test_starters_cover_the_available_methods() -> None:
+    assert set(STARTERS) == {"CallStart", "CallBlindTransfer", "CallAttendedTransfer", "CallHold", "CallUnHold",
+                             "CallEnd"}
+    with pytest.raises(TypeError):
+        STARTERS["CallHold"](FakeControl(), CallStartParams("sip:a@b", "sip:c@d"), 0.0, lambda r: None, "c")
+
+
+def test_a_method_becomes_available_with_one_table_entry() -> None:
+    def start_call(control: CallControl, params: CallStartParams, now: float, sink: Sink, cmd_id: str) -> None:
+        sink(FlowEvent("CALL_START", f"{params.caller}>{params.callee}"))
+        sink(FlowEnded())
+
+    starters = {name: entry for name, entry in STARTERS.items() if name != "CallStart"}
+    assert "CallStart" not in starters
+    starters["CallStart"] = starter(CallStartParams, start_call)
+
+    async def body() -> None:
+        async with api(starters=starters) as a, connect(a.url) as ws:
+            await send(ws, request("CallStart", {"caller": "sip:alice@localhost", "callee": "sip:bob@localhost"}))
+            messages = [await receive(ws)] + await until_ended(ws, {"cmd-1"})
+            assert shape(messages) == ["result", "Event CALL_START", "Ended"]
+            assert messages[1]["params"]["callid"] == "sip:alice@localhost>sip:bob@localhost"
+
+    run(body)
+
+
+def test_frames_wait_for_a_full_queue_to_drain(monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("rpc.server.HIGH_WATER", 0)
+    caplog.set_level(logging.DEBUG, "call_api.rpc")
+
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            for n in range(20):
+                await send(ws, [request("CallEnd", {"callid": f"sync-{n}"}, n), request("Nope", {}, "x")])
+            for n in range(20):
+                assert [r["id"] for r in await receive(ws)] == [n, "x"]
+                assert shape([await receive(ws)]) == ["Ended"]
+
+    run(body)
+    assert any("request refused: -32601" in r.getMessage() for r in caplog.records)
+
+
+def test_what_is_queued_for_a_closed_connection_is_dropped() -> None:
+    async def body() -> None:
+        async with api() as a:
+            ws = await connect(a.url)
+            await send(ws, request("CallHold", {"callid": "later"}))
+            await ws.close()
+            await asyncio.sleep(0.1)
+            assert a.server.running == {}
+
+    run(body)
