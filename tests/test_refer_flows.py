@@ -209,7 +209,9 @@ def test_attended_transfer_joins_the_transferee_to_the_target_with_replaces() ->
     net.settle()
     reinvite = take(carol, DialogRequest)  # carol gets alice's SDP in a re-INVITE of her existing dialog
     assert isinstance(reinvite, DialogRequest) and reinvite.request.method == "INVITE"
-    assert b"o=alice" in reinvite.request.body
+    # alice's media, in the session carol knows: bob's o= origin, its version one above the last
+    assert b"c=IN IP4 127.0.0.2" in reinvite.request.body and b"m=audio 4000" in reinvite.request.body
+    assert b"o=bob 20 2 IN IP4 127.0.0.2" in reinvite.request.body
     carol_session.reply(reinvite.transaction, 200, net.now, body=SDP_A.replace(b"alice", b"carol"))
     net.settle()
     assert new.confirmed and b_out.ended  # alice's new call is up, bob's consultation leg got its BYE

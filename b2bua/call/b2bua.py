@@ -163,7 +163,8 @@ class B2bua:
             session.respond(503, now, reason="Cannot Reach Callee")
             return
         callee = call.add_leg("callee", callee_session)
-        callee.sent_sdp = request.body or None
+        if request.body:
+            callee.outgoing_sdp(request.body)
         self.table.add(call)
         logger.info("call %s: %s -> %s (callee call-id %s)", call.id, from_.uri_text, target, callee.call_id)
         if token is not None:
@@ -247,10 +248,12 @@ class B2bua:
             return
         ctype = response.headers.get("content-type")
         kept.remember_received(response.body, ctype)
+        self.table.remove(call)
         newcomer = call.replace_leg(replaced, session)
-        newcomer.remember_received(session.invite.body, session.invite.headers.get("content-type"))
-        self.table.forget(replaced.call_id, call)
+        if call.id == replaced.call_id:
+            call.id = session.call_id  # the call is named after a dialog that still exists
         self.table.add(call)
+        newcomer.remember_received(session.invite.body, session.invite.headers.get("content-type"))
         body = newcomer.outgoing_sdp(response.body) if response.body else b""
         session.respond(200, now, body=body, content_type=ctype if body else None)
         replaced.session.owner = None

@@ -24,8 +24,8 @@ LegName = Literal["caller", "callee"]
 class Leg:
     """``caller`` (the A-leg, the phone that called or was called first) or ``callee`` (the B-leg)."""
 
-    __slots__ = ("call", "held", "name", "received_sdp", "refers", "sent_sdp", "sent_version", "session",
-                 "version_offset")
+    __slots__ = ("call", "held", "last_source", "name", "received_sdp", "refers", "sent_origin", "sent_sdp",
+                 "sent_version", "session", "source_origin", "version_offset")
 
     def __init__(self, call: Call, name: LegName, session: Session) -> None:
         self.call = call
@@ -38,6 +38,11 @@ class Leg:
         self.sent_version: int | None = None
         #: Added to the version of SDP relayed to this party once we sent one of our own.
         self.version_offset = 0
+        #: The o= username and session id this party knows (from the first SDP it got from us), the
+        #: origin of the SDP we relay to it now, and that SDP as its author sent it.
+        self.sent_origin: tuple[str, str] | None = None
+        self.source_origin: tuple[str, str] | None = None
+        self.last_source: bytes | None = None
         #: The service put this party on hold (CallHold) and has not resumed it.
         self.held = False
         #: Subscriptions of the REFERs the service sent this party: their NOTIFYs are the service's,
@@ -60,27 +65,42 @@ class Leg:
             self.received_sdp = body
 
     def outgoing_sdp(self, body: bytes) -> bytes:
-        """``body`` (SDP from the other party) as this leg must get it: the version shifted if needed."""
-        try:
-            version = sdp.parse(body).version
-        except ParseError:
-            return body
-        wanted = version + self.version_offset
-        if self.sent_version is not None and wanted <= self.sent_version and body != self.sent_sdp:
-            wanted = self.sent_version + 1
-            self.version_offset = wanted - version
-        out = body if wanted == version else sdp.bump_version(body, wanted)
-        self.sent_sdp = out
-        self.sent_version = wanted
-        return out
+        """``body`` (SDP from the other party) as this leg must get it: relayed as is, unless the service
+        already sent this leg an SDP of its own or one from another party; then the ``o=`` line keeps
+        the origin this leg knows and the version goes on from the last one it saw."""
+        return self._to_leg(body, own=False)
 
     def own_offer(self, body: bytes) -> bytes:
         """An SDP of our own making for this leg (hold, resume), built from the other party's SDP as that
         party sent it: the version goes one above the last one this leg saw, and later relays follow."""
-        version = sdp.parse(body).version
-        wanted = (self.sent_version if self.sent_version is not None else version) + 1
-        self.version_offset = wanted - version
-        out = sdp.bump_version(body, wanted)
+        return self._to_leg(body, own=True)
+
+    def _to_leg(self, body: bytes, *, own: bool) -> bytes:
+        try:
+            origin = sdp.parse(body).origin
+        except ParseError:
+            if own:
+                raise
+            return body
+        source = (origin.username, origin.sess_id)
+        version = origin.sess_version
+        if self.sent_origin is None:
+            self.sent_origin = self.source_origin = source
+        if source != self.source_origin:
+            # Another party's SDP from now on (transfer, Replaces): continue this leg's session.
+            self.source_origin = source
+            self.version_offset = (self.sent_version or 0) + 1 - version
+        wanted = version + self.version_offset
+        if self.sent_version is not None and wanted <= self.sent_version and (own or body != self.last_source):
+            wanted = self.sent_version + 1
+            self.version_offset = wanted - version
+        self.last_source = body
+        if source != self.sent_origin:
+            out = sdp.set_origin(body, self.sent_origin[0], self.sent_origin[1], wanted)
+        elif wanted != version:
+            out = sdp.bump_version(body, wanted)
+        else:
+            out = body
         self.sent_sdp = out
         self.sent_version = wanted
         return out

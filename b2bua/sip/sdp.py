@@ -249,6 +249,24 @@ def bump_version(body: bytes, to: int | None = None) -> bytes:
     return b"".join(x.raw for x in lines)
 
 
+def set_origin(body: bytes, username: str, sess_id: str, version: int) -> bytes:
+    """Write ``username``, ``sess_id`` and ``version`` into the ``o=`` line, keeping its network part.
+
+    A B2BUA that changes which party's SDP a leg receives (a transfer, a Replaces) keeps that leg's view
+    of one session: the same origin, the version one above the last (RFC 3264 section 8).
+    """
+    if version < 0 or not username or not sess_id or any(c in username + sess_id for c in " \t\r\n"):
+        raise ValueError("bad o= username, sess-id or version")
+    sdp = parse(body)
+    line = sdp.lines[sdp.origin_index]
+    match = _ORIGIN.fullmatch(line.content[2:])
+    assert match is not None
+    content = b"o=" + f"{username} {sess_id} {version}".encode() + match[5]
+    lines = list(sdp.lines)
+    lines[sdp.origin_index] = Line(content, line.ending)
+    return b"".join(x.raw for x in lines)
+
+
 def answer_mismatches(offer: bytes, answer: bytes) -> list[str]:
     """Why ``answer`` does not fit ``offer`` (RFC 3264 section 6); an empty list when it does.
 
