@@ -30,6 +30,7 @@ def transferee(net: Network, node: Node, session: Session, *, final: int = 200,
     refer = take(node, DialogRequest)
     assert isinstance(refer, DialogRequest) and refer.request.method == "REFER"
     refer_to = refer.request.headers.get("Refer-To") or ""
+    assert refer.request.headers.count("Refer-To") == 1 and refer.request.headers.get("Referred-By")
     session.reply(refer.transaction, refer_status, net.now)
     if refer_status >= 300:
         return refer_to, None

@@ -98,6 +98,8 @@ class Control:
         (transferee,) = self._legs(call, leg)
         if not transferee.session.confirmed:
             raise ControlError(Refusal.CALL_STATE, f"the {leg} of call {callid!r} is not connected")
+        if call.busy_with_reinvite(transferee):
+            raise ControlError(Refusal.BUSY, f"the {leg} of call {callid!r} has an INVITE transaction pending")
         flow = BlindTransferFlow(call, sink, self.b2bua, transferee, destination, cmd_id)
         flow.start(now)
         return flow

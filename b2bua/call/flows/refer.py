@@ -63,6 +63,11 @@ class ReferFlow(Flow):
         self._grace: Timer | None = None
 
     def send_refer(self, now: float) -> None:
+        """REFER in a confirmed dialog with no INVITE transaction pending (RFC 3515 section 2.4.1 and
+        RFC 3261 section 14.1), exactly one Refer-To and a Referred-By (RFC 3892)."""
+        if not self.transferee.session.confirmed or self.call.busy_with_reinvite(self.transferee):
+            self.failure(491, f"the {self.transferee.name}'s dialog is busy with an INVITE", now)
+            return
         self._token = self.b2bua.ua.ids.tag()
         self.b2bua.correlations[self._token] = self._correlated
         headers = [("Refer-To", f"<{add_correlation(self.target, self._token)}>")]
