@@ -212,10 +212,10 @@ def test_token_and_path_on_the_running_service(call_api: ServiceFactory, rig_por
                 await status(url.replace("/call-api", "/other") + "?token=s3cret")]
 
     assert asyncio.run(probe()) == [401, 101, 404]
-    refused = run_client("--url", url, "--token", "s3cret", "--method", "CallStart", "--params",
-                         '{"caller": "sip:alice@localhost", "callee": "sip:bob@localhost"}')
+    refused = run_client("--url", url, "--token", "s3cret", "--method", "CallEnd", "--params",
+                         '{"callid": "no-such-call@host"}')
     assert refused.returncode == 2
-    assert output(refused)[0]["error"] == {"code": -32004, "message": "CallStart is not available yet"}
+    assert output(refused)[0]["error"]["code"] == -32001
 
 
 def test_the_ready_line_names_the_api_url_and_sigterm_stops_cleanly(rig_ports: PortMap) -> None:
