@@ -125,16 +125,8 @@ def test_callstart_no_final_notify_times_out() -> None:
 
 
 def test_blind_transfer_of_the_callee() -> None:
-    net = Network()
-    proxy = parse_sip_uri("sip:127.0.0.1:5080;lr")
-    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=proxy))
-    bob = net.add("bob", "127.0.0.3", UaSettings(outbound_proxy=proxy))
-    carol = net.add("carol", "127.0.0.4", UaSettings(outbound_proxy=proxy))
-    service = net.add("service", "127.0.0.1", port=5080)
-    from b2bua.call.b2bua import B2bua
-
-    app = B2bua(service.ua)
-    service.app = app
+    net, alice, bob, carol, control = three_phones()
+    app = control.b2bua
     a, b, _ = dial(net, alice, bob)
     b.respond(200, net.now, body=SDP_B)
     net.settle()
@@ -168,17 +160,10 @@ def test_blind_transfer_failure_keeps_the_call() -> None:
 
 
 def test_attended_transfer_joins_the_transferee_to_the_target_with_replaces() -> None:
-    from b2bua.call.b2bua import B2bua
     from b2bua.sip.uri import parse_uri
 
-    net = Network()
-    proxy = parse_sip_uri("sip:127.0.0.1:5080;lr")
-    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=proxy))
-    bob = net.add("bob", "127.0.0.3", UaSettings(outbound_proxy=proxy))
-    carol = net.add("carol", "127.0.0.4", UaSettings(outbound_proxy=proxy))
-    service = net.add("service", "127.0.0.1", port=5080)
-    app = B2bua(service.ua)
-    service.app = app
+    net, alice, bob, carol, control = three_phones()
+    app = control.b2bua
     # call A: alice -> bob; call B: bob -> carol (the consultation call)
     a, b_in_a, _ = dial(net, alice, bob)
     b_in_a.respond(200, net.now, body=SDP_B)
