@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from b2bua.sip.errors import ParseError
 from b2bua.sip.grammar import Params
 from b2bua.sip.headers import (
+    _VIA_FAST,
+    _VIA_PLAIN,
     MAGIC_COOKIE,
     CSeq,
     Event,
@@ -503,3 +505,28 @@ def test_parsing_takes_linear_time(text: str) -> None:
     for parse in (parse_name_addr_list, parse_name_addr, tag_of, parse_via, _top_via_of, branch_of):
         with contextlib.suppress(ParseError):
             parse(text)
+
+
+@given(via_values(), st.sampled_from(["", ';x="q;r"', " ", "\t"]))
+def test_the_plain_via_pattern_is_a_subset_of_the_general_one(values: tuple[str, str], tail: str) -> None:
+    text = values[0] + tail
+    plain = _VIA_PLAIN.match(text)
+    if plain is not None:
+        general = _VIA_FAST.match(text)
+        assert general is not None and general.groups() == plain.groups()
+
+
+@pytest.mark.parametrize("text", ["0", "70", "255", "256", "070", " 70", "7\t", "\u0661", "65535"])
+def test_small_numbers_are_looked_up_with_the_same_result(text: str) -> None:
+    def reference(limit: int) -> int | None:
+        stripped = text.strip(" \t")
+        if not (stripped.isdigit() and stripped.isascii()) or int(stripped) > limit:
+            return None
+        return int(stripped)
+
+    for limit in (0, 69, 70, 255, 65535):
+        try:
+            got: int | None = parse_uint(text, "Max-Forwards", limit)
+        except ParseError:
+            got = None
+        assert got == reference(limit)

@@ -23,7 +23,7 @@ from b2bua.sip.events import (
     TransactionTimedOut,
 )
 from b2bua.sip.headers import Via, parse_top_via
-from b2bua.sip.layer import UDP_SIZE_LIMIT, TransactionLayer, _stamp, response_destination
+from b2bua.sip.layer import UDP_SIZE_LIMIT, TransactionLayer, _stamp, _stamp_and_route, response_destination
 from b2bua.sip.message import Headers, Request, Response
 from b2bua.sip.parser import parse_message
 from b2bua.sip.transaction_client import ClientTransaction, InviteClientTransaction
@@ -217,6 +217,28 @@ def test_stamp_property(host: str, port: int | None, params: list[str], source_p
         assert again.received == "127.0.0.2" and "rport" not in again.params
     else:
         assert stamped is via
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    transport=st.sampled_from(["UDP", "TCP", "SCTP", "udp"]),
+    host=st.sampled_from(["127.0.0.2", "192.0.2.7", "phone.example.com", "[::1]"]),
+    port=st.one_of(st.none(), st.integers(1, 65535)),
+    params=st.lists(st.sampled_from([";rport", ";branch=z9hG4bK-x", ";maddr=192.0.2.9", ";MADDR=[::9]",
+                                     ";received=192.0.2.8", ";rport=7", ";RPORT", ";rportx", " ;x=y", ";lr"]),
+                    unique=True),
+    source=st.builds(Destination, st.sampled_from(["udp", "tcp", "UDP"]),
+                     st.sampled_from(["127.0.0.2", "192.0.2.7", "::1", "[::1]"]), st.integers(1, 65535)),
+)
+def test_stamp_and_route_agrees_with_stamp_then_response_destination(
+    transport: str, host: str, port: int | None, params: list[str], source: Destination
+) -> None:
+    text = f"SIP/2.0/{transport} {host}" + (f":{port}" if port is not None else "") + "".join(params)
+    via = parse_top_via(text)
+    stamped, destination = _stamp_and_route(via, source)
+    expected = _stamp(via, source)
+    assert stamped == expected and str(stamped) == str(expected)
+    assert destination == response_destination(expected, source)
 
 
 # -- where responses go (RFC 3261 section 18.2.2, RFC 3581 section 4) -------------------------------------

@@ -144,3 +144,33 @@ def test_lazy_keys_agree_with_full_parse(msg: Request | Response, lws: str, quot
     assert lazy.from_tag == full.from_.tag
     assert lazy.to_tag == full.to.tag
     assert lazy.call_id == full.call_id and lazy.cseq == full.cseq
+
+
+def _reference_serialize(msg: Request) -> bytes:
+    """The serializer's rules, written plainly: every field but Content-Length in order, then the first
+    Content-Length's own line when its value is right, else a fresh one."""
+    length = str(len(msg.body))
+    lines = [msg.start_line()]
+    first_cl = next((f for f in msg.headers._fields if f[0] == "content-length"), None)
+    for key, value, raw in msg.headers._fields:
+        if key != "content-length":
+            lines.append(raw if raw is not None else f"{canonical_name(key)}: {value}")
+    keep = first_cl is not None and first_cl[2] is not None and first_cl[1] == length
+    lines.append(first_cl[2] if keep and first_cl[2] is not None else f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + msg.body
+
+
+_FIELDS = st.lists(st.one_of(
+    st.sampled_from([("via", "SIP/2.0/UDP h;branch=z9hG4bKa", None), ("x-custom", "1", None), ("i", "c", None)]),
+    st.sampled_from([("via", "SIP/2.0/UDP h;branch=z9hG4bKb", "v: SIP/2.0/UDP h;branch=z9hG4bKb"),
+                     ("server", "call-api", "Server: call-api")]),
+    st.tuples(st.just("content-length"), st.sampled_from(["0", "3", "7"]),
+              st.sampled_from([None, "l: {}", "Content-Length:  {}"])).map(
+        lambda f: (f[0], f[1], f[2].format(f[1]) if f[2] else None)),
+), max_size=6)
+
+
+@given(_FIELDS, st.sampled_from([b"", b"abc"]))
+def test_serialize_agrees_with_its_rules(fields: list[tuple[str, str, str | None]], body: bytes) -> None:
+    msg = Request("OPTIONS", "sip:a@b", Headers(list(fields)), body)
+    assert msg.serialize() == _reference_serialize(msg)

@@ -18,6 +18,7 @@ from b2bua.sip.uas import (
     check_extensions_and_body,
     check_method_and_uri,
     check_request,
+    header_fields,
     make_response,
     salvage_response,
 )
@@ -46,6 +47,18 @@ def request(
 
 
 # -- make_response (section 8.2.6) ---------------------------------------------------------------------
+
+
+def test_make_response_adds_pre_rendered_fields_after_the_headers() -> None:
+    req = request("OPTIONS", to_tag="t0")
+    fields = header_fields([("server", "call-api"), ("Allow", "INVITE, ACK")])
+    assert fields == [("server", "call-api", "Server: call-api"), ("allow", "INVITE, ACK", "Allow: INVITE, ACK")]
+    response = make_response(req, 200, to_tag="ignored", headers=[("Accept", "application/sdp")], fields=fields)
+    assert [name for name, _ in response.headers][-3:] == ["Accept", "Server", "Allow"]
+    assert response.to_tag == "t0"
+    same = make_response(req, 200, headers=[("Accept", "application/sdp"), ("Server", "call-api"),
+                                             ("Allow", "INVITE, ACK")])
+    assert response.serialize() == same.serialize()
 
 
 def test_make_response_copies_exactly_the_five_headers_in_order() -> None:

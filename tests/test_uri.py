@@ -12,10 +12,14 @@ from hypothesis import strategies as st
 from b2bua.sip.errors import ParseError
 from b2bua.sip.grammar import Params
 from b2bua.sip.uri import (
+    _PARSED,
+    _PARSED_MAX,
     SUPPORTED_SCHEMES,
     AbsoluteUri,
     SipUri,
     TelUri,
+    _parse_sip_fast,
+    _parse_uri_full,
     escape_header_value,
     parse_host,
     parse_sip_uri,
@@ -409,3 +413,54 @@ def test_parsing_takes_linear_time(text: str) -> None:
     except ParseError:
         return
     assert str(uri) == text
+
+
+# --- the fast path of parse_uri agrees with the full parser ---------------------------------------------------
+
+_FAST_SHAPED = st.builds(
+    lambda scheme, user, host, port, params: f"{scheme}:{user}{host}{port}{params}",
+    st.sampled_from(["sip", "sips", "SIP", "tel", "http"]),
+    st.sampled_from(["", "alice@", "call-api@", "a.b-c_d!~*'()&=+$,/@", "a;b@", "a%41@", "a:pw@", "@", "a@b@"]),
+    st.sampled_from(["127.0.0.1", "example.com", "ex-1.example.com.", "[::1]", "[1]", "1.2.3.400", "-bad", "a_b",
+                     "", "999.1.1.1", "h"]),
+    st.sampled_from(["", ":5060", ":0", ":65535", ":65536", ":99999", ":", ":5060x"]),
+    st.lists(st.sampled_from([";lr", ";transport=tcp", ";maddr=[::1]", ";a=b:c/d$&+", ";x=", ";=y", ";;", ";%41",
+                              "?h=v", ";a b"]), max_size=3).map("".join),
+)
+_URI_NOISE = st.text(alphabet="sip:@.;=?&%[]-_1aA ~'", max_size=24).map(lambda t: "sip:" + t)
+
+
+def _parts_of(uri: object) -> tuple[object, ...]:
+    assert isinstance(uri, SipUri)
+    return (uri.scheme, uri.user, uri.password, uri.host, uri.port, uri.params.items, uri.headers, str(uri))
+
+
+@given(st.one_of(_FAST_SHAPED, _URI_NOISE, sip_uris().map(Parts.text)))
+def test_fast_path_agrees_with_the_full_parser(text: str) -> None:
+    fast = _parse_sip_fast(text)
+    try:
+        full = _parse_uri_full(text)
+    except ParseError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert _parts_of(fast) == _parts_of(full) and fast == full and hash(fast) == hash(full)
+
+
+@pytest.mark.parametrize("text", ["sip:call-api@127.0.0.1:5099", "sip:alice@example.com;transport=tcp",
+                                  "sips:[2001:db8::1]:5061;lr", "sip:example.com"])
+def test_common_uris_take_the_fast_path(text: str) -> None:
+    uri = _parse_sip_fast(text)
+    assert uri is not None and _parts_of(uri) == _parts_of(_parse_uri_full(text))
+
+
+def test_parsed_uris_are_remembered_within_a_bound() -> None:
+    text = "sip:remembered@example.com;transport=tcp"
+    assert parse_uri(text) is parse_uri(text)  # immutable, so one parse serves every request naming it
+    for i in range(2 * _PARSED_MAX):
+        parse_uri(f"sip:u{i}@example.com")
+    assert len(_PARSED) <= _PARSED_MAX
+    assert str(parse_uri(text)) == text
+    with pytest.raises(ParseError):
+        parse_uri("sip:bad host")
+    assert "sip:bad host" not in _PARSED

@@ -232,6 +232,8 @@ class SipShell:
                         send(data, destination)
                     except Exception:
                         logger.exception("cannot send to %s", destination)
+                if not self._failed:
+                    break  # sending never calls the core: only failures to report can queue more
         finally:
             self._in_flush = False
         deadline = core.get_timer()

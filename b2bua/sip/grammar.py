@@ -26,6 +26,8 @@ _PARAM = re.compile(rf"[ \t]*;[ \t]*({_TOKEN})(?:[ \t]*=[ \t]*({_VALUE}|{_QUOTED
 #: Any number of parameters, as a regular expression to embed in a header's pattern (no groups).
 PARAMS_PATTERN = rf"(?:[ \t]*;[ \t]*{_TOKEN}(?:[ \t]*=[ \t]*(?:{_VALUE}|{_QUOTED}))?)*"
 _PARAMS = re.compile(PARAMS_PATTERN)
+#: :data:`PARAMS_PATTERN` without LWS or quoted values (a subset of it, quicker to match).
+PLAIN_PARAMS_PATTERN = rf"(?:;{_TOKEN}(?:={_VALUE})?)*"
 
 
 def is_token(text: str) -> bool:
@@ -186,6 +188,8 @@ class Params:
                 begin = at + len(name) + 2
                 end = text.find(";", begin)
                 return text[begin:end] if end >= 0 else text[begin:]
+            if at < 0 and ";" + name.lower() not in text.lower():
+                return default  # no parameter name starts like ``name``: absent
         lname = name.lower()
         for key, value in self.items:
             if key == name or key.lower() == lname:
@@ -205,7 +209,7 @@ class Params:
                 if end == len(text) or text[end] in "=;":
                     return True
                 at = text.find(needle, end)
-            if name.islower() and text.islower():
+            if ";" + name.lower() not in text.lower():
                 return False
         lname = name.lower()
         return any(key == name or key.lower() == lname for key, _ in self.items)

@@ -221,7 +221,7 @@ class TransactionLayer:
         via = request.top_via
         if via is None:
             raise ParseError("missing Via header", header="Via")
-        stamped = _stamp(via, source)
+        stamped, reply_to = _stamp_and_route(via, source)
         if stamped is not via:
             _replace_top_via(request, stamped)
         method = request.method
@@ -233,7 +233,7 @@ class TransactionLayer:
                 # Section 8.2.7: a stateless answer's To tag is the same for every copy of the request.
                 response = make_response(request, refusal.status, refusal.reason, to_tag=response.to_tag,
                                          headers=_extra_headers(refusal))
-            self._transmit(response, response_destination(stamped, source))
+            self._transmit(response, reply_to)
             return
         key = server_key(request)
         tx = self._servers.get(key)
@@ -245,7 +245,6 @@ class TransactionLayer:
             check_message(request)
             self._events.append(AckReceived(request, source))
             return
-        reply_to = response_destination(stamped, source)
         tx = InviteServerTransaction(request, reply_to, self.timers, now) if method == "INVITE" else \
             NonInviteServerTransaction(request, reply_to, self.timers, now)
         self._servers[tx.key] = tx
@@ -370,14 +369,37 @@ def _stamp(via: Via, source: Destination) -> Via:
     if via.host == source.host and not wants_rport:
         return via
     text = str(params)
-    if (wants_rport and text.count(";rport") == 1 and "received" not in text and " " not in text
-            and (text.endswith(";rport") or ";rport;" in text)):
-        # The usual case, ``;branch=...;rport``: edit the text so the result stays cheap to read.
-        text = text.replace(";rport", f";rport={source.port}", 1) + f";received={source.host}"
-        return via._replace(params=Params.checked(text))
+    if wants_rport and _plain_rport(text):
+        return via.with_params(_stamped_params(text, source))
     if wants_rport:
         params = params.replace("rport", str(source.port))
-    return via._replace(params=params.replace("received", source.host))
+    return via.with_params(params.replace("received", source.host))
+
+
+def _plain_rport(text: str) -> bool:
+    """The usual Via parameters, ``;branch=...;rport``: one empty ``rport``, no ``received``, no LWS."""
+    lowered = text.lower()
+    return (lowered.count(";rport") == 1 and "received" not in lowered and " " not in text
+            and (text.endswith(";rport") or ";rport;" in text))
+
+
+def _stamped_params(text: str, source: Destination) -> Params:
+    """:func:`_stamp` of :func:`_plain_rport` parameters, as a text edit so the result stays cheap to read."""
+    return Params.checked(text.replace(";rport", f";rport={source.port}", 1) + f";received={source.host}")
+
+
+def _stamp_and_route(via: Via, source: Destination) -> tuple[Via, Destination]:
+    """:func:`_stamp`, and :func:`response_destination` of the stamped Via, in one step.
+
+    In the usual case (a datagram whose Via asks for ``rport`` and has no ``maddr``) the response goes to
+    ``source`` itself: the stamp writes its address into ``received`` and ``rport``.
+    """
+    if source.transport == "udp" and via.transport != "TCP" and source.host[:1] != "[":
+        text = str(via.params)
+        if _plain_rport(text) and ";maddr" not in text.lower():
+            return via.with_params(_stamped_params(text, source)), source
+    stamped = _stamp(via, source)
+    return stamped, response_destination(stamped, source)
 
 
 def response_destination(via: Via, source: Destination) -> Destination:

@@ -227,10 +227,11 @@ class Headers:
     # -- writing ------------------------------------------------------------------------------------
 
     def serialize_into(self, out: list[str], skip: str | None = None) -> None:
+        canonical = _canonical_cache
         for key, value, raw in self._fields:
             if key == skip:
                 continue
-            out.append(raw if raw is not None else f"{canonical_name(key)}: {value}")
+            out.append(raw if raw is not None else f"{canonical.get(key) or canonical_name(key)}: {value}")
 
 
 def _split_list(values: list[str], parse: Callable[[str], list[T]]) -> list[T]:
@@ -371,25 +372,35 @@ class Message:
         """An option-tag or method list header (Require, Supported, Allow ...), all lines joined."""
         h = self.headers
         key = header_key(name)
-        return h.typed(key, lambda: _split_list(h.get_all(key), parse_tokens))
+        tokens = h._cache.get(key)
+        if tokens is None:
+            tokens = h._cache[key] = _split_list(h.get_all(key), parse_tokens)
+        return tokens
 
     # -- serialization --------------------------------------------------------------------------------
 
     def serialize(self) -> bytes:
         """The wire form, with a Content-Length that matches the body (RFC 3261 section 20.14)."""
+        body = self.body
+        length = str(len(body))
         out = [self.start_line()]
-        h = self.headers
-        length = str(len(self.body))
-        cl_raw = None
-        for key, value, raw in h._fields:
-            if key == "content-length":
-                cl_raw = raw if value == length else None
-                break
-        h.serialize_into(out, skip="content-length")
-        out.append(cl_raw if cl_raw is not None else "Content-Length: " + length)
+        cl_line = None
+        canonical = _canonical_cache
+        for key, value, raw in self.headers._fields:
+            if raw is None:
+                if key == "content-length":
+                    cl_line = cl_line or "Content-Length: " + length
+                    continue
+                out.append(f"{canonical.get(key) or canonical_name(key)}: {value}")
+            elif key == "content-length":
+                # The first Content-Length keeps its spelling when its value is right; the others go.
+                cl_line = cl_line or (raw if value == length else "Content-Length: " + length)
+            else:
+                out.append(raw)
+        out.append(cl_line or "Content-Length: " + length)
         out.append("\r\n")
         head = "\r\n".join(out).encode("utf-8", "surrogateescape")
-        return head + self.body if self.body else head
+        return head + body if body else head
 
     __bytes__ = serialize
 
@@ -427,7 +438,7 @@ class Request(Message):
 
     @property
     def request_uri(self) -> Uri:
-        return self.headers.typed("\0ruri:" + self.uri, lambda: parse_uri(self.uri))
+        return parse_uri(self.uri)  # parse_uri remembers the URIs it parsed lately
 
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"

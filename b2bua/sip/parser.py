@@ -122,7 +122,7 @@ def _build(lines: list[str], rest: bytes, limits: Limits, stream: bool, folded: 
             raise ParseError("Content-Length is required on a stream", header="Content-Length")
         msg.body = rest
     else:
-        length = parse_uint(length_text, "Content-Length", limits.max_size)
+        length = 0 if length_text == "0" else parse_uint(length_text, "Content-Length", limits.max_size)
         if length > len(rest):
             raise ParseError("Content-Length larger than the message", header="Content-Length")
         msg.body = rest[:length] if length != len(rest) else rest
@@ -237,7 +237,9 @@ def check_message(msg: Message) -> None:
     if " " in call_id or "\t" in call_id or not call_id:
         raise ParseError(f"bad Call-ID {call_id!r}", header="Call-ID")
     if "from" not in cache:
-        cache["from"] = parse_name_addr(raw("from") or "")
+        from_ = raw("from") or ""
+        if not is_name_addr(from_):  # the usual form is checked here and parsed on first use
+            cache["from"] = parse_name_addr(from_)
     if "to" not in cache:
         to = raw("to") or ""
         if not is_name_addr(to):

@@ -31,13 +31,13 @@ from .events import (
 )
 from .headers import MAGIC_COOKIE
 from .layer import TransactionLayer
-from .message import Headers, Request, Response
+from .message import Field, Headers, Request, Response
 from .session import Role, Session
 from .timers import TimerSettings
 from .transaction_client import ClientTransaction
 from .transaction_server import InviteServerTransaction, ServerTransaction
 from .ua_events import CallEnded, IncomingCall, UaEvent
-from .uas import make_response
+from .uas import header_fields, make_response
 from .uri import SipUri, TelUri, parse_uri
 
 logger = logging.getLogger("call_api.sip.ua")
@@ -150,6 +150,8 @@ class UserAgent:
     _digest: dict[int, DigestClient] = field(default_factory=dict)
     _heap: list[tuple[float, int, Timer]] = field(default_factory=list)
     _seq: int = 0
+    #: The settings the extra header fields of the 200 to OPTIONS were made from, and those fields.
+    _options_fields: tuple[UaSettings | None, list[Field]] = (None, [])
 
     def __post_init__(self) -> None:
         self.layer.timers = self.timers
@@ -159,8 +161,11 @@ class UserAgent:
     def _options_response(self, request: Request) -> Response:
         """The 200 to an OPTIONS outside a dialog (section 11.2), the same for every retransmission."""
         seed = f"{request.call_id}|{request.from_tag}|{request.branch}"
-        headers = [*self.identity_headers("OPTIONS", 200), ("Accept", self.settings.accept)]
-        return make_response(request, 200, to_tag=self.ids.stable_tag(seed), headers=headers)
+        made_from, fields = self._options_fields
+        if made_from is not self.settings:
+            fields = header_fields([*self.identity_headers("OPTIONS", 200), ("Accept", self.settings.accept)])
+            self._options_fields = (self.settings, fields)
+        return make_response(request, 200, to_tag=self.ids.stable_tag(seed), fields=fields)
 
     # -- the shell's protocol -------------------------------------------------------------------------
 

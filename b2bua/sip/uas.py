@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 from .errors import ParseError
 from .headers import Via, parse_accept, parse_top_via
-from .message import COMPACT_FORMS, REASONS, Field, Headers, Request, Response
+from .message import COMPACT_FORMS, REASONS, Field, Headers, Request, Response, canonical_name, header_key
 from .parser import KNOWN_METHODS
 from .uri import SUPPORTED_SCHEMES, AbsoluteUri
 
 #: Headers a response copies from its request (section 8.2.6.2), in the order they are written.
 _COPIED = ("via", "from", "to", "call-id", "cseq")
+_COPIED_KEYS = frozenset(_COPIED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,21 +62,40 @@ def make_response(
     to_tag: str | None = None,
     headers: Iterable[tuple[str, str]] = (),
     body: bytes = b"",
+    fields: Iterable[Field] = (),
 ) -> Response:
     """A response to ``request`` (section 8.2.6): Via, From, To, Call-ID and CSeq copied, a To tag added
-    when the request had none and the status is above 100, Timestamp echoed on 100 (section 8.2.6.1)."""
-    out = Headers([f for f in request.headers.fields() if f[0] in _COPIED])
-    if to_tag is not None and status > 100 and request.to_tag is None:
-        to_value = request.headers.get("to") or ""
-        out.set("To", f"{to_value};tag={to_tag}")
-        # keep To in its place: Headers.set replaced the first To in place
+    when the request had none and the status is above 100, Timestamp echoed on 100 (section 8.2.6.1).
+
+    ``headers`` are added by name and value; ``fields``, after them, as they are (see :func:`header_fields`)."""
+    tagged = to_tag is not None and status > 100 and request.to_tag is None
+    seen_to = False
+    out: list[Field] = []
+    for f in request.headers._fields:
+        key = f[0]
+        if key in _COPIED_KEYS:
+            if key == "to" and tagged:
+                if seen_to:
+                    continue  # one To in the response, the first one, tagged in its place
+                seen_to = True
+                f = ("to", f"{f[1]};tag={to_tag}", None)
+            out.append(f)
+    if tagged and not seen_to:
+        out.append(("to", f";tag={to_tag}", None))
     if status == 100:
         stamp = request.headers.get("timestamp")
         if stamp is not None:
-            out.add("Timestamp", stamp)
+            out.append(("timestamp", stamp, None))
     for name, value in headers:
-        out.add(name, value)
-    return Response(status, reason or REASONS.get(status, ""), out, body)
+        out.append((header_key(name), value, None))
+    out.extend(fields)
+    return Response(status, reason or REASONS.get(status, ""), Headers(out), body)
+
+
+def header_fields(headers: Iterable[tuple[str, str]]) -> list[Field]:
+    """Header fields rendered once, for headers added to many responses (Server, Allow ...): each field's
+    line is written out ahead, so serializing it is a copy."""
+    return [(header_key(name), value, f"{canonical_name(name)}: {value}") for name, value in headers]
 
 
 def check_request(request: Request, policy: UasPolicy = DEFAULT_POLICY) -> Response | None:
