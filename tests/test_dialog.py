@@ -13,10 +13,8 @@ from b2bua.sip.dialog import (
     Dialog,
     DialogId,
     DialogState,
-    DialogTable,
     Role,
     build_cancel,
-    build_non2xx_ack,
 )
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Headers, Request, Response
@@ -577,21 +575,6 @@ def test_cancel_copies_the_invite_as_section_9_1_says() -> None:
         build_cancel(no_cseq)
 
 
-def test_ack_for_a_failure_response_is_built_from_the_invite_and_the_response_to() -> None:
-    invite = alice_invite()
-    busy = bob_response("486 Busy Here")
-    ack = round_trip(build_non2xx_ack(invite, busy))
-    assert ack.uri == "sip:bob@biloxi.com"
-    assert ack.headers.get_all("Via") == invite.headers.get_all("Via")
-    assert ack.headers.get("To") == "Bob <sip:bob@biloxi.com>;tag=a6c85cf"
-    assert ack.headers.get("From") == ALICE_FROM
-    assert ack.cseq == (314159, "ACK")
-    assert ack.headers.get_all("Route") == ["<sip:ss1.atlanta.com;lr>"]
-    assert "Authorization" not in ack.headers
-    with pytest.raises(ValueError, match="300-699"):
-        build_non2xx_ack(invite, bob_response("200 OK"))
-
-
 # -- state, matching, the table ------------------------------------------------------------------------------
 
 
@@ -625,40 +608,6 @@ def test_matching_requests() -> None:
     assert not dialog.matches_request(in_dialog("BYE", 102, to_tag="other"))
     assert not dialog.matches_request(in_dialog("BYE", 102, from_tag="other"))
     assert not dialog.matches_request(incoming_invite())  # no To tag: not in a dialog
-
-
-def test_dialog_table_lookups() -> None:
-    table = DialogTable()
-    uas = uas_dialog()
-    invite = alice_invite()
-    first = Dialog.from_uac(invite, bob_response("180 Ringing", to_tag="fork1"))
-    second = Dialog.from_uac(invite, bob_response("180 Ringing", to_tag="fork2"))
-    for dialog in (uas, first, second):
-        table.add(dialog)
-    assert len(table) == 3
-    assert list(table) == [uas, first, second]
-    assert first.id in table and "x" not in table
-    with pytest.raises(ValueError, match="already"):
-        table.add(uas)
-
-    assert table.find_for_request(in_dialog("BYE", 102)) is uas
-    assert table.find_for_request(in_dialog("BYE", 102, to_tag="nope")) is None
-    assert table.find_for_request(incoming_invite()) is None
-    bob_bye = request(
-        "BYE sip:alice@pc33.atlanta.com SIP/2.0", "Via: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bKb",
-        "From: Bob <sip:bob@biloxi.com>;tag=fork2", f"To: {ALICE_FROM}", f"Call-ID: {CALL_ID}", "CSeq: 1 BYE",
-    )
-    assert table.find_for_request(bob_bye) is second
-
-    assert table.find_for_response(bob_response("200 OK", to_tag="fork1")) is first
-    assert table.find_for_response(bob_response("200 OK", to_tag="fork3")) is None  # a new fork
-    assert table.find_for_response(Response(200)) is None
-
-    assert table.get(first.id) is first
-    assert table.remove(first.id) is first
-    assert table.remove(first.id) is None
-    assert table.get(first.id) is None
-    assert len(table) == 2
 
 
 def test_dialog_id_needs_tags_and_call_id() -> None:

@@ -36,5 +36,4 @@ FlowReport = FlowEvent | FlowError | FlowEnded
 
 #: Service codes for failures that have no SIP status.
 TIMEOUT = 408
-NOT_ANSWERED = 481
 WRONG_ANSWER = 488

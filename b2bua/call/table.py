@@ -29,11 +29,6 @@ class CallTable:
             if self._by_call_id.get(key) is call:
                 del self._by_call_id[key]
 
-    def forget(self, call_id: str, call: Call) -> None:
-        """Drop one leg's Call-ID (a leg replaced in its call, RFC 3891)."""
-        if self._by_call_id.get(call_id) is call and call_id != call.id:
-            del self._by_call_id[call_id]
-
     def find(self, call_id: str) -> Call | None:
         return self._by_call_id.get(call_id)
 

@@ -3,8 +3,9 @@
 A :class:`Dialog` holds what section 12 says a dialog is (the dialog ID, local and remote sequence numbers,
 local and remote URIs, remote target, route set and secure flag) and builds in-dialog requests from it:
 section 12.2.1.1 for the To/From/Call-ID/CSeq and the loose or strict routing of the Request-URI and Route,
-section 13.2.2.4 for the ACK of a 2xx. :func:`build_cancel` (section 9.1) and :func:`build_non2xx_ack`
-(section 17.1.1.3) build the two requests that copy an INVITE instead of using a dialog.
+section 13.2.2.4 for the ACK of a 2xx. :func:`build_cancel` (section 9.1) builds the request that copies an
+INVITE instead of using a dialog (the ACK of a 300-699 is the client transaction's:
+:func:`~b2bua.sip.transaction_client.build_ack`).
 
 Nothing here draws random numbers: branches, tags and initial CSeq numbers are passed in by the caller.
 Misusing the API raises :class:`ValueError`; a malformed Contact from the network raises the message
@@ -14,7 +15,7 @@ layer's :class:`~b2bua.sip.errors.ParseError`, which carries the status to answe
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -414,17 +415,6 @@ def build_cancel(request: Request) -> Request:
     return _copy_of_invite(request, "CANCEL", _required(request, "To"))
 
 
-def build_non2xx_ack(invite: Request, response: Response) -> Request:
-    """The ACK a client transaction sends for a 300-699 to ``invite`` (RFC 3261 section 17.1.1.3).
-
-    Request-URI, Call-ID, From and the CSeq number are the INVITE's, To is the response's (with the tag
-    it added), the single Via is the INVITE's top Via and the INVITE's Route values are copied.
-    """
-    if invite.method != "INVITE" or not 300 <= response.status <= 699:
-        raise ValueError("build_non2xx_ack() acknowledges a 300-699 response to an INVITE")
-    return _copy_of_invite(invite, "ACK", _required(response, "To"))
-
-
 def _copy_of_invite(request: Request, method: str, to: str) -> Request:
     cseq, via = request.cseq, request.top_via
     if cseq is None or via is None:
@@ -508,48 +498,3 @@ def _add_body(headers: Headers, body: bytes, content_type: str | None) -> None:
         raise ValueError("a body needs a content_type (RFC 3261 section 7.4.1)")
     if content_type is not None:
         headers.add("Content-Type", content_type)
-
-
-# -- the table of dialogs ---------------------------------------------------------------------------------
-
-
-class DialogTable:
-    """The dialogs of a UA by :class:`DialogId`, with lookups for incoming requests and responses."""
-
-    __slots__ = ("_dialogs",)
-
-    def __init__(self) -> None:
-        self._dialogs: dict[DialogId, Dialog] = {}
-
-    def add(self, dialog: Dialog) -> None:
-        if dialog.id in self._dialogs:
-            raise ValueError(f"a dialog with ID {dialog.id} is already in the table")
-        self._dialogs[dialog.id] = dialog
-
-    def remove(self, dialog_id: DialogId) -> Dialog | None:
-        return self._dialogs.pop(dialog_id, None)
-
-    def get(self, dialog_id: DialogId) -> Dialog | None:
-        return self._dialogs.get(dialog_id)
-
-    def find_for_request(self, request: Request) -> Dialog | None:
-        """The dialog of an incoming request: its To tag is our local tag (section 12.2.2)."""
-        key = DialogId.of_request(request)
-        return self._dialogs.get(key) if key is not None else None
-
-    def find_for_response(self, response: Response) -> Dialog | None:
-        """The dialog of a response to our request: its From tag is ours, its To tag the remote one.
-
-        ``None`` for a response from a new fork (another To tag): that one creates a new dialog.
-        """
-        key = DialogId.of_response(response)
-        return self._dialogs.get(key) if key is not None else None
-
-    def __len__(self) -> int:
-        return len(self._dialogs)
-
-    def __contains__(self, dialog_id: object) -> bool:
-        return dialog_id in self._dialogs
-
-    def __iter__(self) -> Iterator[Dialog]:
-        return iter(list(self._dialogs.values()))

@@ -29,16 +29,15 @@ from .events import (
     TransactionEnded,
     TransactionTimedOut,
 )
-from .headers import MAGIC_COOKIE
 from .layer import TransactionLayer
 from .message import Field, Headers, Request, Response
 from .session import Role, Session
 from .timers import TimerSettings
 from .transaction_client import ClientTransaction
 from .transaction_server import InviteServerTransaction, ServerTransaction
-from .ua_events import CallEnded, IncomingCall, UaEvent
+from .ua_events import IncomingCall, UaEvent
 from .uas import header_fields, make_response
-from .uri import SipUri, TelUri, parse_uri
+from .uri import SipUri, parse_uri
 
 logger = logging.getLogger("call_api.sip.ua")
 
@@ -510,8 +509,4 @@ class UserAgent:
             owner.session.on_invite_timeout("cancel timed out")
 
 
-def is_our_branch(branch: str | None) -> bool:
-    return bool(branch) and branch.startswith(MAGIC_COOKIE)  # type: ignore[union-attr]
-
-
-__all__ = ["CallEnded", "Ids", "TelUri", "UaSettings", "UserAgent", "destination_for"]
+__all__ = ["Ids", "Timer", "UaSettings", "UserAgent", "destination_for"]

@@ -10,7 +10,6 @@ REFER, or no final NOTIFY within the configured time is failure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...sip.errors import SipError
@@ -178,5 +177,3 @@ class ReferFlow(Flow):
     def failure(self, code: int, message: str, now: float) -> None:
         raise NotImplementedError
 
-
-OnCall = Callable[[Call], None]
