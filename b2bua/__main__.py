@@ -17,7 +17,7 @@ from .call.control import Control
 from .config import Config, ConfigError, build_parser, load_config
 from .io.ids import RandomIds
 from .io.loop import new_event_loop
-from .io.runtime import Service
+from .io.runtime import Service, tune_gc
 
 __all__ = ["build_parser", "main"]
 
@@ -38,6 +38,7 @@ async def _serve(config: Config) -> int:
     except OSError as exc:
         logger.error("call-api cannot start: %s", exc)
         return 1
+    tune_gc()
     api = ApiServer(config.ws, service, Control(b2bua), RandomIds().cmd_id)
     try:
         await api.start()

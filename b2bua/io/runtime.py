@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 from typing import Protocol
 
@@ -94,6 +95,22 @@ def ua_settings(config: Config, host: str, port: int) -> UaSettings:
         trusted=tuple(sip.trusted),
         credentials=tuple(config.credentials),
     )
+
+
+#: The service's garbage-collection thresholds (gen0, gen1, gen2): see :func:`tune_gc`.
+GC_THRESHOLDS = (700, 10, 1000)
+
+
+def tune_gc() -> None:
+    """Keep full collections rare: each call keeps its SIP objects for up to 64*T1 after it ends
+    (transactions absorbing retransmissions), so a loaded service holds hundreds of thousands of live
+    objects, and every full collection walks them all. With CPython's default third threshold (10) that
+    meant pauses of 0.3-0.8 s at 600 bridged calls/s, long enough to trigger retransmissions; with
+    1000 (and the start-up objects frozen out of the collector) the benchmark stays clean at 800/s.
+    Young generations are collected as usual, and a full collection still runs, only less often.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Service:
