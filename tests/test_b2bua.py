@@ -168,3 +168,36 @@ def test_two_hundred_calls_at_once_all_end_and_the_table_empties() -> None:
         s.end(net.now)
     net.settle()
     assert len(app.table) == 0 and service.ua.sessions == []
+
+
+def test_an_ended_call_is_freed_by_reference_counting() -> None:
+    """No reference cycle keeps a finished call alive until a full garbage collection: once its last
+    transactions end (64*T1), nothing of it is left even with the collector off."""
+    import gc
+    import weakref
+
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    call = app.table.find(a.call_id)
+    assert call is not None
+    call_ref = weakref.ref(call)
+    session_refs = [weakref.ref(leg.session) for leg in call.legs.values()]
+    del call
+    gc.disable()
+    try:
+        a.end(net.now)
+        net.settle()
+        for node in (alice, bob, service):
+            node.events.clear()
+            node.inbox.clear()
+        net.log.clear()
+        assert call_ref() is None  # gone as soon as it ended
+        net.settle(70)
+        for node in (alice, bob, service):
+            node.events.clear()
+        net.log.clear()
+        assert [r() for r in session_refs] == [None, None]  # gone with the last transactions
+    finally:
+        gc.enable()

@@ -130,6 +130,19 @@ class Call:
             self.timers.clear()
             for listener in list(self.ended_listeners):
                 listener(self)
+            self._release()
+
+    def _release(self) -> None:
+        """Break the call's reference cycles (session -> leg -> call -> legs -> session) once it is over,
+        so its objects go with reference counting when its last transactions end (64*T1 later), not at
+        the next full garbage collection."""
+        for leg in self.legs.values():
+            if leg.session.owner is leg:
+                leg.session.owner = None
+            leg.refers.clear()
+        self.legs.clear()
+        self.ended_listeners.clear()
+        self.busy = None
 
     # -- requests the B2BUA sends on a leg ------------------------------------------------------------
 
