@@ -1,32 +1,58 @@
-"""Bridged-call throughput over UDP: SIPp caller -> the service -> SIPp callee, on uvloop and on plain asyncio.
+"""Bridged-call throughput over UDP: SIPp caller -> a B2BUA -> SIPp callee, for call-api (on uvloop and on
+plain asyncio) and, side by side, for the Sippy B2BUA.
 
 Run: ``.venv/bin/python -m benchmarks.calls`` (``--help`` for the steps). Not a test.
 
-Every process runs on loopback, on ports 16000-16999 only. The service is started as its own process,
-pinned to CPU 0, with the callee as its outbound proxy (so no proxy process competes for the two cores)::
+Every process runs on loopback, on ports 16000-16999 only. Each contender is started as its own process,
+pinned to CPU 0, with the callee as its next hop (so no proxy process competes for the two cores).
+call-api, once per event loop, with the callee as its outbound proxy::
 
     taskset -c 0 python -m b2bua --sip-listen 127.0.0.1:16080 --outbound-proxy 'sip:127.0.0.1:16062;lr' \\
         --ws-port 16059 --log-level WARNING --sip-transport udp
 
+(the second loop on 16090 with its WebSocket on 16069). Sippy, the ``sippy`` package from PyPI installed
+on first use into its own virtual environment ``benchmarks/.venv-sippy`` (git-ignored) and run there as a
+separate program, with the callee as its static route, no RADIUS (``-u``, ``-A 0``), no SIP log
+(``SIPLOG_BEND=none``) and its command socket in the step logs' folder::
+
+    SIPLOG_BEND=none taskset -c 0 benchmarks/.venv-sippy/bin/b2bua -f -l 127.0.0.1 -p 16070 \\
+        -s 127.0.0.1:16062 -u -A 0 -c unix:benchmarks/results/calls-<timestamp>/sippy-bench.sock
+
 Both SIPp processes run pinned to CPU 1: ``sipp-scenarios/bench_uas.xml`` on 16062 answers at once
-(180, then 200 with SDP, ACK, BYE, 200); ``sipp-scenarios/bench_uac.xml`` on 16061 sends its INVITE to
-the service (the remote host 127.0.0.1:16080) with a Request-URI naming the callee
-(``sip:bench@127.0.0.1:16062``), holds the call ``--hold`` seconds and hangs up.
+(180, then 200 with SDP, ACK, BYE, 200; its Contact has no ``;transport=UDP``, which Sippy 2.5 refuses
+in upper case); ``sipp-scenarios/bench_uac_target.xml`` on 16061 sends its INVITE to the contender with
+a Request-URI naming the callee (``sip:bench@127.0.0.1:16062``), holds the call ``--hold`` seconds and
+hangs up. It takes a 180 arriving after the 200 as expected: above about 100 calls/s Sippy's receive
+threads can let a callee's 180 overtake its 200. It is ``bench_uac.xml`` with the ACK and BYE sent to
+the URI inside the 200's Contact rather than to SIPp's ``[next_url]``, which keeps the display name
+of Sippy's ``Contact: Anonymous <sip:...>`` in the Request-URI (Sippy drops such an ACK and retransmits
+its 200); call-api's Contact has no display name, so its messages are the same with either scenario.
+With ``--stock`` a second pass runs SIPp's stock scenarios instead (``-sn uac`` against the contender,
+``-sn uas`` as the callee), reported in a table of its own: the callee's Contact carries
+``;transport=UDP`` (Sippy then never sends the callee its BYE: the caller's calls succeed, the callee's
+never end), the caller sends its ACK and BYE to the contender's address as Request-URI, and it fails a
+call on a late 180.
 
 Each step places ``rate * seconds`` calls at ``rate`` calls per second with a fresh pair of SIPp
-processes (so each step's counters are its own) against one service per event loop. A step is clean
-when every call succeeded on both sides and nobody retransmitted anything: SIPp's per-message counts
-of requests and responses it resent and of retransmissions it received from the service, plus the
-messages it got for calls already over (late retransmissions). Steps stop at the first unclean one;
-the headline is the highest clean rate.
+processes (so each step's counters are its own) against one contender process per pass, all
+contenders' processes running for the whole pass and idle while another is measured. The steps are
+interleaved so that a noisy machine hits the contenders alike: for each step index, call-api's step
+(per event loop), then Sippy's, each on its own list of rates (Sippy fails far below call-api); past
+the end of the shorter list the other goes on alone. A step is clean when every call succeeded on both
+sides and nobody retransmitted anything: SIPp's per-message counts of requests and responses it resent
+and of retransmissions it received from the contender, plus the messages it got for calls already
+over (late retransmissions). Each contender stops at its first unclean step; its headline is its
+highest clean rate, and the summary gives the ratio call-api/Sippy of the headlines.
 
-Per step: calls attempted and successful, failed (caller or callee side, plus calls never finished),
+Per step: calls attempted and successful, failed (caller or callee side, plus calls the caller never
+finished, plus calls the callee took and never saw end: a BYE that never reached it),
 retransmissions, the achieved rate (successful calls over the time SIPp took to create them, at least
-the step's length), the service's CPU seconds (utime+stime from /proc), and SIPp's response-time
-repartition from the INVITE to its 200 (``rtd`` on the 200, millisecond resolution).
-A Markdown table goes to stdout, the raw numbers to ``benchmarks/results/calls-<timestamp>.json``, and
-the SIPp logs (screens, statistics, counts, unexpected messages) and the service's stderr to
-``benchmarks/results/calls-<timestamp>/``.
+the step's length), the contender's CPU seconds (utime+stime of all its threads, from /proc), and
+SIPp's response-time repartition from the INVITE to its 200 (millisecond resolution). The idle
+contenders' CPU seconds during each step go to the JSON (``others_cpu``).
+A Markdown table per pass goes to stdout, the raw numbers to ``benchmarks/results/calls-<timestamp>.json``,
+and the SIPp logs (screens, statistics, counts, unexpected messages) and the contenders' stderr to
+``benchmarks/results/calls-<timestamp>/``. Every process started is stopped at the end, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -120,7 +146,79 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-# -- the service -------------------------------------------------------------------------------------
+# -- the contenders ---------------------------------------------------------------------------------
+
+
+SIPPY_VENV = ROOT / "benchmarks" / ".venv-sippy"
+SIPPY_RATES = "50,100,125,150,175,200"
+CONTENDER_KINDS = ("call-api", "sippy")
+
+
+@dataclass
+class Contender:
+    """One B2BUA under test: call-api on one event loop, or Sippy."""
+
+    kind: str
+    loop: str
+    port: int
+    ws_port: int
+    rates: list[int]
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return f"call-api/{self.loop}" if self.kind == "call-api" else "sippy"
+
+    @property
+    def slug(self) -> str:
+        return self.label.replace("/", "-")
+
+    def cpu(self) -> float | None:
+        """CPU seconds so far, None once the process is gone."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            return _cpu_seconds(self.proc.pid)
+        except (OSError, IndexError, ValueError):
+            return None
+
+
+def ensure_sippy(spec: str) -> str:
+    """Sippy's ``b2bua`` in its own virtual environment, created and filled from PyPI on first use; the
+    installed version. Checks that the options used by ``sippy_command`` are the installed version's."""
+    python, b2bua = SIPPY_VENV / "bin" / "python", SIPPY_VENV / "bin" / "b2bua"
+    if not python.exists():
+        print(f"creating {SIPPY_VENV.relative_to(ROOT)}", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(SIPPY_VENV)], check=True, stdin=subprocess.DEVNULL)
+    if not b2bua.exists():
+        print(f"installing {spec} into {SIPPY_VENV.relative_to(ROOT)}", file=sys.stderr, flush=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", spec],
+                       check=True, stdin=subprocess.DEVNULL)
+    version = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('sippy'))"],
+        capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL).stdout.strip()
+    # The short options (-f -l -p -s -u -A -c) have these long forms in its --help (sippy 2.5).
+    usage = subprocess.run([str(b2bua), "--help"], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, SIPLOG_BEND="none"), stdin=subprocess.DEVNULL).stdout
+    missing = [o for o in ("--foreground", "--sip_address", "--sip_port", "--static_route", "--auth_enable",
+                           "--acct_enable", "--b2bua_socket") if o not in usage]
+    if missing:
+        raise RuntimeError(f"sippy {version}: its b2bua --help lacks {missing}; adapt sippy_command")
+    return version
+
+
+def call_api_command(args: argparse.Namespace, c: Contender) -> list[str]:
+    return ["taskset", "-c", str(SERVICE_CPU), sys.executable, "-m", "b2bua",
+            "--sip-listen", f"{HOST}:{c.port}", "--outbound-proxy", f"sip:{HOST}:{args.uas_port};lr",
+            "--ws-port", str(c.ws_port), "--log-level", "WARNING", "--sip-transport", "udp"]
+
+
+def sippy_command(args: argparse.Namespace, c: Contender, control: Path) -> list[str]:
+    """Foreground (-f), listening on -l/-p, every call to the callee (-s static route), no RADIUS
+    authentication (-u) nor accounting (-A 0), its command socket (-c) not the default /var/run one."""
+    return ["taskset", "-c", str(SERVICE_CPU), str(SIPPY_VENV / "bin" / "b2bua"), "-f", "-l", HOST,
+            "-p", str(c.port), "-s", f"{HOST}:{args.uas_port}", "-u", "-A", "0", "-c", f"unix:{control}"]
 
 
 def _options(port: int, target: tuple[str, int], n: int) -> bytes:
@@ -141,25 +239,25 @@ def check_free(ports: list[int]) -> None:
                 raise RuntimeError(f"UDP port {HOST}:{port} is in use: {exc}") from None
 
 
-def start_service(procs: Processes, args: argparse.Namespace, loop: str, stderr: IO[bytes],
-                  ) -> subprocess.Popen[bytes]:
-    """The service on CPU 0, once it answers an OPTIONS; raises if it dies or stays silent."""
-    env = dict(os.environ, CALL_API_LOOP=loop)
-    cmd = ["taskset", "-c", str(SERVICE_CPU), sys.executable, "-m", "b2bua",
-           "--sip-listen", f"{HOST}:{args.service_port}",
-           "--outbound-proxy", f"sip:{HOST}:{args.uas_port};lr",
-           "--ws-port", str(args.ws_port), "--log-level", "WARNING", "--sip-transport", "udp"]
+def start_contender(procs: Processes, args: argparse.Namespace, c: Contender, stderr: IO[bytes],
+                    control: Path) -> subprocess.Popen[bytes]:
+    """The contender on CPU 0, once it answers an OPTIONS (call-api with a 200, Sippy with its 501: any
+    answer shows it is listening); raises if it dies or stays silent."""
+    if c.kind == "call-api":
+        cmd, env, ready = call_api_command(args, c), dict(os.environ, CALL_API_LOOP=c.loop), b"SIP/2.0 200"
+    else:
+        cmd, env, ready = sippy_command(args, c, control), dict(os.environ, SIPLOG_BEND="none"), b"SIP/2.0 "
     proc = procs.start(cmd, cwd=ROOT, env=env, stderr=stderr)
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         probe.bind((HOST, args.probe_port))
         probe.settimeout(0.2)
-        for n in range(75):
+        for n in range(150):
             if proc.poll() is not None:
-                raise RuntimeError(f"the service exited with status {proc.returncode} (see {stderr.name})")
-            probe.sendto(_options(args.probe_port, (HOST, args.service_port), n), (HOST, args.service_port))
+                raise RuntimeError(f"{c.label} exited with status {proc.returncode} (see {stderr.name})")
+            probe.sendto(_options(args.probe_port, (HOST, c.port), n), (HOST, c.port))
             try:
-                answered = probe.recv(65535).startswith(b"SIP/2.0 200")
+                answered = probe.recv(65535).startswith(ready)
             except OSError:
                 continue
             if answered:
@@ -168,14 +266,36 @@ def start_service(procs: Processes, args: argparse.Namespace, loop: str, stderr:
                     return proc
     finally:
         probe.close()
-    raise RuntimeError(f"the service did not answer OPTIONS on {HOST}:{args.service_port}")
+    raise RuntimeError(f"{c.label} did not answer OPTIONS on {HOST}:{c.port} (see {stderr.name})")
 
 
 # -- SIPp --------------------------------------------------------------------------------------------
 
 
-def _sipp_common(name: str, workdir: Path, port: int, control_port: int, media_port: int) -> list[str]:
-    return ["taskset", "-c", str(SIPP_CPU), "sipp", "-sf", str(SCENARIOS / f"{name}.xml"),
+@dataclass(frozen=True)
+class Scenarios:
+    """A pair of SIPp scenarios: the project's benchmark ones (files) or SIPp's stock ones (-sn)."""
+
+    key: str
+    title: str
+    uac: str
+    uas: str
+    rtd: str  # the name of the INVITE->200 response time in SIPp's statistics
+    stock: bool
+
+    def args(self, name: str) -> list[str]:
+        return ["-sn", name] if self.stock else ["-sf", str(SCENARIOS / f"{name}.xml")]
+
+
+BENCH = Scenarios("bench", "sipp-scenarios/bench_uac_target.xml -> contender -> sipp-scenarios/bench_uas.xml",
+                  "bench_uac_target", "bench_uas", "setup", stock=False)
+STOCK = Scenarios("stock", "SIPp stock scenarios: sipp -sn uac -> contender -> sipp -sn uas",
+                  "uac", "uas", "1", stock=True)
+
+
+def _sipp_common(scenarios: Scenarios, name: str, workdir: Path, port: int, control_port: int,
+                 media_port: int) -> list[str]:
+    return ["taskset", "-c", str(SIPP_CPU), "sipp", *scenarios.args(name),
             "-i", HOST, "-p", str(port), "-t", "u1", "-cp", str(control_port), "-mp", str(media_port),
             "-nostdin", "-buff_size", str(4 << 20),
             "-trace_stat", "-stf", str(workdir / f"{name}_stat.csv"), "-fd", "1",
@@ -295,7 +415,8 @@ def read_side(role: str, name: str, workdir: Path, exit_status: int | None) -> t
 
 @dataclass
 class Step:
-    loop: str
+    contender: str
+    scenarios: str
     rate: int
     seconds: float
     hold: float
@@ -303,6 +424,7 @@ class Step:
     successful: int
     failed: int
     unfinished: int
+    callee_unfinished: int
     retransmissions: int
     achieved: float
     creation_seconds: float
@@ -314,11 +436,12 @@ class Step:
     uac: SippSide
     uas: SippSide
     logs: str
+    others_cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
-        return (self.failed == 0 and self.unfinished == 0 and self.retransmissions == 0
-                and self.successful == self.attempted and self.attempted > 0)
+        return (self.failed == 0 and self.unfinished == 0 and self.callee_unfinished == 0
+                and self.retransmissions == 0 and self.successful == self.attempted and self.attempted > 0)
 
 
 def _creation_seconds(rows: list[dict[str, str]], total: int) -> float | None:
@@ -345,20 +468,25 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
         return False
 
 
-def run_step(procs: Processes, args: argparse.Namespace, loop: str, rate: int, service: subprocess.Popen[bytes],
-             service_log: Path, logdir: Path) -> Step:
-    workdir = logdir / f"{loop}-{rate}"
+def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios: Scenarios, rate: int,
+             logdir: Path) -> Step:
+    assert c.proc is not None and c.log is not None
+    service, service_log = c.proc, c.log
+    workdir = logdir / f"{scenarios.key}-{c.slug}-{rate}"
     workdir.mkdir(parents=True, exist_ok=True)
     calls = int(rate * args.seconds)
-    uas_cmd = _sipp_common("bench_uas", workdir, args.uas_port, args.uas_port + 100, args.uas_port + 200)
+    uas_cmd = _sipp_common(scenarios, scenarios.uas, workdir, args.uas_port, args.uas_port + 100,
+                           args.uas_port + 200)
+    keys = [] if scenarios.stock else ["-key", "callee_host", HOST, "-key", "callee_port", str(args.uas_port)]
     uac_cmd = [
-        *_sipp_common("bench_uac", workdir, args.uac_port, args.uac_port + 100, args.uac_port + 200),
-        "-s", "bench", "-key", "callee_host", HOST, "-key", "callee_port", str(args.uas_port),
+        *_sipp_common(scenarios, scenarios.uac, workdir, args.uac_port, args.uac_port + 100, args.uac_port + 200),
+        "-s", "bench", *keys,
         "-r", str(rate), "-rp", "1000", "-m", str(calls), "-d", str(int(args.hold * 1000)),
-        f"{HOST}:{args.service_port}"]
+        f"{HOST}:{c.port}"]
     (workdir / "commands.txt").write_text(f"{shlex.join(uas_cmd)}\n{shlex.join(uac_cmd)}\n")
     log_mark = service_log.stat().st_size
-    with open(workdir / "bench_uas.stderr", "wb") as uas_err, open(workdir / "bench_uac.stderr", "wb") as uac_err:
+    uas_err_path, uac_err_path = workdir / f"{scenarios.uas}.stderr", workdir / f"{scenarios.uac}.stderr"
+    with open(uas_err_path, "wb") as uas_err, open(uac_err_path, "wb") as uac_err:
         uas = procs.start(uas_cmd, cwd=workdir, stderr=uas_err)
         time.sleep(0.5)
         if uas.poll() is not None:
@@ -369,26 +497,30 @@ def run_step(procs: Processes, args: argparse.Namespace, loop: str, rate: int, s
             procs.stop(uac, signal.SIGUSR1, grace=5.0)
         uac_status = procs.stop(uac)
         t1 = time.monotonic()
-        cpu1 = _cpu_seconds(service.pid) if service.poll() is None else cpu0
+        cpu1 = c.cpu()
         _wait(uas, 1.0)
         uas_status = procs.stop(uas, signal.SIGUSR1, grace=5.0)
-    uac_side, uac_rows = read_side("caller", "bench_uac", workdir, uac_status)
-    uas_side, _ = read_side("callee", "bench_uas", workdir, uas_status)
+    uac_side, uac_rows = read_side("caller", scenarios.uac, workdir, uac_status)
+    uas_side, _ = read_side("callee", scenarios.uas, workdir, uas_status)
     last = uac_rows[-1] if uac_rows else {}
-    repartition = {k.removeprefix("ResponseTimeRepartitionsetup_"): _int(last, k) for k in last
-                   if k.startswith("ResponseTimeRepartitionsetup_")}
+    prefix = f"ResponseTimeRepartition{scenarios.rtd}_"
+    repartition = {k.removeprefix(prefix): _int(last, k) for k in last if k.startswith(prefix)}
     with open(service_log, "rb") as f:
         f.seek(log_mark)
         service_lines = f.read().decode(errors="replace").splitlines()
     creation = _creation_seconds(uac_rows, uac_side.calls)
     window = max(args.seconds, creation or 0.0)
     unfinished = max(0, calls - uac_side.successful - uac_side.failed)
+    # calls the callee took that it never saw end (no BYE reached it), though the caller's may have
+    callee_unfinished = max(0, uas_side.calls - uas_side.successful - uas_side.failed)
     return Step(
-        loop=loop, rate=rate, seconds=args.seconds, hold=args.hold, attempted=calls,
-        successful=uac_side.successful, failed=uac_side.failed + uas_side.failed, unfinished=unfinished,
+        contender=c.label, scenarios=scenarios.key, rate=rate, seconds=args.seconds, hold=args.hold,
+        attempted=calls, successful=uac_side.successful, failed=uac_side.failed + uas_side.failed,
+        unfinished=unfinished, callee_unfinished=callee_unfinished,
         retransmissions=uac_side.retransmissions + uas_side.retransmissions,
         achieved=uac_side.successful / window, creation_seconds=creation or 0.0, wall_seconds=t1 - t0,
-        service_cpu=cpu1 - cpu0, setup_ms_mean=_ms(last.get("ResponseTimesetup(C)", "")),
+        service_cpu=(cpu1 if cpu1 is not None else cpu0) - cpu0,
+        setup_ms_mean=_ms(last.get(f"ResponseTime{scenarios.rtd}(C)", "")),
         setup_repartition_ms=repartition, service_log_lines=service_lines[:200],
         uac=uac_side, uas=uas_side, logs=str(workdir.relative_to(ROOT)),
     )
@@ -401,16 +533,19 @@ def _repartition_text(rep: dict[str, int]) -> str:
     return " ".join(f"{k}:{v}" for k, v in rep.items() if v) or "-"
 
 
-HEADER = ("| loop | rate/s | attempted | successful | failed | retrans | achieved/s | service CPU s | CPU % "
+HEADER = ("| contender | rate/s | attempted | successful | failed | retrans | achieved/s | CPU s | CPU % "
           "| INVITE→200: calls per ms bucket (SIPp repartition, `<N` = below N ms) |\n"
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 
 
 def row(step: Step) -> str:
     failed = f"{step.failed}" + (f" (+{step.unfinished} unfinished)" if step.unfinished else "")
-    return (f"| {step.loop} | {step.rate} | {step.attempted} | {step.successful} | {failed} | "
+    if step.callee_unfinished:
+        failed += f" (+{step.callee_unfinished} never ended at the callee)"
+    cpu_pct = 100 * step.service_cpu / step.wall_seconds if step.wall_seconds > 0 else 0.0
+    return (f"| {step.contender} | {step.rate} | {step.attempted} | {step.successful} | {failed} | "
             f"{step.retransmissions} | {step.achieved:.1f} | {step.service_cpu:.2f} | "
-            f"{100 * step.service_cpu / step.wall_seconds:.0f} | {_repartition_text(step.setup_repartition_ms)} |")
+            f"{cpu_pct:.0f} | {_repartition_text(step.setup_repartition_ms)} |")
 
 
 def _details(step: Step) -> Iterator[str]:
@@ -431,9 +566,13 @@ def _details(step: Step) -> Iterator[str]:
         if any(side.udp_errors):
             bits.append(f"UDP errors send/recv/cong {side.udp_errors}")
         if bits:
-            yield f"  - {side.role} (exit {side.exit_status}): " + "; ".join(bits)
+            yield f"  - {step.contender} {step.rate}/s {side.role} (exit {side.exit_status}): " + "; ".join(bits)
+    if step.callee_unfinished:
+        yield (f"  - {step.contender} {step.rate}/s callee: {step.callee_unfinished} call(s) it took never ended "
+               "there (no BYE reached it)")
     if step.service_log_lines:
-        yield f"  - service stderr: {len(step.service_log_lines)} line(s), first: {step.service_log_lines[0][:200]}"
+        yield (f"  - {step.contender} {step.rate}/s stderr: {len(step.service_log_lines)} line(s), first: "
+               f"{step.service_log_lines[0][:200]}")
 
 
 def _sipp_version() -> str:
@@ -445,27 +584,145 @@ def _sipp_version() -> str:
     return found.group(0) if found else "unknown"
 
 
+def _step_json(step: Step) -> dict[str, Any]:
+    return {**asdict(step), "clean": step.clean,
+            "uac": {**asdict(step.uac), "retransmissions": step.uac.retransmissions},
+            "uas": {**asdict(step.uas), "retransmissions": step.uas.retransmissions}}
+
+
+def summary(contenders: list[Contender], results: dict[str, Any]) -> str:
+    """Each contender's headline (``>=`` when its top step was clean: the list of rates ended before
+    it did) and the ratio call-api/Sippy of the headlines, per event loop (``>=`` when call-api's
+    headline is a bound and Sippy's is not, ``~`` when Sippy's is a bound)."""
+    parts, heads, tops = [], {}, {}
+    for c in contenders:
+        data = results[c.label]
+        head = data["headline"]
+        heads[c.label] = head
+        tops[c.label] = bool(data["steps"]) and data["steps"][-1]["clean"] and data["steps"][-1]["rate"] == c.rates[-1]
+        parts.append(f"{c.label} {'>=' if tops[c.label] else ''}{head}/s" if head is not None
+                     else f"{c.label} no clean step")
+    text = ", ".join(parts)
+    sippy = heads.get("sippy")
+    ratios = []
+    for c in contenders:
+        if c.kind == "call-api" and "sippy" in heads:
+            head = heads[c.label]
+            mark = "~" if tops["sippy"] else ">=" if tops[c.label] else ""
+            ratios.append(f"{c.loop} {mark}{head / sippy:.1f}x" if head is not None and sippy
+                          else f"{c.loop} n/a (a contender had no clean step)")
+    if ratios:
+        text += "; ratio call-api/Sippy: " + ", ".join(ratios)
+    return text
+
+
+def run_pass(procs: Processes, args: argparse.Namespace, contenders: list[Contender], scenarios: Scenarios,
+             logdir: Path, results: dict[str, Any]) -> None:
+    """One pass over the scenario pair: every contender started, the steps interleaved by index, each
+    contender stopping at its first unclean step, every contender stopped at the end."""
+    print(f"\n## {scenarios.title}\n\n{HEADER}", flush=True)
+    for c in contenders:
+        results[c.label] = {"steps": [], "headline": None, "notes": [], "stopped": None}
+    with contextlib.ExitStack() as stack:
+        try:
+            for c in contenders:
+                err = stack.enter_context(open(logdir / f"{scenarios.key}-{c.slug}.stderr", "wb"))
+                c.log = Path(err.name)
+                c.proc = start_contender(procs, args, c, err, logdir / f"sippy-{scenarios.key}.sock")
+            steps: dict[str, list[Step]] = {c.label: [] for c in contenders}
+            first = True
+            for i in range(max(len(c.rates) for c in contenders)):
+                for c in contenders:
+                    data = results[c.label]
+                    if i >= len(c.rates) or data["stopped"]:
+                        continue
+                    if not first:
+                        time.sleep(args.pause)
+                    first = False
+                    others = [o for o in contenders if o is not c]
+                    before = {o.label: o.cpu() for o in others}
+                    step = run_step(procs, args, c, scenarios, c.rates[i], logdir)
+                    for o in others:
+                        was, now = before[o.label], o.cpu()
+                        if was is not None and now is not None:
+                            step.others_cpu[o.label] = round(now - was, 3)
+                    steps[c.label].append(step)
+                    data["steps"].append(_step_json(step))
+                    data["headline"] = max((s.rate for s in steps[c.label] if s.clean), default=None)
+                    data["notes"] = [line for s in steps[c.label] for line in _details(s)]
+                    print(row(step), flush=True)
+                    assert c.proc is not None
+                    if c.proc.poll() is not None:
+                        data["stopped"] = f"exited with status {c.proc.returncode} during the {step.rate}/s step"
+                        print(f"{c.label} {data['stopped']}", file=sys.stderr, flush=True)
+                    elif not step.clean:
+                        data["stopped"] = f"first unclean step at {step.rate}/s"
+        finally:
+            for c in contenders:
+                if c.proc is not None:
+                    results[c.label]["exit_status"] = procs.stop(c.proc, signal.SIGTERM, grace=10.0)
+                    c.proc = None
+            with contextlib.suppress(OSError):
+                (logdir / f"sippy-{scenarios.key}.sock").unlink()
+
+
+def _rates(text: str) -> list[int]:
+    rates = [int(r) for r in text.split(",") if r.strip()]
+    if not rates or any(r <= 0 for r in rates):
+        raise ValueError(f"no rates or a rate not above 0: {text!r}")
+    return rates
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each step (default 20)")
+    parser.add_argument("--contenders", default="call-api,sippy",
+                        help="comma-separated B2BUAs to measure: call-api, sippy (default both, interleaved)")
     parser.add_argument("--rates", default="50,100,200,300,400,600,800,1000",
-                        help="comma-separated call rates per second, stepped up in order")
-    parser.add_argument("--loops", default="uvloop,asyncio", help="event loops to measure (CALL_API_LOOP values)")
+                        help="call-api's comma-separated call rates per second, stepped up in order")
+    parser.add_argument("--sippy-rates", default=SIPPY_RATES,
+                        help=f"Sippy's call rates per second, stepped up in order (default {SIPPY_RATES})")
+    parser.add_argument("--loops", default="uvloop,asyncio",
+                        help="call-api's event loops to measure (CALL_API_LOOP values), each a contender")
+    parser.add_argument("--stock", action="store_true",
+                        help="also run a pass with SIPp's stock scenarios (-sn uac, -sn uas), in a table of its own")
     parser.add_argument("--hold", type=float, default=1.0, help="seconds each call stays up (default 1)")
     parser.add_argument("--pause", type=float, default=3.0, help="seconds between steps (default 3)")
-    parser.add_argument("--service-port", type=int, default=16080)
+    parser.add_argument("--service-port", type=int, default=16080,
+                        help="call-api's SIP port (the next event loop's 10 higher)")
+    parser.add_argument("--sippy-port", type=int, default=16070, help="Sippy's SIP port")
+    parser.add_argument("--sippy-spec", default="sippy",
+                        help="pip requirement installed into benchmarks/.venv-sippy when it has no b2bua yet")
     parser.add_argument("--uac-port", type=int, default=16061, help="caller port; +100 control, +200 and +202 media")
     parser.add_argument("--uas-port", type=int, default=16062, help="callee port; +100 control, +200 and +202 media")
-    parser.add_argument("--ws-port", type=int, default=16059)
+    parser.add_argument("--ws-port", type=int, default=16059, help="call-api's WebSocket port (next loop's 10 higher)")
     parser.add_argument("--probe-port", type=int, default=16081, help="local port of the readiness OPTIONS")
     args = parser.parse_args()
-    ports = [args.service_port, args.uac_port, args.uac_port + 100, args.uac_port + 200, args.uas_port,
-             args.uas_port + 100, args.uas_port + 200, args.ws_port, args.probe_port]
+    kinds = [k.strip() for k in args.contenders.split(",") if k.strip()]
+    if not kinds or any(k not in CONTENDER_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+        parser.error(f"--contenders takes distinct names among {', '.join(CONTENDER_KINDS)}: {args.contenders!r}")
+    try:
+        rates, sippy_rates = _rates(args.rates), _rates(args.sippy_rates)
+    except ValueError as exc:
+        parser.error(str(exc))
+    loops = [loop.strip() for loop in args.loops.split(",") if loop.strip()]
+    contenders: list[Contender] = []
+    if "call-api" in kinds:
+        if not loops:
+            parser.error("--loops names no event loop")
+        contenders += [Contender("call-api", loop, args.service_port + 10 * k, args.ws_port + 10 * k, rates)
+                       for k, loop in enumerate(loops)]
+    if "sippy" in kinds:
+        contenders.append(Contender("sippy", "", args.sippy_port, 0, sippy_rates))
+    ports = [args.uac_port, args.uac_port + 100, args.uac_port + 200, args.uas_port, args.uas_port + 100,
+             args.uas_port + 200, args.probe_port]
+    ports += [p for c in contenders for p in ((c.port, c.ws_port) if c.kind == "call-api" else (c.port,))]
     if any(p not in PORT_RANGE for p in ports) or len(set(ports)) != len(ports):
         parser.error(f"ports must be distinct and within {PORT_RANGE.start}-{PORT_RANGE.stop - 1}: {ports}")
-    rates = [int(r) for r in args.rates.split(",") if r.strip()]
-    loops = [loop.strip() for loop in args.loops.split(",") if loop.strip()]
+    passes = [BENCH, STOCK] if args.stock else [BENCH]
 
+    check_free([*ports, args.uac_port + 202, args.uas_port + 202])  # SIPp also binds media port + 2
+    sippy_version = ensure_sippy(args.sippy_spec) if "sippy" in kinds else None
     os.sched_setaffinity(0, {SIPP_CPU})
     stamp = time.strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -475,53 +732,33 @@ def main() -> int:
     command = shlex.join([Path(sys.executable).name, "-m", "benchmarks.calls", *sys.argv[1:]])
     report: dict[str, Any] = {
         "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "settings": {"seconds": args.seconds, "hold": args.hold, "rates": rates, "loops": loops,
-                     "service_cpu": SERVICE_CPU, "sipp_cpu": SIPP_CPU, "transport": "udp"},
+        "settings": {"seconds": args.seconds, "hold": args.hold, "pause": args.pause,
+                     "service_cpu": SERVICE_CPU, "sipp_cpu": SIPP_CPU, "transport": "udp",
+                     "scenarios": [s.key for s in passes]},
+        "contenders": {c.label: {"kind": c.kind, "loop": c.loop or None, "port": c.port, "rates": c.rates}
+                       for c in contenders},
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "sipp": _sipp_version(),
-                    "cpus": os.cpu_count()},
-        "logs": str(logdir.relative_to(ROOT)), "loops": {},
+                    "sippy": sippy_version, "cpus": os.cpu_count()},
+        "logs": str(logdir.relative_to(ROOT)), "passes": {},
     }
 
-    check_free([*ports, args.uac_port + 202, args.uas_port + 202])  # SIPp also binds media port + 2
     procs = Processes()
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_exit)
-    print(f"# Bridged calls over UDP: SIPp caller -> call-api -> SIPp callee (outbound proxy), {args.hold:g} s hold")
-    print(f"# service on CPU {SERVICE_CPU}, both SIPp on CPU {SIPP_CPU}; {args.seconds:g} s per step")
+    names = ", ".join(c.label for c in contenders)
+    print(f"# Bridged calls over UDP: SIPp caller -> B2BUA -> SIPp callee (its next hop), {args.hold:g} s hold")
+    print(f"# contenders, steps interleaved by index: {names}"
+          + (f" (Sippy {sippy_version} from PyPI, {SIPPY_VENV.relative_to(ROOT)})" if sippy_version else ""))
+    print(f"# contender on CPU {SERVICE_CPU}, both SIPp on CPU {SIPP_CPU}; {args.seconds:g} s per step; "
+          f"{report['machine']['sipp']}")
     print(f"# command: {command}")
-    print(f"# SIPp logs and service stderr: {logdir.relative_to(ROOT)}/\n")
-    print(HEADER, flush=True)
+    print(f"# SIPp logs and contenders' stderr: {logdir.relative_to(ROOT)}/", flush=True)
     status = 0
     try:
-        for loop in loops:
-            steps: list[Step] = []
-            report["loops"][loop] = {"steps": [], "headline": None}
-            with open(logdir / f"service-{loop}.stderr", "wb") as service_err:
-                service = start_service(procs, args, loop, service_err)
-                service_log = Path(service_err.name)
-                try:
-                    for n, rate in enumerate(rates):
-                        if n:
-                            time.sleep(args.pause)
-                        step = run_step(procs, args, loop, rate, service, service_log, logdir)
-                        steps.append(step)
-                        report["loops"][loop]["steps"].append(
-                            {**asdict(step), "clean": step.clean,
-                             "uac": {**asdict(step.uac), "retransmissions": step.uac.retransmissions},
-                             "uas": {**asdict(step.uas), "retransmissions": step.uas.retransmissions}})
-                        entry = report["loops"][loop]
-                        entry["headline"] = max((s.rate for s in steps if s.clean), default=None)
-                        entry["notes"] = [line for s in steps for line in _details(s)]
-                        print(row(step), flush=True)
-                        if service.poll() is not None:
-                            print(f"service exited with status {service.returncode}", file=sys.stderr)
-                            break
-                        if not step.clean:
-                            break
-                finally:
-                    service_status = procs.stop(service, signal.SIGTERM, grace=10.0)
-                    report["loops"][loop]["service_exit_status"] = service_status
+        for scenarios in passes:
+            report["passes"][scenarios.key] = {}
+            run_pass(procs, args, contenders, scenarios, logdir, report["passes"][scenarios.key])
     except (KeyboardInterrupt, SystemExit) as exc:
         print(f"\ninterrupted ({type(exc).__name__}): stopping every process", file=sys.stderr)
         status = 130
@@ -529,15 +766,24 @@ def main() -> int:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # let the children be stopped in order
         procs.stop_all()
+        for scenarios in passes:
+            if scenarios.key in report["passes"]:
+                report["passes"][scenarios.key]["summary"] = summary(
+                    contenders, report["passes"][scenarios.key])
         out_json.write_text(json.dumps(report, indent=2) + "\n")
 
     print()
-    for loop, data in report["loops"].items():
-        headline = data["headline"]
-        text = f"{headline} calls/s" if headline is not None else "no clean step"
-        print(f"headline ({loop}): {text} with no failed call and no retransmission")
-        for note in data.get("notes", []):
-            print(note)
+    for scenarios in passes:
+        results = report["passes"].get(scenarios.key)
+        if results is None:
+            continue
+        print(f"summary ({scenarios.key}, clean: no failed or unfinished call, no retrans): {results['summary']}")
+        for c in contenders:
+            data = results[c.label]
+            if data["stopped"]:
+                print(f"  - {c.label}: stopped, {data['stopped']}")
+            for note in data["notes"]:
+                print(note)
     print(f"\nraw numbers: {out_json.relative_to(ROOT)}")
     return status
 
