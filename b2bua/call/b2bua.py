@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from ..sip.errors import ParseError, SipError
-from ..sip.headers import NameAddr, parse_replaces
+from ..sip.headers import parse_replaces
 from ..sip.message import Request, Response
 from ..sip.session import Session, SessionState
 from ..sip.transaction_server import ServerTransaction
@@ -63,11 +63,6 @@ def strip_correlation(uri_text: str) -> tuple[str, str | None]:
     if not isinstance(uri, SipUri) or CORRELATION_PARAM not in uri.params:
         return uri_text, None
     return str(uri.without_param(CORRELATION_PARAM)), uri.params.get(CORRELATION_PARAM)
-
-
-def without_tag(addr: NameAddr) -> str:
-    """A From/To value for a new dialog: the identity kept, the tag dropped."""
-    return str(addr.with_params(addr.params.remove("tag")))
 
 
 class B2bua:
@@ -150,12 +145,12 @@ class B2bua:
         from_, to = request.from_, request.to
         assert from_ is not None and to is not None
         target, token = strip_correlation(request.uri)
-        to_addr = without_tag(to)
+        to_addr = to.without_tag()
         if token is not None:
-            to_addr = without_tag(to.with_uri(strip_correlation(to.uri_text)[0]))
+            to_addr = to.with_uri(strip_correlation(to.uri_text)[0]).without_tag()
         try:
             callee_session = self.ua.invite(
-                target, now, from_addr=without_tag(from_), to_addr=to_addr, body=request.body,
+                target, now, from_addr=from_.without_tag(), to_addr=to_addr, body=request.body,
                 content_type=ctype, max_forwards=(max_forwards if max_forwards is not None else 70) - 1,
             )
         except SipError as error:

@@ -31,6 +31,11 @@ RELAYED_HEADERS = frozenset(
 )
 
 
+def relayed_headers(message: Request | Response) -> list[tuple[str, str]]:
+    """The headers of ``message`` that cross to the other leg with its body."""
+    return [(name, value) for name, value in message.headers if name.lower() in RELAYED_HEADERS]
+
+
 class CallState(Enum):
     SETUP = "setup"  # the callee's INVITE is out
     EARLY = "early"  # the callee rings
@@ -166,7 +171,7 @@ class Call:
         body = request.body
         if body and ctype and ctype.lower().startswith("application/sdp"):
             body = target.outgoing_sdp(body)
-        headers = [(n, v) for n, v in request.headers if n.lower() in RELAYED_HEADERS and n.lower() != "content-type"]
+        headers = relayed_headers(request)
         try:
             ours = target.session.request(request.method, now, body=body, content_type=ctype, headers=headers)
         except SipError as error:
@@ -206,7 +211,7 @@ class Call:
         body = response.body
         if body and ctype and ctype.lower().startswith("application/sdp"):
             body = source.outgoing_sdp(body)
-        headers = [(n, v) for n, v in response.headers if n.lower() in RELAYED_HEADERS and n.lower() != "content-type"]
+        headers = relayed_headers(response)
         status = response.status
         if status in (401, 407):
             status = 403  # the challenge was for us, not for the other party

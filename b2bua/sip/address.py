@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .uri import host_reference
+
 
 @dataclass(frozen=True, slots=True)
 class Destination:
@@ -26,5 +28,5 @@ class Destination:
         return self.transport.lower() != "udp"
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        host = host_reference(self.host)
         return f"{self.transport}:{host}:{self.port}"

@@ -23,7 +23,7 @@ from .errors import ParseError
 from .grammar import split_commas
 from .headers import MAGIC_COOKIE, MAX_CSEQ, NameAddr, parse_name_addr
 from .message import Headers, Message, Request, Response
-from .uri import SipUri, Uri, parse_uri
+from .uri import SipUri, Uri, host_reference, parse_uri
 
 logger = logging.getLogger("b2bua.sip.dialog")
 
@@ -487,8 +487,7 @@ def _via(transport: str, host: str, port: int | None, branch: str) -> str:
     """A Via with our sent-by, ``branch`` and ``rport`` (RFC 3261 section 8.1.1.7, RFC 3581)."""
     if not branch.startswith(MAGIC_COOKIE) or len(branch) <= len(MAGIC_COOKIE):
         raise ValueError(f"a branch starts with {MAGIC_COOKIE} and has more after it: {branch!r}")
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
+    host = host_reference(host)
     sent_by = host if port is None else f"{host}:{port}"
     return f"SIP/2.0/{transport.upper()} {sent_by};branch={branch};rport"
 

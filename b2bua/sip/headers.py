@@ -204,6 +204,10 @@ class NameAddr(NamedTuple):
     def tag(self) -> str | None:
         return self.params.get("tag")
 
+    def without_tag(self) -> str:
+        """This address for a new dialog: the identity kept, the tag dropped."""
+        return str(self.with_params(self.params.remove("tag")))
+
     def with_tag(self, tag: str) -> NameAddr:
         return NameAddr(self.uri_text, self.display, self.params.replace("tag", tag))
 

@@ -37,7 +37,7 @@ from .transaction_client import ClientTransaction
 from .transaction_server import InviteServerTransaction, ServerTransaction
 from .ua_events import IncomingCall, UaEvent
 from .uas import header_fields, make_response
-from .uri import SipUri, parse_uri
+from .uri import SipUri, host_reference, parse_uri
 
 logger = logging.getLogger("call_api.sip.ua")
 
@@ -220,11 +220,15 @@ class UserAgent:
         heapq.heappush(self._heap, (deadline, self._seq, timer))
         return timer
 
-    def contact_for(self, transport: str) -> str:
+    @property
+    def own_uri(self) -> str:
+        """The service's own SIP URI: its user at the host and port it writes in Via and Contact."""
         s = self.settings
-        host = f"[{s.host}]" if ":" in s.host and not s.host.startswith("[") else s.host
+        return f"sip:{s.user}@{host_reference(s.host)}:{s.port}"
+
+    def contact_for(self, transport: str) -> str:
         suffix = ";transport=tcp" if transport == "tcp" else ""
-        return f"<sip:{s.user}@{host}:{s.port}{suffix}>"
+        return f"<{self.own_uri}{suffix}>"
 
     def identity_headers(self, method: str, status: int) -> list[tuple[str, str]]:
         """Server, and Allow/Supported on 2xx to INVITE and OPTIONS (RFC 3261 sections 11.2, 13.3.1.4)."""
@@ -235,8 +239,7 @@ class UserAgent:
 
     def _via(self, transport: str) -> str:
         s = self.settings
-        host = f"[{s.host}]" if ":" in s.host and not s.host.startswith("[") else s.host
-        return f"SIP/2.0/{transport.upper()} {host}:{s.port};branch={self.ids.branch()};rport"
+        return f"SIP/2.0/{transport.upper()} {host_reference(s.host)}:{s.port};branch={self.ids.branch()};rport"
 
     def new_request(
         self, method: str, request_uri: str, *, from_addr: str, to_addr: str, call_id: str | None = None,

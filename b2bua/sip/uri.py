@@ -91,6 +91,11 @@ def _parse_uri_params(text: str) -> Params:
     return Params(tuple(items))
 
 
+def host_reference(host: str) -> str:
+    """``host`` as a URI or a Via sent-by writes it: an IPv6 address in brackets (RFC 3261 section 25.1)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def parse_host(text: str) -> str:
     """Validate a host: a hostname, an IPv4 address, or an IPv6 reference in brackets."""
     if not text:

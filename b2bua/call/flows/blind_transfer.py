@@ -27,7 +27,7 @@ def identity_of(leg: Leg | None) -> str | None:
         addr = parse_name_addr(leg.session.dialog.remote_uri)
     except ParseError:
         return None
-    return str(addr.with_params(addr.params.remove("tag")))
+    return addr.without_tag()
 
 
 class BlindTransferFlow(ReferFlow):

@@ -36,13 +36,10 @@ class CallStartFlow(ReferFlow):
                             content_type="application/sdp")
         call = Call(session.call_id)
         leg = call.add_leg("caller", session)
-        leg.sent_sdp = offer
+        leg.outgoing_sdp(offer)
         b2bua.table.add(call)
-        service = ua.settings
-        host = f"[{service.host}]" if ":" in service.host and not service.host.startswith("[") else service.host
         # RFC 3515 section 2.1 / RFC 3892: the referrer is the service itself.
-        referred_by = f"<sip:{service.user}@{host}:{service.port}>"
-        super().__init__(call, sink, b2bua, leg, callee, referred_by=referred_by, cmd_id=cmd_id)
+        super().__init__(call, sink, b2bua, leg, callee, referred_by=f"<{ua.own_uri}>", cmd_id=cmd_id)
         self._answer_timer = ua.schedule(now + b2bua.settings.answer_timeout, self._no_answer)
         call.timers.append(self._answer_timer)
 
