@@ -95,3 +95,13 @@ def test_cmd_id_is_a_uuid4() -> None:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and str(parsed) == value
     assert len(set(values)) == len(values)
+
+
+def test_identifiers_drawn_across_pool_refills_never_repeat_or_overlap() -> None:
+    """The pool is refilled when an identifier would run past its end: every identifier keeps its full
+    length and none repeats across many refills."""
+    ids = RandomIds()
+    values = [f() for _ in range(3000) for f in (ids.branch, ids.tag, ids.cnonce)]
+    assert len(set(values)) == len(values)
+    assert {len(ids.tag()) for _ in range(2000)} == {12}
+    assert all(len(v) == len("z9hG4bK") + 16 for v in values[::3])

@@ -18,6 +18,7 @@ from b2bua.sip.sdp import (
     directions,
     hold_offer,
     inactive_offer,
+    origin_of,
     parse,
     resume_offer,
     set_direction,
@@ -353,3 +354,31 @@ def test_hold_and_resume_property(
     resumed = parse(resume_offer(held))
     assert [m.direction for m in resumed.media if m.active] == ["sendrecv"] * sum(m.active for m in before.media)
     assert parse(bump_version(held)).version == before.version + 1
+
+
+# -- origin_of: the o= line alone, as a relay reads it ----------------------------------------------
+
+
+@given(st.lists(media_section, max_size=3), st.sampled_from(["\r\n", "\n"]),
+       st.from_regex(r"[a-z0-9-]{1,12}", fullmatch=True), st.integers(0, 2**70), st.sampled_from([" ", "  ", "\t"]),
+       st.booleans())
+def test_origin_of_equals_the_full_parse(sections: list[tuple[str, int, str | None, bool]], eol: str, user: str,
+                                         version: int, gap: str, media_origin: bool) -> None:
+    lines = ["v=0", f"o={user}{gap}2890844526{gap}{version} IN IP4 192.0.2.10", "s=-", "t=0 0"]
+    for kind, port, direction, _ in sections:
+        lines.append(f"m={kind} {port} RTP/AVP 0")
+        lines += [f"a={direction}"] if direction else []
+        lines += ["o=media-level 1 1 IN IP4 192.0.2.99"] if media_origin else []
+    data = body(*lines, eol=eol)
+    assert origin_of(data) == parse(data).origin
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"v=1\r\no=- 1 1 IN IP4 192.0.2.1\r\n", b"v=0\r\ns=-\r\n",
+    b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\no=- 1 1 IN IP4 192.0.2.1\r\n",
+    b"v=0\r\no=- 1 IN IP4 192.0.2.1\r\n", b"v=0\r\no=- 1 x IN IP4 192.0.2.1\r\n",
+    b"v=0\r\nm=audio 4000 RTP/AVP 0\r\no=- 1 1 IN IP4 192.0.2.1\r\n",
+])
+def test_origin_of_refuses_what_parse_refuses_for_the_origin(data: bytes) -> None:
+    with pytest.raises(ParseError):
+        origin_of(data)

@@ -76,8 +76,10 @@ class Leg:
         return self._to_leg(body, own=True)
 
     def _to_leg(self, body: bytes, *, own: bool) -> bytes:
+        """Only the ``o=`` line is read: a relayed SDP is the parties' business, and one whose ``o=`` line
+        cannot be read goes as is (our own offers were built from a parsed SDP and must have one)."""
         try:
-            origin = sdp.parse(body).origin
+            origin = sdp.parse(body).origin if own else sdp.origin_of(body)
         except ParseError:
             if own:
                 raise

@@ -172,6 +172,27 @@ def parse(body: bytes) -> Sdp:
     return Sdp(tuple(lines), session_end, origins[0], origin, session_direction, tuple(media))
 
 
+_SESSION_ORIGIN = re.compile(rb"\no=([^\r\n]*)")
+
+
+def origin_of(body: bytes) -> Origin:
+    """The ``o=`` line of ``body``, read without parsing the rest (what a relay needs per message): the
+    one ``o=`` line of the session part, before the first ``m=`` line; raise :class:`ParseError`
+    when the body does not start with ``v=0`` or has no such line, several, or a malformed one. For a
+    well-formed SDP it is ``parse(body).origin`` (tests/test_sdp.py checks this on generated bodies)."""
+    if not body.startswith(b"v=0"):
+        raise ParseError("SDP must start with v=0")
+    media = body.find(b"\nm=")
+    found = _SESSION_ORIGIN.findall(body if media < 0 else body[:media])
+    if len(found) != 1:
+        raise ParseError("SDP needs exactly one o= line in the session part")
+    match = _ORIGIN.fullmatch(found[0])
+    if match is None:
+        raise ParseError(f"malformed o= line: {found[0][:80]!r}")
+    return Origin(match[2].decode(errors="replace"), match[3].decode(errors="replace"), int(match[4]),
+                  match[5].strip().decode(errors="replace"))
+
+
 def directions(body: bytes) -> list[str]:
     """The effective direction of each media section of ``body``, in order (RFC 3264 section 5.1)."""
     return parse(body).directions
