@@ -600,11 +600,13 @@ def test_glare_retry_gives_up_when_the_call_ended_meanwhile() -> None:
 
 def test_stray_2xx_after_the_transaction_gets_the_same_ack() -> None:
     net, alice, bob = pair()
-    a, b = confirmed(net, alice, bob)
-    net.run(until=net.now + 40)  # Timer M ends alice's INVITE transaction
+    a, b = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP)
+    net.run(until=net.now + 32.6)  # Timer M (64*T1) ended alice's INVITE transaction
+    assert a.confirmed and a.invite_tx is not None and a.invite_tx.terminated
     ok = [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0]
     net.send_raw(ok.serialize(), bob.address, alice)
-    net.run()
+    net.run(until=net.now + 0.1)
     acks = sent_by(net, "alice", "ACK")
     assert len(acks) == 2 and acks[0].serialize() == acks[1].serialize()
 
@@ -612,11 +614,12 @@ def test_stray_2xx_after_the_transaction_gets_the_same_ack() -> None:
 def test_ack_for_another_cseq_changes_nothing() -> None:
     net, alice, bob = pair()
     a, b = dial(net, alice, bob)
+    invite = a.invite
     b.respond(200, net.now, body=SDP)
     net.run()
     assert isinstance(take(bob, CallAcked), CallAcked)
     assert a.dialog is not None
-    ack = a.dialog.ack_for(a.invite, [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0],
+    ack = a.dialog.ack_for(invite, [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0],
                            "z9hG4bK-extra")
     ack.headers.set("CSeq", "99 ACK")
     b.on_ack(ack, net.now)
@@ -726,3 +729,24 @@ def test_state_changes_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> 
         confirmed(net, alice, bob)
     assert any("ringing -> answered" in r.getMessage() for r in caplog.records)
     assert any("calling -> ringing" in r.getMessage() for r in caplog.records)
+
+
+def test_a_held_session_lets_its_invite_transaction_go_and_keeps_working() -> None:
+    """66*T1 after confirmation both sides drop the finished INVITE transaction, the ACK kept for stray
+    2xx and all but the naming headers of the INVITE; in-dialog requests still go out, over the INVITE's
+    transport."""
+    net, alice, bob = pair()
+    a, b = confirmed(net, alice, bob)
+    net.run(until=net.now + 34)
+    for session in (a, b):
+        assert session.invite_tx is None and not session._acks
+        kept = [f[0] for f in session.invite.headers._fields]
+        assert kept == (["via"] if session is a else []) + ["from", "to", "call-id", "cseq"]
+        assert session.invite.body == b"" and session._transport() == "udp"
+    ok = [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0]
+    net.send_raw(ok.serialize(), bob.address, alice)  # a 2xx this late is not answered any more
+    net.run()
+    assert len(sent_by(net, "alice", "ACK")) == 1
+    a.end(net.now)
+    net.run()
+    assert a.ended and b.ended and len(sent_by(net, "alice", "BYE")) == 1

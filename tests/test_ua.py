@@ -245,10 +245,17 @@ def test_extra_forked_2xx_is_acked_and_byed() -> None:
 
 def test_retransmitted_2xx_gets_the_same_ack_again() -> None:
     net, alice, bob = pair()
-    a, b = call(net, alice, bob)
+    a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@127.0.0.2>",
+                        to_addr="<sip:bob@127.0.0.3>", body=SDP)
+    net.run()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    incoming.session.respond(200, net.now, body=SDP)
+    net.run(until=net.now + 5)
+    assert a.confirmed
     ok = [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0]
     net.send_raw(ok.serialize(), bob.address, alice)
-    net.run()
+    net.run(until=net.now + 1)
     acks = net.sent("ACK", sender="alice")
     assert len(acks) == 2 and acks[0].serialize() == acks[1].serialize()
 

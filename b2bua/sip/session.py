@@ -69,6 +69,15 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 }
 
 
+#: :meth:`Session._compact` runs this many T1 after the session is confirmed: past 64*T1, when the INVITE
+#: transaction (Timer L or M) is over, with a margin for timers firing late under load.
+_COMPACT_AFTER = 66
+#: The headers of its INVITE a compacted session keeps.
+_KEPT_HEADERS = frozenset({"call-id", "from", "to", "cseq"})
+#: Ours also keeps its Via, to ACK and BYE the 2xx of a fork arriving late (section 13.2.2.4).
+_KEPT_HEADERS_UAC = _KEPT_HEADERS | {"via"}
+
+
 class SessionError(SipError):
     """A session method called in a state where it makes no sense (a local error: it raises)."""
 
@@ -101,6 +110,8 @@ class Session:
         #: Free for the application (the B2BUA keeps its leg here).
         self.owner: object = None
         self.invite_tx: ClientTransaction | ServerTransaction | None = None
+        #: The transport of the INVITE transaction, kept when :meth:`_compact` lets it go.
+        self._transport_name = "udp"
         self._final_sent = False
         self._cancel_wanted = False
         self._provisional_seen = False
@@ -138,6 +149,28 @@ class Session:
         if state is SessionState.ENDED:
             self._retransmits.clear()
             self.ua._session_ended(self)
+
+    def _confirmed(self, now: float) -> None:
+        self._move(SessionState.CONFIRMED)
+        self.ua.schedule(now + _COMPACT_AFTER * self.ua.timers.T1, self._compact)
+
+    def _compact(self, now: float) -> None:
+        """What a held call keeps (RFC 3261 section 17: the INVITE transaction is over 64*T1 after its 2xx,
+        Timers L and M of RFC 6026): the transaction itself, the ACK kept for retransmitted 2xx (a 2xx is
+        retransmitted for 64*T1 at most, section 13.3.1.4) and all of the INVITE but the headers that name
+        the session (and, for ours, its Via) go. About 12 KB less per held call; nothing reads the rest once
+        the session is confirmed (digest retries are made only while the transaction lives)."""
+        tx = self.invite_tx
+        if tx is None or not tx.terminated or self.state is not SessionState.CONFIRMED:
+            return
+        self._transport_name = self._transport()
+        self.invite_tx = None
+        invite = self.invite
+        cseq = invite.cseq
+        if cseq is not None and self._acks.pop(cseq.number, None) is not None:
+            self._acks = dict(self._acks)  # a dict keeps its size when emptied
+        kept = _KEPT_HEADERS if self.role is Role.UAS else _KEPT_HEADERS_UAC
+        self.invite = Request(invite.method, invite.uri, invite.headers.only(kept))
 
     # -- the application's side: UAS ---------------------------------------------------------------
 
@@ -211,7 +244,7 @@ class Session:
             return tx.source.transport
         if isinstance(tx, ClientTransaction):
             return tx.destination.transport
-        return "udp"
+        return self._transport_name
 
     def _start_retransmit(self, tx: ServerTransaction, response: Response, now: float) -> None:
         timers = self.ua.timers
@@ -380,7 +413,7 @@ class Session:
             self.state = SessionState.CONFIRMED
             self._send_bye(now)
             return
-        self._move(SessionState.CONFIRMED)
+        self._confirmed(now)
         self.ua.emit(CallAnswered(self, response))
 
     def _send_ack(self, invite: Request, response: Response) -> None:
@@ -433,7 +466,7 @@ class Session:
             if entry.cseq == number:
                 self._retransmits.remove(entry)
                 if self.state is SessionState.ANSWERED:
-                    self._move(SessionState.CONFIRMED)
+                    self._confirmed(now)
                 self.ua.emit(CallAcked(self, ack))
                 if self._bye_after_ack:
                     self._bye_after_ack = False
