@@ -297,3 +297,22 @@ def test_dialog_creating_responses_copy_record_route() -> None:
     for status in (180, 200):
         response = next(m for m in alice.inbox if isinstance(m, Response) and m.status == status)
         assert response.headers.get_all("Record-Route") == ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
+
+
+def test_trusted_verdicts_follow_the_settings_and_stay_bounded() -> None:
+    """trusted() remembers its verdicts per host, forgets them when the settings change, and never
+    remembers more than a bounded number of hosts."""
+    from dataclasses import replace
+
+    from b2bua.sip.ua import _TRUSTED_SEEN_MAX
+
+    net = Network()
+    bob = net.add("bob", "127.0.0.3", UaSettings(trusted=(ipaddress.ip_network("10.0.0.0/8"),)))
+    ua = bob.ua
+    assert ua.trusted("10.1.2.3") and ua.trusted("10.1.2.3") and not ua.trusted("192.0.2.1")
+    assert not ua.trusted("not-an-address") and not ua.trusted("[2001:db8::1]")
+    ua.settings = replace(ua.settings, trusted=(ipaddress.ip_network("192.0.2.0/24"),))
+    assert ua.trusted("192.0.2.1") and not ua.trusted("10.1.2.3")
+    for n in range(3 * _TRUSTED_SEEN_MAX):
+        ua.trusted(f"10.0.{n // 256}.{n % 256}")
+    assert len(ua._trusted_seen[1]) <= _TRUSTED_SEEN_MAX

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 
 from ..sip.errors import SipError
+from ..sip.identity_enum import IdentityEnum
 from ..sip.message import Request, Response
 from ..sip.session import Session
 from ..sip.transaction_server import ServerTransaction
@@ -36,7 +36,7 @@ def relayed_headers(message: Request | Response) -> list[tuple[str, str]]:
     return [(name, value) for name, value in message.headers if name.lower() in RELAYED_HEADERS]
 
 
-class CallState(Enum):
+class CallState(IdentityEnum):
     SETUP = "setup"  # the callee's INVITE is out
     EARLY = "early"  # the callee rings
     ANSWERED = "answered"  # both legs are up (or coming up)

@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 
 from .errors import ParseError
 from .grammar import split_commas
 from .headers import MAGIC_COOKIE, MAX_CSEQ, NameAddr, parse_name_addr
+from .identity_enum import IdentityEnum
 from .message import Headers, Message, Request, Response
 from .uri import SipUri, Uri, host_reference, parse_uri
 
@@ -39,14 +39,14 @@ TARGET_REFRESH_METHODS = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "
 _MAX_INITIAL_CSEQ = 2**31 - 1
 
 
-class Role(Enum):
+class Role(IdentityEnum):
     """Which side of the dialog-creating transaction we were on (RFC 3261 sections 12.1.1 and 12.1.2)."""
 
     UAC = "uac"
     UAS = "uas"
 
 
-class DialogState(Enum):
+class DialogState(IdentityEnum):
     """RFC 3261 section 12: a dialog is early after a 1xx with a To tag, confirmed after a 2xx."""
 
     EARLY = "early"

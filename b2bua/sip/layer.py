@@ -112,6 +112,8 @@ class TransactionLayer:
             if tx.get_timer() == deadline and not tx.terminated:
                 return deadline
             heapq.heappop(heap)
+            if tx.queued == deadline:
+                tx.queued = None
         return None
 
     def handle_timer(self, now: float) -> None:
@@ -119,6 +121,8 @@ class TransactionLayer:
         heap = self._heap
         while heap and heap[0][0] <= now:
             deadline, _, tx = heapq.heappop(heap)
+            if tx.queued == deadline:
+                tx.queued = None
             if tx.terminated or tx.get_timer() != deadline:
                 continue
             self._run(tx, tx.handle_timer(now))
@@ -319,7 +323,9 @@ class TransactionLayer:
                 case Terminated():
                     self._forget(tx)
         deadline = tx.get_timer()
-        if deadline is not None and not tx.terminated:
+        if deadline is not None and deadline != tx.queued and not tx.terminated:
+            # One heap entry per deadline: a transaction whose timers did not change is not queued again.
+            tx.queued = deadline
             self._seq += 1
             heapq.heappush(self._heap, (deadline, self._seq, tx))
 

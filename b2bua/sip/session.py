@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from enum import Enum
 from typing import TYPE_CHECKING
 
 from .dialog import Dialog, DialogState, build_cancel
 from .errors import SipError
+from .identity_enum import IdentityEnum
 from .message import Request, Response
 from .transaction_client import ClientTransaction
 from .transaction_server import ServerTransaction
@@ -41,12 +41,12 @@ logger = logging.getLogger("call_api.sip.session")
 Headers = Iterable[tuple[str, str]]
 
 
-class Role(Enum):
+class Role(IdentityEnum):
     UAC = "uac"
     UAS = "uas"
 
 
-class SessionState(Enum):
+class SessionState(IdentityEnum):
     """Where an INVITE session stands; the allowed moves are :data:`TRANSITIONS`."""
 
     CALLING = "calling"  # UAC: INVITE sent, nothing back yet

@@ -8,12 +8,12 @@ Create one per request sent, call :meth:`ClientTransaction.start`, feed it the r
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import ClassVar, Final
 
 from .address import Destination
 from .grammar import split_commas
 from .headers import MAGIC_COOKIE
+from .identity_enum import IdentityEnum
 from .message import Headers, Request, Response
 from .timers import TimerSettings
 from .transaction_events import Action, ResponseToTU, Transmit
@@ -32,7 +32,7 @@ from .transaction_machine import (
 from .transaction_matching import ClientKey, client_key
 
 
-class InviteClientState(Enum):
+class InviteClientState(IdentityEnum):
     """The states of RFC 3261 Figure 5, with Accepted from RFC 6026 Figure 3."""
 
     CALLING = "Calling"
@@ -42,7 +42,7 @@ class InviteClientState(Enum):
     TERMINATED = "Terminated"
 
 
-class NonInviteClientState(Enum):
+class NonInviteClientState(IdentityEnum):
     """The states of RFC 3261 Figure 6."""
 
     TRYING = "Trying"

@@ -22,6 +22,7 @@ from enum import Enum
 from typing import ClassVar, Final, assert_never
 
 from .errors import SipError
+from .identity_enum import IdentityEnum
 from .message import Request, Response
 from .timers import TimerName, TimerSettings
 from .transaction_events import Action, Terminated, TimedOut, TransportFailed
@@ -34,7 +35,7 @@ class TransactionError(SipError):
     a message that belongs to another transaction, a request no transaction can be built for."""
 
 
-class Input(Enum):
+class Input(IdentityEnum):
     """What can happen to a transaction: a message from the network, a call from the TU, a timer."""
 
     #: A client transaction is told to send its request (RFC 3261 section 17.1.1.2, 17.1.2.2).
@@ -91,7 +92,7 @@ _TIMEOUT_REASONS: Final[Mapping[Input, tuple[str, TimerName]]] = {
 }
 
 
-class Do(Enum):
+class Do(IdentityEnum):
     """A step of a transition that produces output."""
 
     #: Client: (re)transmit the request.
@@ -112,7 +113,7 @@ class Do(Enum):
     TRANSPORT_FAILED = "inform TU: transport error"
 
 
-class Interval(Enum):
+class Interval(IdentityEnum):
     """How an :class:`Arm` step picks the timer's next interval."""
 
     #: The timer's own value from :class:`~b2bua.sip.timers.TimerSettings` for this transport.
@@ -166,7 +167,7 @@ class TransactionMachine:
     #: The terminal state.
     TERMINATED: ClassVar[Enum]
 
-    __slots__ = ("_deadlines", "_intervals", "_reliable", "_state", "_timers")
+    __slots__ = ("_deadlines", "_intervals", "_reliable", "_state", "_timers", "queued")
 
     def __init__(self, timers: TimerSettings, reliable: bool) -> None:
         self._state: Enum = self.INITIAL
@@ -174,6 +175,8 @@ class TransactionMachine:
         self._reliable = reliable
         self._deadlines: dict[TimerName, float] = {}
         self._intervals: dict[TimerName, float] = {}
+        #: The deadline under which the owner of this machine last queued it (the transaction layer's heap).
+        self.queued: float | None = None
 
     # -- the timer model --------------------------------------------------------------------------------
 
@@ -213,7 +216,8 @@ class TransactionMachine:
     def _input(self, event: Input, now: float, message: Request | Response | None, detail: str = "") -> list[Action]:
         """Feed one input, then fire what became due (the zero waits of reliable transports end at once)."""
         out = self._feed(event, now, message, detail)
-        if self._deadlines:
+        deadlines = self._deadlines
+        if deadlines and min(deadlines.values()) <= now:
             out += self.handle_timer(now)
         return out
 

@@ -9,10 +9,10 @@ The 100 (Trying) of section 17.2.1 is the TU's to send, like any other response.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import ClassVar, Final
 
 from .address import Destination
+from .identity_enum import IdentityEnum
 from .message import Request, Response
 from .timers import TimerSettings
 from .transaction_events import AckToTU, Action, Transmit
@@ -31,7 +31,7 @@ from .transaction_machine import (
 from .transaction_matching import ServerKey, cancel_target_key, server_key, to_tag_matches
 
 
-class InviteServerState(Enum):
+class InviteServerState(IdentityEnum):
     """The states of RFC 3261 Figure 7, with Accepted from RFC 6026 Figure 5."""
 
     PROCEEDING = "Proceeding"
@@ -41,7 +41,7 @@ class InviteServerState(Enum):
     TERMINATED = "Terminated"
 
 
-class NonInviteServerState(Enum):
+class NonInviteServerState(IdentityEnum):
     """The states of RFC 3261 Figure 8."""
 
     TRYING = "Trying"

@@ -131,6 +131,10 @@ def destination_for(uri_text: str) -> Destination:
     return Destination(transport, host, uri.port or 5060)
 
 
+#: Hosts whose trusted() verdict is remembered before the memory starts over.
+_TRUSTED_SEEN_MAX = 1024
+
+
 @dataclass(slots=True)
 class UserAgent:
     """Sessions, routing and the transaction layer under them."""
@@ -151,6 +155,8 @@ class UserAgent:
     _seq: int = 0
     #: The settings the extra header fields of the 200 to OPTIONS were made from, and those fields.
     _options_fields: tuple[UaSettings | None, list[Field]] = (None, [])
+    #: trusted() verdicts by host text, for the settings they were made with (a few peers send most calls).
+    _trusted_seen: tuple[UaSettings | None, dict[str, bool]] = (None, {})
 
     def __post_init__(self) -> None:
         self.layer.timers = self.timers
@@ -474,11 +480,20 @@ class UserAgent:
         self.layer.send_response(tx, response, now)
 
     def trusted(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return False
-        return any(address in network for network in self.settings.trusted)
+        settings, seen = self._trusted_seen
+        if settings is not self.settings or len(seen) >= _TRUSTED_SEEN_MAX:
+            seen = {}
+            self._trusted_seen = (self.settings, seen)
+        verdict = seen.get(host)
+        if verdict is None:
+            try:
+                address = ipaddress.ip_address(host.strip("[]"))
+            except ValueError:
+                verdict = False
+            else:
+                verdict = any(address in network for network in self.settings.trusted)
+            seen[host] = verdict
+        return verdict
 
     def _on_response(self, response: Response, tx: ClientTransaction, now: float) -> None:
         owner = self._owners.get(tx)
