@@ -36,6 +36,9 @@ _FIRST = "\0first"
 #: The headers the parser records under :data:`_FIRST` (absent there means absent from the message).
 _FIRST_KEYS = frozenset(("via", "from", "to", "call-id", "cseq", "max-forwards", "content-length", "content-type"))
 _MISSING = object()
+#: Cache keys of the From and To tags (not header names: those never start with NUL).
+_FROM_TAG = "\0from-tag"
+_TO_TAG = "\0to-tag"
 
 #: RFC 3261 section 7.3.3 and the IANA registry: compact form -> canonical long name (lower case).
 COMPACT_FORMS: dict[str, str] = {
@@ -75,10 +78,19 @@ _CANONICAL_SPECIAL = {
 _canonical_cache: dict[str, str] = {}
 
 
+_key_memo: dict[str, str] = {}
+
+
 def header_key(name: str) -> str:
-    """The lookup key of a header name: lower case, compact forms expanded."""
-    key = name.lower()
-    return COMPACT_FORMS.get(key, key)
+    """The lookup key of a header name: lower case, compact forms expanded (remembered for the first
+    thousand spellings: the code asks for a dozen names, dozens of times per message)."""
+    key = _key_memo.get(name)
+    if key is None:
+        key = name.lower()
+        key = COMPACT_FORMS.get(key, key)
+        if len(_key_memo) < 1000:
+            _key_memo[name] = key
+    return key
 
 
 def canonical_name(name: str) -> str:
@@ -309,19 +321,26 @@ class Message:
 
     @property
     def from_tag(self) -> str | None:
-        addr = self.headers._cache.get("from")
-        if addr is not None:
-            return addr.params.get("tag")  # type: ignore[no-any-return]
-        value = self.raw("from")
-        return tag_of(value) if value is not None else None
+        return self._tag("from", _FROM_TAG)
 
     @property
     def to_tag(self) -> str | None:
-        addr = self.headers._cache.get("to")
-        if addr is not None:
-            return addr.params.get("tag")  # type: ignore[no-any-return]
-        value = self.raw("to")
-        return tag_of(value) if value is not None else None
+        return self._tag("to", _TO_TAG)
+
+    def _tag(self, key: str, memo: str) -> str | None:
+        """The tag of the first ``key`` header, remembered until the headers change (the transaction and
+        dialog layers ask for it about fifteen times per message)."""
+        cache = self.headers._cache
+        tag = cache.get(memo, _MISSING)
+        if tag is _MISSING:
+            addr = cache.get(key)
+            if addr is not None:
+                tag = addr.params.get("tag")
+            else:
+                value = self.raw(key)
+                tag = tag_of(value) if value is not None else None
+            cache[memo] = tag
+        return tag  # type: ignore[no-any-return]
 
     @property
     def call_id(self) -> str | None:
