@@ -427,6 +427,12 @@ class Message:
 
     __bytes__ = serialize
 
+    def shed(self, keep: frozenset[str]) -> None:
+        """Drop, in place, the body and every header whose key is not in ``keep``, with every parsed view:
+        what a message kept only to be recognised needs (whoever holds it sees the slimmer message)."""
+        self.headers = self.headers.only(keep)
+        self.body = b""
+
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
             return NotImplemented

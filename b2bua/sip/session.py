@@ -72,10 +72,10 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 #: :meth:`Session._compact` runs this many T1 after the session is confirmed: past 64*T1, when the INVITE
 #: transaction (Timer L or M) is over, with a margin for timers firing late under load.
 _COMPACT_AFTER = 66
-#: The headers of its INVITE a compacted session keeps.
-_KEPT_HEADERS = frozenset({"call-id", "from", "to", "cseq"})
-#: Ours also keeps its Via, to ACK and BYE the 2xx of a fork arriving late (section 13.2.2.4).
-_KEPT_HEADERS_UAC = _KEPT_HEADERS | {"via"}
+#: The headers of its INVITE a confirmed session keeps (the Via for the transaction's ACK matching).
+_KEPT_HEADERS = frozenset({"via", "call-id", "from", "to", "cseq"})
+#: Ours also keeps what an ACK to the 2xx of a fork arriving late copies (section 13.2.2.4).
+_KEPT_HEADERS_UAC = _KEPT_HEADERS | {"authorization", "proxy-authorization"}
 
 
 class SessionError(SipError):
@@ -152,27 +152,26 @@ class Session:
 
     def _confirmed(self, now: float) -> None:
         self._move(SessionState.CONFIRMED)
+        self.invite.shed(_KEPT_HEADERS if self.role is Role.UAS else _KEPT_HEADERS_UAC)
         self.ua.schedule(now + _COMPACT_AFTER * self.ua.timers.T1, self._compact)
 
     def _compact(self, now: float) -> None:
-        """What a held call keeps (RFC 3261 section 17: the INVITE transaction is over 64*T1 after its 2xx,
-        Timers L and M of RFC 6026): the transaction itself, the ACK kept for retransmitted 2xx (a 2xx is
-        retransmitted for 64*T1 at most, section 13.3.1.4) and all of the INVITE but the headers that name
-        the session (and, for ours, its Via) go. About 12 KB less per held call; nothing reads the rest once
-        the session is confirmed (digest retries are made only while the transaction lives)."""
+        """What a held call keeps. At confirmation the INVITE is shed in place (:meth:`Message.shed`: its
+        transaction, this session and the UA share the one object) down to the headers that name the
+        session and its transaction (and, for ours, what an ACK to a fork's late 2xx copies, section
+        13.2.2.4); nothing reads the rest once the session is confirmed (the B2BUA reads an incoming
+        INVITE when it arrives, digest retries and CANCEL happen before the final response). 64*T1 after
+        the 2xx the INVITE transaction is over (Timers L and M of RFC 6026), and this lets go of it and
+        of the ACK kept for retransmitted 2xx (a 2xx is retransmitted for 64*T1 at most, section
+        13.3.1.4). 16.9 KB -> 6.7 KB of Python objects per held call, most of it at once."""
         tx = self.invite_tx
         if tx is None or not tx.terminated or self.state is not SessionState.CONFIRMED:
             return
         self._transport_name = self._transport()
         self.invite_tx = None
-        invite = self.invite
-        cseq = invite.cseq
+        cseq = self.invite.cseq
         if cseq is not None and self._acks.pop(cseq.number, None) is not None:
             self._acks = dict(self._acks)  # a dict keeps its size when emptied
-        kept = _KEPT_HEADERS if self.role is Role.UAS else _KEPT_HEADERS_UAC
-        self.invite = Request(invite.method, invite.uri, invite.headers.only(kept))
-
-    # -- the application's side: UAS ---------------------------------------------------------------
 
     def respond(
         self, status: int, now: float, *, reason: str | None = None, body: bytes = b"",
@@ -465,6 +464,8 @@ class Session:
         for entry in list(self._retransmits):
             if entry.cseq == number:
                 self._retransmits.remove(entry)
+                # Our 2xx is not retransmitted any more; its transaction matches ACKs by its To tag.
+                entry.response.shed(_KEPT_HEADERS)
                 if self.state is SessionState.ANSWERED:
                     self._confirmed(now)
                 self.ua.emit(CallAcked(self, ack))
