@@ -157,9 +157,18 @@ class TransactionLayer:
         """The TU's response on a server transaction (2xx retransmissions to INVITE included)."""
         self._run(tx, tx.send_response(response, now))
 
-    def send_stateless(self, message: Request | Response, destination: Destination) -> None:
-        """Send outside any transaction: the ACK for a 2xx (section 13.2.2.4), a response nobody retransmits."""
-        self._transmit(message, destination)
+    def send_stateless(self, message: Request | Response, destination: Destination) -> bytes:
+        """Send outside any transaction: the ACK for a 2xx (section 13.2.2.4), a response nobody retransmits.
+        Returns the datagram, for :meth:`send_again`."""
+        data = message.serialize()
+        self.stats.sent += 1
+        self._out.append((data, destination))
+        return data
+
+    def send_again(self, data: bytes, destination: Destination) -> None:
+        """Send a datagram :meth:`send_stateless` sent before, as it was (the ACK for a retransmitted 2xx)."""
+        self.stats.sent += 1
+        self._out.append((data, destination))
 
     def abandon(self, tx: ClientTransaction) -> None:
         """Forget a client transaction its TU gave up on (an INVITE whose CANCEL was never answered)."""

@@ -428,9 +428,10 @@ class Message:
     __bytes__ = serialize
 
     def shed(self, keep: frozenset[str]) -> None:
-        """Drop, in place, the body and every header whose key is not in ``keep``, with every parsed view:
-        what a message kept only to be recognised needs (whoever holds it sees the slimmer message)."""
-        self.headers = self.headers.only(keep)
+        """Drop, in place, the body, every header whose key is not in ``keep``, the raw text of those kept
+        and every parsed view: what a message kept only to be recognised needs (whoever holds it sees the
+        slimmer message). Serialized again, its kept headers would take their conventional spelling."""
+        self.headers = Headers([(key, value, None) for key, value, _ in self.headers._fields if key in keep])
         self.body = b""
 
     def __eq__(self, other: object) -> bool:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .address import Destination
 from .dialog import Dialog, DialogState, build_cancel
 from .errors import SipError
 from .identity_enum import IdentityEnum
@@ -98,6 +99,10 @@ class _Retransmit:
 class Session:
     """An INVITE dialog usage seen from the service: ``role`` says who sent the INVITE."""
 
+    __slots__ = ("__weakref__", "_acks", "_bye_after_ack", "_cancel_wanted", "_final_sent", "_origins",
+                 "_provisional_seen", "_retransmits", "_transport_name", "call_id", "dialog", "invite", "invite_tx",
+                 "local_tag", "owner", "pending_reinvite", "pending_remote_invite", "role", "state", "ua")
+
     def __init__(self, ua: UserAgent, role: Role, invite: Request, local_tag: str) -> None:
         self.ua = ua
         self.role = role
@@ -118,7 +123,9 @@ class Session:
         #: end() came while our 2xx waited for its ACK: the BYE goes out when the ACK comes (section 15).
         self._bye_after_ack = False
         self._retransmits: list[_Retransmit] = []
-        self._acks: dict[int, Request] = {}
+        #: The ACK sent for the 2xx to each of our INVITEs, by CSeq: the datagram and where it went, to
+        #: send again as it was for a retransmitted 2xx (section 13.2.2.4).
+        self._acks: dict[int, tuple[bytes, Destination]] = {}
         #: Our re-INVITE waiting for its final response (glare, section 14.1).
         self.pending_reinvite: Request | None = None
         #: The peer's re-INVITE waiting for our answer.
@@ -419,15 +426,15 @@ class Session:
         assert self.dialog is not None
         ack = self.dialog.ack_for(invite, response, self.ua.ids.branch())
         cseq = response.cseq
+        sent = self.ua.send_ack(self.dialog, ack)
         if cseq is not None:
-            self._acks[cseq.number] = ack
-        self.ua.send_ack(self.dialog, ack)
+            self._acks[cseq.number] = sent
 
     def _resend_ack(self, response: Response) -> None:
         cseq = response.cseq
-        ack = self._acks.get(cseq.number) if cseq is not None else None
-        if ack is not None and self.dialog is not None:
-            self.ua.send_ack(self.dialog, ack)
+        sent = self._acks.get(cseq.number) if cseq is not None else None
+        if sent is not None:
+            self.ua.layer.send_again(*sent)
 
     def _end_fork(self, response: Response, now: float) -> None:
         """Another fork answered after we confirmed one: ACK it, then BYE it (section 13.2.2.4)."""

@@ -324,8 +324,10 @@ class UserAgent:
         self._owners.pop(tx, None)
         self.layer.abandon(tx)
 
-    def send_ack(self, dialog: Dialog, ack: Request) -> None:
-        self.layer.send_stateless(ack, destination_for(dialog.next_hop()))
+    def send_ack(self, dialog: Dialog, ack: Request) -> tuple[bytes, Destination]:
+        """Send the ACK for a 2xx along the dialog's route; returns the datagram and where it went."""
+        destination = destination_for(dialog.next_hop())
+        return self.layer.send_stateless(ack, destination), destination
 
     def send_orphan(self, request: Request, dialog: Dialog, now: float) -> None:
         """A request whose outcome nobody waits for (the BYE of an extra fork)."""
