@@ -316,3 +316,16 @@ def test_trusted_verdicts_follow_the_settings_and_stay_bounded() -> None:
     for n in range(3 * _TRUSTED_SEEN_MAX):
         ua.trusted(f"10.0.{n // 256}.{n % 256}")
     assert len(ua._trusted_seen[1]) <= _TRUSTED_SEEN_MAX
+
+
+def test_cancelled_timers_are_swept_from_the_heap_and_the_rest_still_fire() -> None:
+    net = Network()
+    ua = net.add("bob", "127.0.0.3").ua
+    fired: list[int] = []
+    for n in range(5000):
+        timer = ua.schedule(100.0 + n, lambda at, n=n: fired.append(n))
+        if n % 10:
+            timer.cancel()  # like a call's answer timer once the call is answered
+    assert len(ua._heap) < 2000  # swept as it grew
+    ua.handle_timer(10_000.0)
+    assert fired == list(range(0, 5000, 10))

@@ -81,6 +81,8 @@ TIMER_INPUTS: Final[Mapping[TimerName, Input]] = {
     "L": Input.TIMER_L, "M": Input.TIMER_M,
 }
 #: When timers share a deadline, timeouts and terminations fire before retransmissions.
+#: The retransmission timers, whose interval doubles (RFC 3261 sections 17.1.1.2, 17.1.2.2, 17.2.1).
+_DOUBLING: Final[frozenset[TimerName]] = frozenset({"A", "E", "G"})
 _TIE_FIRST: Final[tuple[TimerName, ...]] = ("B", "F", "H", "D", "I", "J", "K", "L", "M", "A", "E", "G")
 _TIE_ORDER: Final[Mapping[TimerName, int]] = {name: rank for rank, name in enumerate(_TIE_FIRST)}
 
@@ -174,7 +176,10 @@ class TransactionMachine:
         self._timers = timers
         self._reliable = reliable
         self._deadlines: dict[TimerName, float] = {}
-        self._intervals: dict[TimerName, float] = {}
+        #: The current interval of each retransmission timer (A, E, G: the ones that double); made on the
+        #: first one armed and dropped when the machine leaves the states where they run (a held call keeps
+        #: its INVITE transactions 64*T1 after the 2xx, with no retransmission timer).
+        self._intervals: dict[TimerName, float] | None = None
         #: The deadline under which the owner of this machine last queued it (the transaction layer's heap).
         self.queued: float | None = None
 
@@ -247,6 +252,8 @@ class TransactionMachine:
             else:
                 for timer in [t for t in self._deadlines if target not in self.TIMER_STATES[t]]:
                     del self._deadlines[timer]
+                if self._intervals is not None and not _DOUBLING.intersection(self._deadlines):
+                    self._intervals = None
         return out
 
     def _arm(self, arm: Arm, now: float) -> None:
@@ -257,14 +264,19 @@ class TransactionMachine:
                 if interval is None:
                     return
             case Interval.DOUBLED:
+                assert self._intervals is not None
                 interval = 2 * self._intervals[timer]
             case Interval.DOUBLED_UP_TO_T2:
+                assert self._intervals is not None
                 interval = min(2 * self._intervals[timer], self._timers.T2)
             case Interval.T2:
                 interval = self._timers.T2
             case _:  # pragma: no cover - every Interval has a case
                 assert_never(arm.interval)
-        self._intervals[timer] = interval
+        if timer in _DOUBLING:
+            if self._intervals is None:
+                self._intervals = {}
+            self._intervals[timer] = interval
         self._deadlines[timer] = now + interval
 
     def _do(self, step: Do, event: Input, message: Request | Response | None, detail: str) -> list[Action]:

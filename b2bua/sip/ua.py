@@ -131,6 +131,8 @@ def destination_for(uri_text: str) -> Destination:
     return Destination(transport, host, uri.port or 5060)
 
 
+#: The fewest timers the heap holds before cancelled ones are swept out.
+_SWEEP_MIN = 1024
 #: Hosts whose trusted() verdict is remembered before the memory starts over.
 _TRUSTED_SEEN_MAX = 1024
 
@@ -153,6 +155,7 @@ class UserAgent:
     _digest: dict[int, DigestClient] = field(default_factory=dict)
     _heap: list[tuple[float, int, Timer]] = field(default_factory=list)
     _seq: int = 0
+    _sweep_at: int = 1024
     #: The settings the extra header fields of the 200 to OPTIONS were made from, and those fields.
     _options_fields: tuple[UaSettings | None, list[Field]] = (None, [])
     #: trusted() verdicts by host text, for the settings they were made with (a few peers send most calls).
@@ -223,7 +226,14 @@ class UserAgent:
         """Call ``callback(now)`` at ``deadline`` (the shell learns of it through :meth:`get_timer`)."""
         self._seq += 1
         timer = Timer(callback)
-        heapq.heappush(self._heap, (deadline, self._seq, timer))
+        heap = self._heap
+        heapq.heappush(heap, (deadline, self._seq, timer))
+        if len(heap) >= self._sweep_at:
+            # Cancelled timers wait in the heap until their deadline (a call's 60 s answer timer, cancelled
+            # when it is answered): drop them whenever the heap has doubled since the last sweep.
+            heap[:] = [entry for entry in heap if entry[2].callback is not None]
+            heapq.heapify(heap)
+            self._sweep_at = max(_SWEEP_MIN, 2 * len(heap))
         return timer
 
     @property
