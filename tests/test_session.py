@@ -598,17 +598,25 @@ def test_glare_retry_gives_up_when_the_call_ended_meanwhile() -> None:
     assert b.ended
 
 
-def test_stray_2xx_after_the_transaction_gets_the_same_ack() -> None:
+def test_a_2xx_retransmitted_during_timer_m_gets_the_same_ack_and_a_stray_one_after_it_none() -> None:
+    """RFC 6026: the INVITE client transaction passes 2xx retransmissions up until Timer M (64*T1), and
+    each gets the ACK sent for the first; after Timer M a 2xx is a stray response, discarded."""
     net, alice, bob = pair()
     a, b = dial(net, alice, bob)
     b.respond(200, net.now, body=SDP)
-    net.run(until=net.now + 32.6)  # Timer M (64*T1) ended alice's INVITE transaction
-    assert a.confirmed and a.invite_tx is not None and a.invite_tx.terminated
+    answered = net.now
+    net.run(until=answered + 20)
+    assert a.confirmed and a.invite_tx is not None and not a.invite_tx.terminated
     ok = [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0]
     net.send_raw(ok.serialize(), bob.address, alice)
     net.run(until=net.now + 0.1)
     acks = sent_by(net, "alice", "ACK")
     assert len(acks) == 2 and acks[0].serialize() == acks[1].serialize()
+    net.run(until=answered + 33)  # Timer M ended the transaction
+    assert a.invite_tx is None
+    net.send_raw(ok.serialize(), bob.address, alice)
+    net.run(until=net.now + 0.1)
+    assert len(sent_by(net, "alice", "ACK")) == 2
 
 
 def test_ack_for_another_cseq_changes_nothing() -> None:

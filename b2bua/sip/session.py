@@ -70,9 +70,6 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 }
 
 
-#: :meth:`Session._compact` runs this many T1 after the session is confirmed: past 64*T1, when the INVITE
-#: transaction (Timer L or M) is over, with a margin for timers firing late under load.
-_COMPACT_AFTER = 66
 #: The headers of its INVITE a confirmed session keeps (the Via for the transaction's ACK matching).
 _KEPT_HEADERS = frozenset({"via", "call-id", "from", "to", "cseq"})
 #: Ours also keeps what an ACK to the 2xx of a fork arriving late copies (section 13.2.2.4).
@@ -115,7 +112,7 @@ class Session:
         #: Free for the application (the B2BUA keeps its leg here).
         self.owner: object = None
         self.invite_tx: ClientTransaction | ServerTransaction | None = None
-        #: The transport of the INVITE transaction, kept when :meth:`_compact` lets it go.
+        #: The transport of the INVITE transaction, kept when :meth:`on_invite_transaction_ended` lets it go.
         self._transport_name = "udp"
         self._final_sent = False
         self._cancel_wanted = False
@@ -160,19 +157,18 @@ class Session:
     def _confirmed(self, now: float) -> None:
         self._move(SessionState.CONFIRMED)
         self.invite.shed(_KEPT_HEADERS if self.role is Role.UAS else _KEPT_HEADERS_UAC)
-        self.ua.schedule(now + _COMPACT_AFTER * self.ua.timers.T1, self._compact)
 
-    def _compact(self, now: float) -> None:
+    def on_invite_transaction_ended(self, tx: ClientTransaction | ServerTransaction) -> None:
         """What a held call keeps. At confirmation the INVITE is shed in place (:meth:`Message.shed`: its
         transaction, this session and the UA share the one object) down to the headers that name the
         session and its transaction (and, for ours, what an ACK to a fork's late 2xx copies, section
         13.2.2.4); nothing reads the rest once the session is confirmed (the B2BUA reads an incoming
-        INVITE when it arrives, digest retries and CANCEL happen before the final response). 64*T1 after
-        the 2xx the INVITE transaction is over (Timers L and M of RFC 6026), and this lets go of it and
-        of the ACK kept for retransmitted 2xx (a 2xx is retransmitted for 64*T1 at most, section
-        13.3.1.4). 16.9 KB -> 6.7 KB of Python objects per held call, most of it at once."""
-        tx = self.invite_tx
-        if tx is None or not tx.terminated or self.state is not SessionState.CONFIRMED:
+        INVITE when it arrives, digest retries and CANCEL happen before the final response). When the
+        INVITE transaction is over (64*T1 after the 2xx, Timers L and M of RFC 6026) this lets go of it
+        and of the ACK kept for retransmitted 2xx: a 2xx arriving later is a stray response, which the
+        transport layer discards (RFC 6026 section 8.4); one from another fork is still ACKed and ended.
+        16.9 KB -> 6.7 KB of Python objects per held call, most of it at once."""
+        if tx is not self.invite_tx:
             return
         self._transport_name = self._transport()
         self.invite_tx = None

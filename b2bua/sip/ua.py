@@ -455,9 +455,12 @@ class UserAgent:
                     self._on_timeout(tx, reason)
             case TransactionEnded(tx):
                 if isinstance(tx, ClientTransaction):
-                    self._owners.pop(tx, None)
+                    owner = self._owners.pop(tx, None)
+                    ended = owner.session if owner is not None and owner.purpose == "invite" else None
                 else:
-                    self._by_server_tx.pop(tx, None)
+                    ended = self._by_server_tx.pop(tx, None)
+                if ended is not None:
+                    ended.on_invite_transaction_ended(tx)
 
     def _on_request(self, request: Request, tx: ServerTransaction, source: Destination, now: float) -> None:
         if request.to_tag is not None:
