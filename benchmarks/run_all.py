@@ -124,8 +124,10 @@ def headlines(runs: dict[str, Run]) -> list[str]:
     options = runs.get("options")
     if options:
         for line in _lines_matching(options.stdout, r"^headline"):
-            rows.append(f"| OPTIONS answered per second | {line.split(':', 1)[-1].strip()} ({line.split()[1]}) "
-                        f"| 20,000 (uvloop) | options_load |")
+            found = re.match(r"headline \((\w+)\): (.*)", line)
+            if found:
+                rows.append(f"| OPTIONS answered per second, {found[1]} | {found[2]} | 20,000 (uvloop) "
+                            f"| options_load |")
     calls = runs.get("calls")
     if calls:
         bench = _get(calls.raw, "passes", "bench") or {}
