@@ -34,8 +34,12 @@ never end), the caller sends its ACK and BYE to the contender's address as Reque
 call on a late 180.
 
 Each step places ``rate * seconds`` calls at ``rate`` calls per second with a fresh pair of SIPp
-processes (so each step's counters are its own) against one contender process per pass, all
-contenders' processes running for the whole pass and idle while another is measured. The steps are
+processes (so each step's counters are its own) against a contender process started afresh for each
+step and stopped after it (SIGTERM), so that no
+contender shares the core with the one measured: a B2BUA keeps each call's last transactions 64*T1
+(32 s) after the call ends, and their expiry and the freeing of their memory come as a burst 32 s later
+(measured with the contenders all kept running: 2.4 CPU seconds of the idle call-api during the next
+30 s step, about 8 % of the core, enough to fail 1,000/s). The steps are
 interleaved so that a noisy machine hits the contenders alike: for each step index, call-api's step
 (per event loop), then Sippy's, each on its own list of rates (Sippy fails far below call-api); past
 the end of the shorter list the other goes on alone. A step is clean when every call succeeded on both
@@ -48,8 +52,7 @@ Per step: calls attempted and successful, failed (caller or callee side, plus ca
 finished, plus calls the callee took and never saw end: a BYE that never reached it),
 retransmissions, the achieved rate (successful calls over the time SIPp took to create them, at least
 the step's length), the contender's CPU seconds (utime+stime of all its threads, from /proc), and
-SIPp's response-time repartition from the INVITE to its 200 (millisecond resolution). The idle
-contenders' CPU seconds during each step go to the JSON (``others_cpu``).
+SIPp's response-time repartition from the INVITE to its 200 (millisecond resolution).
 A Markdown table per pass goes to stdout, the raw numbers to ``benchmarks/results/calls-<timestamp>.json``,
 and the SIPp logs (screens, statistics, counts, unexpected messages) and the contenders' stderr to
 ``benchmarks/results/calls-<timestamp>/``. Every process started is stopped at the end, also on Ctrl-C.
@@ -625,10 +628,10 @@ def run_pass(procs: Processes, args: argparse.Namespace, contenders: list[Conten
         results[c.label] = {"steps": [], "headline": None, "notes": [], "stopped": None}
     with contextlib.ExitStack() as stack:
         try:
+            errs = {c.label: stack.enter_context(open(logdir / f"{scenarios.key}-{c.slug}.stderr", "wb"))
+                    for c in contenders}
             for c in contenders:
-                err = stack.enter_context(open(logdir / f"{scenarios.key}-{c.slug}.stderr", "wb"))
-                c.log = Path(err.name)
-                c.proc = start_contender(procs, args, c, err, logdir / f"sippy-{scenarios.key}.sock")
+                c.log = Path(errs[c.label].name)
             steps: dict[str, list[Step]] = {c.label: [] for c in contenders}
             first = True
             for i in range(max(len(c.rates) for c in contenders)):
@@ -639,13 +642,8 @@ def run_pass(procs: Processes, args: argparse.Namespace, contenders: list[Conten
                     if not first:
                         time.sleep(args.pause)
                     first = False
-                    others = [o for o in contenders if o is not c]
-                    before = {o.label: o.cpu() for o in others}
+                    c.proc = start_contender(procs, args, c, errs[c.label], logdir / f"sippy-{scenarios.key}.sock")
                     step = run_step(procs, args, c, scenarios, c.rates[i], logdir)
-                    for o in others:
-                        was, now = before[o.label], o.cpu()
-                        if was is not None and now is not None:
-                            step.others_cpu[o.label] = round(now - was, 3)
                     steps[c.label].append(step)
                     data["steps"].append(_step_json(step))
                     data["headline"] = max((s.rate for s in steps[c.label] if s.clean), default=None)
@@ -657,6 +655,8 @@ def run_pass(procs: Processes, args: argparse.Namespace, contenders: list[Conten
                         print(f"{c.label} {data['stopped']}", file=sys.stderr, flush=True)
                     elif not step.clean:
                         data["stopped"] = f"first unclean step at {step.rate}/s"
+                    data["exit_status"] = procs.stop(c.proc, signal.SIGTERM, grace=10.0)
+                    c.proc = None
         finally:
             for c in contenders:
                 if c.proc is not None:
