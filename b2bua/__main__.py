@@ -17,7 +17,7 @@ from .call.control import Control
 from .config import Config, ConfigError, build_parser, load_config
 from .io.ids import RandomIds
 from .io.loop import new_event_loop
-from .io.runtime import Service, tune_gc
+from .io.runtime import GcPacer, Service, tune_gc
 
 __all__ = ["build_parser", "main"]
 
@@ -39,6 +39,8 @@ async def _serve(config: Config) -> int:
         logger.error("call-api cannot start: %s", exc)
         return 1
     tune_gc()
+    pacer = GcPacer()
+    pacer.start()
     api = ApiServer(config.ws, service, Control(b2bua), RandomIds().cmd_id)
     try:
         await api.start()
@@ -50,6 +52,7 @@ async def _serve(config: Config) -> int:
     try:
         await stop.wait()
     finally:
+        pacer.stop()
         await api.stop()
         await service.stop()
     return 0
