@@ -79,7 +79,6 @@ import asyncio
 import contextlib
 import ctypes
 import json
-import math
 import os
 import platform
 import re
@@ -117,6 +116,7 @@ from benchmarks.calls import (
     _sipp_version,
     _wait,
     check_free,
+    percentile,
     read_side,
 )
 
@@ -521,17 +521,9 @@ def _self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    """The nearest-rank ``q`` quantile."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 def _latency(values: list[float]) -> dict[str, Any]:
     ms = [v * 1000 for v in values]
-    return {"n": len(ms), "p50": _pct(ms, 0.50), "p99": _pct(ms, 0.99), "max": max(ms) if ms else None}
+    return {"n": len(ms), "p50": percentile(ms, 50), "p99": percentile(ms, 99), "max": max(ms) if ms else None}
 
 
 def _stop_phone(procs: Processes, proc: subprocess.Popen[bytes], wait: float) -> int:
@@ -629,7 +621,8 @@ def summarize_step(kind: str, rate: int, count: int, commands: list[Command], st
         "ended_ms": _latency(ended), "invite_capture": captured, "invites_captured": invites_total,
         "invite_missing": sum(1 for c in sent if c.invite is None) if captured else None,
         "sipp_failed": sipp_failed, "sipp_retransmissions": retrans,
-        "sipp": {role: {**asdict(side), "retransmissions": side.retransmissions} for role, side in sides.items()},
+        "sipp": {role: {**asdict(side), "retransmissions": side.retransmissions, "problems": side.problems()}
+                 for role, side in sides.items()},
         "logs": _show(workdir), "commands": [c.as_json() for c in commands],
     }
     step["clean"] = bool(sent) and not errors and not any(sipp_failed.values())
@@ -676,13 +669,7 @@ def notes(step: dict[str, Any]) -> list[str]:
         bits = []
         if step["sipp_failed"][role]:
             bits.append(f"{step['sipp_failed'][role]} failed or unfinished of {side['calls']} calls")
-        if side["failed_by_reason"]:
-            bits.append(f"failed {side['failed_by_reason']}")
-        for key in ("retrans_sent", "retrans_received", "timeouts", "unexpected"):
-            if side[key]:
-                bits.append(f"{key.replace('_', ' ')} {side[key]}")
-        if side["dead_call_msgs"] or side["out_of_call_msgs"]:
-            bits.append(f"dead-call msgs {side['dead_call_msgs']}, out-of-call msgs {side['out_of_call_msgs']}")
+        bits += side["problems"]
         if bits:
             out.append(f"  - {where} SIPp {role} (exit {side['exit_status']}): " + "; ".join(bits))
     if step["strays"]:

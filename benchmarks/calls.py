@@ -64,6 +64,7 @@ import argparse
 import contextlib
 import ctypes
 import json
+import math
 import os
 import platform
 import re
@@ -142,6 +143,14 @@ class Processes:
 
 def _raise_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile ``p`` (0-100) of ``values``; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -367,6 +376,25 @@ class SippSide:
         already over (on a dialog that completed, always a late retransmission)."""
         return sum(self.retrans_sent.values()) + sum(self.retrans_received.values()) + self.dead_call_msgs
 
+    def problems(self) -> list[str]:
+        """What went wrong on this side, one phrase each (empty when nothing did)."""
+        bits = []
+        if self.failed_by_reason:
+            bits.append(f"failed {self.failed_by_reason}")
+        if self.retrans_sent:
+            bits.append(f"resent {self.retrans_sent}")
+        if self.retrans_received:
+            bits.append(f"received retransmissions {self.retrans_received}")
+        if self.timeouts:
+            bits.append(f"timeouts {self.timeouts}")
+        if self.unexpected:
+            bits.append(f"unexpected {self.unexpected}")
+        if self.dead_call_msgs or self.out_of_call_msgs:
+            bits.append(f"dead-call msgs {self.dead_call_msgs}, out-of-call msgs {self.out_of_call_msgs}")
+        if any(self.udp_errors):
+            bits.append(f"UDP errors send/recv/cong {self.udp_errors}")
+        return bits
+
 
 def read_side(role: str, name: str, workdir: Path, exit_status: int | None) -> tuple[SippSide, list[dict[str, str]]]:
     last, rows = _read_csv_last(workdir / f"{name}_stat.csv")
@@ -553,21 +581,7 @@ def row(step: Step) -> str:
 
 def _details(step: Step) -> Iterator[str]:
     for side in (step.uac, step.uas):
-        bits = []
-        if side.failed_by_reason:
-            bits.append(f"failed {side.failed_by_reason}")
-        if side.retrans_sent:
-            bits.append(f"resent {side.retrans_sent}")
-        if side.retrans_received:
-            bits.append(f"received retransmissions {side.retrans_received}")
-        if side.timeouts:
-            bits.append(f"timeouts {side.timeouts}")
-        if side.unexpected:
-            bits.append(f"unexpected {side.unexpected}")
-        if side.dead_call_msgs or side.out_of_call_msgs:
-            bits.append(f"dead-call msgs {side.dead_call_msgs}, out-of-call msgs {side.out_of_call_msgs}")
-        if any(side.udp_errors):
-            bits.append(f"UDP errors send/recv/cong {side.udp_errors}")
+        bits = side.problems()
         if bits:
             yield f"  - {step.contender} {step.rate}/s {side.role} (exit {side.exit_status}): " + "; ".join(bits)
     if step.callee_unfinished:

@@ -74,7 +74,6 @@ import argparse
 import bisect
 import contextlib
 import json
-import math
 import os
 import platform
 import shlex
@@ -103,6 +102,7 @@ from benchmarks.calls import (
     _raise_exit,
     _sipp_version,
     check_free,
+    percentile,
     read_side,
 )
 
@@ -435,14 +435,6 @@ class Held:
         return max(self.counts, default=0)
 
 
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 def _rtt_setups(workdir: Path) -> list[float]:
     """SIPp's own ``setup`` response times (ms, its clock tick's resolution), in answer order."""
     files = sorted(workdir.glob(f"{UAC}_*_rtt.csv"))
@@ -654,21 +646,7 @@ def markdown(result: dict[str, Any]) -> Iterator[str]:
 
 def _details(phase: Phase) -> Iterator[str]:
     for side in (phase.uac, phase.uas):
-        bits = []
-        if side.failed_by_reason:
-            bits.append(f"failed {side.failed_by_reason}")
-        if side.retrans_sent:
-            bits.append(f"resent {side.retrans_sent}")
-        if side.retrans_received:
-            bits.append(f"received retransmissions {side.retrans_received}")
-        if side.timeouts:
-            bits.append(f"timeouts {side.timeouts}")
-        if side.unexpected:
-            bits.append(f"unexpected {side.unexpected}")
-        if side.dead_call_msgs or side.out_of_call_msgs:
-            bits.append(f"dead-call msgs {side.dead_call_msgs}, out-of-call msgs {side.out_of_call_msgs}")
-        if any(side.udp_errors):
-            bits.append(f"UDP errors send/recv/cong {side.udp_errors}")
+        bits = side.problems()
         if bits:
             yield f"  - {phase.name} {side.role} (exit {side.exit_status}): " + "; ".join(bits)
 

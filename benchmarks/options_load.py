@@ -23,12 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.calls import _cpu_seconds
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
