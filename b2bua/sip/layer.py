@@ -161,8 +161,7 @@ class TransactionLayer:
         """Send outside any transaction: the ACK for a 2xx (section 13.2.2.4), a response nobody retransmits.
         Returns the datagram, for :meth:`send_again`."""
         data = message.serialize()
-        self.stats.sent += 1
-        self._out.append((data, destination))
+        self.send_again(data, destination)
         return data
 
     def send_again(self, data: bytes, destination: Destination) -> None:

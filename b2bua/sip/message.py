@@ -137,10 +137,6 @@ class Headers:
         key = header_key(name)
         return [f[1] for f in self._fields if f[0] == key]
 
-    def only(self, keys: frozenset[str]) -> Headers:
-        """A new Headers with the fields whose key (lower-case long name) is in ``keys``, in order."""
-        return Headers([f for f in self._fields if f[0] in keys])
-
     def count(self, name: str) -> int:
         key = header_key(name)
         return sum(1 for f in self._fields if f[0] == key)
