@@ -110,7 +110,6 @@ from benchmarks.calls import (
     Scenarios,
     SippSide,
     _cpu_seconds,
-    _options,
     _raise_exit,
     _sipp_common,
     _sipp_version,
@@ -118,6 +117,7 @@ from benchmarks.calls import (
     check_free,
     percentile,
     read_side,
+    wait_answering,
 )
 
 CALLER_USER = "alice"
@@ -310,27 +310,9 @@ def start_service(procs: Processes, args: argparse.Namespace, ports: Ports,
     """The service on CPU 0, once it answers an OPTIONS with a 200 and its WebSocket port listens."""
     proc = procs.start(service_command(args, ports), cwd=ROOT, env=dict(os.environ, CALL_API_LOOP=args.loop),
                        stderr=stderr)
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((HOST, ports.probe))
-        probe.settimeout(0.2)
-        for n in range(150):
-            if proc.poll() is not None:
-                raise RuntimeError(f"the service exited with status {proc.returncode} (see {stderr.name})")
-            probe.sendto(_options(ports.probe, (HOST, ports.service), n), (HOST, ports.service))
-            try:
-                answered = probe.recv(65535).startswith(b"SIP/2.0 200")
-            except OSError:
-                continue
-            if answered and _listening(ports.ws, "tcp"):
-                return proc
-            time.sleep(0.1)
-    finally:
-        probe.close()
-    raise RuntimeError(f"the service did not answer OPTIONS on {HOST}:{ports.service} (see {stderr.name})")
-
-
-# -- SIPp --------------------------------------------------------------------------------------------
+    wait_answering(proc, ports.probe, ports.service, "the service", stderr.name,
+                   also=lambda: _listening(ports.ws, "tcp"))
+    return proc
 
 
 def sipp_command(args: argparse.Namespace, ports: Ports, phone: Phone, workdir: Path, count: int) -> list[str]:

@@ -74,7 +74,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -260,25 +260,33 @@ def start_contender(procs: Processes, args: argparse.Namespace, c: Contender, st
     else:
         cmd, env, ready = sippy_command(args, c, control), dict(os.environ, SIPLOG_BEND="none"), b"SIP/2.0 "
     proc = procs.start(cmd, cwd=ROOT, env=env, stderr=stderr)
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((HOST, args.probe_port))
+    wait_answering(proc, args.probe_port, c.port, c.label, stderr.name, ready)
+    time.sleep(0.3)
+    if proc.poll() is not None:
+        raise RuntimeError(f"{c.label} exited with status {proc.returncode} (see {stderr.name})")
+    return proc
+
+
+def wait_answering(proc: subprocess.Popen[bytes], probe_port: int, port: int, label: str, log: str,
+                   ready: bytes = b"SIP/2.0 200", also: Callable[[], bool] | None = None) -> None:
+    """Return once ``proc`` answers an OPTIONS sent from ``probe_port`` to ``port`` with a message starting
+    with ``ready`` and ``also()`` (if given) holds; raise if it exits first or stays silent (150 tries)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((HOST, probe_port))
         probe.settimeout(0.2)
         for n in range(150):
             if proc.poll() is not None:
-                raise RuntimeError(f"{c.label} exited with status {proc.returncode} (see {stderr.name})")
-            probe.sendto(_options(args.probe_port, (HOST, c.port), n), (HOST, c.port))
+                raise RuntimeError(f"{label} exited with status {proc.returncode} (see {log})")
+            probe.sendto(_options(probe_port, (HOST, port), n), (HOST, port))
             try:
                 answered = probe.recv(65535).startswith(ready)
             except OSError:
                 continue
+            if answered and (also is None or also()):
+                return
             if answered:
-                time.sleep(0.3)
-                if proc.poll() is None:
-                    return proc
-    finally:
-        probe.close()
-    raise RuntimeError(f"{c.label} did not answer OPTIONS on {HOST}:{c.port} (see {stderr.name})")
+                time.sleep(0.1)
+    raise RuntimeError(f"{label} did not answer OPTIONS on {HOST}:{port} (see {log})")
 
 
 # -- SIPp --------------------------------------------------------------------------------------------

@@ -78,7 +78,6 @@ import os
 import platform
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -98,12 +97,13 @@ from benchmarks.calls import (
     Processes,
     SippSide,
     _cpu_seconds,
-    _options,
     _raise_exit,
     _sipp_version,
+    _wait,
     check_free,
     percentile,
     read_side,
+    wait_answering,
 )
 
 PORT_RANGE = range(16100, 16200)
@@ -160,19 +160,8 @@ def start_service(procs: Processes, args: argparse.Namespace, ports: Ports,
     """call-api on CPU 0 once it answers an OPTIONS with a 200; raises if it dies or stays silent."""
     env = dict(os.environ, CALL_API_LOOP=args.loop)
     proc = procs.start(service_command(args, ports), cwd=ROOT, env=env, stderr=stderr)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, ports.probe))
-        probe.settimeout(0.2)
-        for n in range(150):
-            if proc.poll() is not None:
-                raise RuntimeError(f"call-api exited with status {proc.returncode} (see {stderr.name})")
-            probe.sendto(_options(ports.probe, (HOST, ports.service), n), (HOST, ports.service))
-            try:
-                if probe.recv(65535).startswith(b"SIP/2.0 200"):
-                    return proc
-            except OSError:
-                continue
-    raise RuntimeError(f"call-api did not answer OPTIONS on {HOST}:{ports.service} (see {stderr.name})")
+    wait_answering(proc, ports.probe, ports.service, "call-api", stderr.name)
+    return proc
 
 
 def sipp_command(name: str, workdir: Path, port: int, control: int, media: int, limit: int,
@@ -193,14 +182,6 @@ def sipp_command(name: str, workdir: Path, port: int, control: int, media: int, 
 def _rel(path: Path) -> str:
     """``path`` relative to the project when inside it."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    try:
-        proc.wait(timeout)
-        return True
-    except subprocess.TimeoutExpired:
-        return False
 
 
 # -- sampling ----------------------------------------------------------------------------------------
