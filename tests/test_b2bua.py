@@ -8,6 +8,7 @@ from b2bua.sip.message import Request, Response
 from b2bua.sip.session import Session
 from b2bua.sip.ua import UaSettings
 from b2bua.sip.ua_events import (
+    CallAcked,
     CallAnswered,
     CallEnded,
     CallFailed,
@@ -143,6 +144,74 @@ def test_reinvite_from_either_side_is_relayed_with_its_sdp() -> None:
     net.settle()
     done = [e for e in bob.events if isinstance(e, DialogResponse) and e.response.status >= 200]
     assert [e.response.status for e in done] == [200]
+
+
+def test_late_offer_is_bridged_the_callee_ack_carries_the_caller_answer() -> None:
+    """RFC 3264 section 4: an INVITE without SDP gets the offer in the 2xx and the answer in the ACK. The
+    caller's INVITE reaches the callee without SDP, the callee's offer reaches the caller, and the
+    callee's ACK waits for the caller's answer (bob gets no ACK until then, then one with it)."""
+    net, alice, bob, service, app = rig()
+    a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@127.0.0.2>",
+                        to_addr="<sip:bob@127.0.0.3>")
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall) and incoming.request.body == b""
+    b = incoming.session
+    b.respond(200, net.now, body=SDP_B)
+    net.run(until=net.now + 0.1)
+    answered = take(alice, CallAnswered)
+    assert isinstance(answered, CallAnswered) and answered.response.body == SDP_B
+    assert net.sent("ACK", sender="service") == [] and not b.confirmed
+    a.ack(net.now, body=SDP_A, content_type="application/sdp")
+    net.run(until=net.now + 0.1)
+    acked = take(bob, CallAcked)
+    assert isinstance(acked, CallAcked) and acked.request.body == SDP_A
+    assert b.confirmed
+    call = app.table.find(a.call_id)
+    assert call is not None and call.caller.received_sdp == SDP_A and call.state is CallState.ANSWERED
+    a.end(net.now)
+    net.settle()
+    assert b.ended and len(app.table) == 0
+
+
+def test_late_offer_reinvite_is_relayed_with_the_answer_in_the_ack() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    bob.events.clear()
+    b.request("INVITE", net.now)  # bob asks alice for a new offer
+    net.run(until=net.now + 0.1)
+    reinvite = take(alice, DialogRequest)
+    assert isinstance(reinvite, DialogRequest) and reinvite.request.body == b""
+    offer = SDP_A.replace(b"10 1", b"10 2").replace(b"4000", b"4002")
+    a.reply(reinvite.transaction, 200, net.now, body=offer)
+    net.run(until=net.now + 0.1)
+    ok = [e for e in bob.events if isinstance(e, DialogResponse) and e.response.status == 200]
+    assert [e.response.body for e in ok] == [offer]
+    assert not any(isinstance(e, CallAcked) for e in alice.events)
+    answer = SDP_B.replace(b"20 1", b"20 2")
+    b.ack(net.now, body=answer, content_type="application/sdp")
+    net.run(until=net.now + 0.1)
+    acked = take(alice, CallAcked)
+    assert isinstance(acked, CallAcked) and acked.request.body == answer
+
+
+def test_late_offer_caller_hanging_up_before_its_answer_ends_both_legs() -> None:
+    net, alice, bob, service, app = rig()
+    a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@127.0.0.2>",
+                        to_addr="<sip:bob@127.0.0.3>")
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    incoming.session.respond(200, net.now, body=SDP_B)
+    net.run(until=net.now + 0.1)
+    a.end(net.now)  # ACK without an answer, then BYE
+    net.settle()
+    acked = take(bob, CallAcked)
+    assert isinstance(acked, CallAcked) and acked.request.body == b""
+    assert isinstance(take(bob, CallEnded), CallEnded)
+    assert incoming.session.ended and len(app.table) == 0 and service.ua.sessions == []
 
 
 def test_loop_to_itself_is_refused() -> None:

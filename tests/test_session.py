@@ -757,3 +757,69 @@ def test_a_held_session_lets_its_invite_transaction_go_and_keeps_working() -> No
     a.end(net.now)
     net.run()
     assert a.ended and b.ended and len(sent_by(net, "alice", "BYE")) == 1
+
+
+# -- late offer: the offer in the 2xx, the answer in the ACK (RFC 3264 section 4, RFC 3261 13.2.2.4) ---
+
+
+def late_offer(net: Network, alice: Node, bob: Node) -> tuple[Session, Session]:
+    """alice INVITEs bob without SDP and bob answers 200 with the offer."""
+    a = alice.ua.invite(BOB, net.now, from_addr="<sip:alice@127.0.0.2>", to_addr="<sip:bob@127.0.0.3>")
+    net.run()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall) and incoming.request.body == b""
+    b = incoming.session
+    b.respond(200, net.now, body=SDP)
+    step(net)
+    return a, b
+
+
+def test_late_offer_ack_waits_for_the_answer_and_carries_it() -> None:
+    net, alice, bob = pair()
+    a, b = late_offer(net, alice, bob)
+    answered = take(alice, CallAnswered)
+    assert isinstance(answered, CallAnswered) and answered.response.body == SDP
+    assert a.confirmed and a.held_ack is not None and sent_by(net, "alice", "ACK") == []
+    net.run(until=net.now + 1.0)  # bob retransmits his 2xx: nothing goes back until the answer
+    assert sent_by(net, "alice", "ACK") == [] and len(sent_by(net, "bob", 200)) > 1
+    answer = SDP.replace(b"o=a 1 1", b"o=a 2 1")
+    assert a.ack(net.now, body=answer, content_type="application/sdp")
+    step(net)
+    acked = take(bob, CallAcked)
+    assert isinstance(acked, CallAcked) and acked.request.body == answer
+    assert acked.request.headers.get("content-type") == "application/sdp"
+    assert b.confirmed and a.held_ack is None and not a.ack(net.now)
+    ok = [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0]
+    net.send_raw(ok.serialize(), bob.address, alice)  # a late retransmission: the same ACK, answer and all
+    step(net)
+    acks = sent_by(net, "alice", "ACK")
+    assert len(acks) == 2 and acks[0].serialize() == acks[1].serialize()
+
+
+def test_late_offer_ended_before_the_answer_acks_without_body_then_byes() -> None:
+    net, alice, bob = pair()
+    a, b = late_offer(net, alice, bob)
+    a.end(net.now)
+    net.run()
+    order = [(m.method, m.body) for m in net.sent("ACK", sender="alice") + net.sent("BYE", sender="alice")]
+    assert order == [("ACK", b""), ("BYE", b"")]
+    sent = [m.method for _, src, _, m in net.log if src == "alice" and isinstance(m, Request)]
+    assert sent.index("ACK") < sent.index("BYE")
+    assert a.ended and b.ended and a.held_ack is None
+
+
+def test_late_offer_reinvite_holds_its_ack_and_a_retransmitted_2xx_is_not_reported_twice() -> None:
+    net, alice, bob = pair()
+    a, b = confirmed(net, alice, bob)
+    reinvite = a.request("INVITE", net.now)
+    step(net)
+    event = take(bob, DialogRequest)
+    assert isinstance(event, DialogRequest) and event.request.body == b""
+    b.reply(event.transaction, 200, net.now, body=SDP)
+    net.run(until=net.now + 1.0)  # bob's 2xx retransmitted meanwhile
+    assert finals(alice, reinvite) == [200]
+    assert a.held_ack is not None and [m.cseq for m in sent_by(net, "alice", "ACK")][-1].number == 1
+    assert a.ack(net.now, body=SDP, content_type="application/sdp")
+    step(net)
+    acked = take(bob, CallAcked)
+    assert isinstance(acked, CallAcked) and acked.request.body == SDP and acked.request.cseq.number == 2

@@ -104,8 +104,8 @@ class B2bua:
                     self._callee_failed(call, status, reason, now)
                 else:
                     call.leg_ended(leg, now)
-            case CallAcked(_, _):
-                pass
+            case CallAcked(_, ack):
+                self._relay_late_answer(call, leg, ack, now)
             case CallCancelled(_, _):
                 call.leg_ended(leg, now)
             case DialogRequest(_, request, transaction):
@@ -287,6 +287,18 @@ class B2bua:
         out = caller.outgoing_sdp(body) if body else b""
         caller.session.respond(200, now, body=out, content_type=ctype if out else None)
         call.move(CallState.ANSWERED)
+
+    def _relay_late_answer(self, call: Call, leg: Leg, ack: Request, now: float) -> None:
+        """Late offer (RFC 3264 section 4, RFC 3261 section 13.2.2.4): an INVITE or re-INVITE relayed
+        without SDP got the offer in the other leg's 2xx, whose ACK is held until this leg's ACK brings
+        the answer; it crosses like any SDP (the other leg's o= line continuity kept)."""
+        other = call.other(leg)
+        if other is None or other.session.held_ack is None:
+            return
+        ctype = ack.headers.get("content-type")
+        leg.remember_received(ack.body, ctype)
+        body = other.outgoing_sdp(ack.body) if ack.body else b""
+        other.session.ack(now, body=body, content_type=ctype if body else None)
 
     def _callee_failed(self, call: Call, status: int, reason: str, now: float) -> None:
         caller = call.caller

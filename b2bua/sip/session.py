@@ -97,8 +97,8 @@ class Session:
     """An INVITE dialog usage seen from the service: ``role`` says who sent the INVITE."""
 
     __slots__ = ("__weakref__", "_acks", "_bye_after_ack", "_cancel_wanted", "_final_sent", "_origins",
-                 "_provisional_seen", "_retransmits", "_transport_name", "call_id", "dialog", "invite", "invite_tx",
-                 "local_tag", "owner", "pending_reinvite", "pending_remote_invite", "role", "state", "ua")
+                 "_provisional_seen", "_retransmits", "_transport_name", "call_id", "dialog", "held_ack", "invite",
+                 "invite_tx", "local_tag", "owner", "pending_reinvite", "pending_remote_invite", "role", "state", "ua")
 
     def __init__(self, ua: UserAgent, role: Role, invite: Request, local_tag: str) -> None:
         self.ua = ua
@@ -123,6 +123,8 @@ class Session:
         #: The ACK sent for the 2xx to each of our INVITEs, by CSeq: the datagram and where it went, to
         #: send again as it was for a retransmitted 2xx (section 13.2.2.4).
         self._acks: dict[int, tuple[bytes, Destination]] = {}
+        #: The 2xx whose ACK waits for the application's answer (late offer, :meth:`ack`), with its INVITE.
+        self.held_ack: tuple[Request, Response] | None = None
         #: Our re-INVITE waiting for its final response (glare, section 14.1).
         self.pending_reinvite: Request | None = None
         #: The peer's re-INVITE waiting for our answer.
@@ -152,6 +154,7 @@ class Session:
         self.state = state
         if state is SessionState.ENDED:
             self._retransmits.clear()
+            self.held_ack = None
             self.ua._session_ended(self)
 
     def _confirmed(self, now: float) -> None:
@@ -329,6 +332,9 @@ class Session:
             # Section 15: the callee must not send BYE before the ACK for its 2xx arrives (or it gives up).
             self._bye_after_ack = True
             return
+        # A 2xx still waiting for the answer is ACKed without one before the BYE: the peer stops
+        # retransmitting it, and the BYE ends the dialog the offer was for (what OpenSIPS's B2B does too).
+        self.ack(now)
         self._send_bye(now)
 
     def _send_bye(self, now: float) -> None:
@@ -409,18 +415,39 @@ class Session:
             self.ua._dialog_added(self)
         else:
             dialog.confirm(response)
-        self._send_ack(self.invite, response)
         if self._cancel_wanted:
+            self._send_ack(self.invite, response)
             self.ua.emit(CallAnswered(self, response))
             self.state = SessionState.CONFIRMED
             self._send_bye(now)
             return
+        self._ack_or_hold(self.invite, response)
         self._confirmed(now)
         self.ua.emit(CallAnswered(self, response))
 
-    def _send_ack(self, invite: Request, response: Response) -> None:
+    def _ack_or_hold(self, invite: Request, response: Response) -> None:
+        """ACK a 2xx to our INVITE at once, unless the INVITE had no offer and the 2xx has one (late offer,
+        RFC 3264 section 4 and RFC 3261 section 13.2.2.4): then the ACK must carry the answer, which only
+        the application has, and it waits in :attr:`held_ack` for :meth:`ack`. A retransmission of that
+        2xx meanwhile gets nothing (the peer keeps retransmitting until the ACK, section 13.3.1.4)."""
+        if not invite.body and response.body:
+            self.held_ack = (invite, response)
+        else:
+            self._send_ack(invite, response)
+
+    def ack(self, now: float, *, body: bytes = b"", content_type: str | None = None) -> bool:
+        """Send the ACK held for a late offer, with the answer in ``body``; False when none is held."""
+        held = self.held_ack
+        if held is None or self.dialog is None:
+            return False
+        self.held_ack = None
+        self._send_ack(held[0], held[1], body, content_type)
+        return True
+
+    def _send_ack(self, invite: Request, response: Response, body: bytes = b"",
+                  content_type: str | None = None) -> None:
         assert self.dialog is not None
-        ack = self.dialog.ack_for(invite, response, self.ua.ids.branch())
+        ack = self.dialog.ack_for(invite, response, self.ua.ids.branch(), body=body, content_type=content_type)
         cseq = response.cseq
         sent = self.ua.send_ack(self.dialog, ack)
         if cseq is not None:
@@ -529,8 +556,15 @@ class Session:
                              lambda at: self._retry_reinvite(request, at))
             return
         if method == "INVITE" and 200 <= status < 300 and self.dialog is not None:
+            cseq = response.cseq
+            number = cseq.number if cseq is not None else -1
+            held_cseq = self.held_ack[1].cseq if self.held_ack is not None else None
+            if number in self._acks or (held_cseq is not None and held_cseq.number == number):
+                # A retransmission of a 2xx already handled (RFC 6026 passes them up): the same ACK again.
+                self._resend_ack(response)
+                return
             self.dialog.update_target(response)
-            self._send_ack(request, response)
+            self._ack_or_hold(request, response)
         origin = self._origins.pop(id(request), request) if status >= 200 else self._origins.get(id(request), request)
         self.ua.emit(DialogResponse(self, origin, response))
         if status in (481, 408) and self.state is not SessionState.ENDED:

@@ -79,3 +79,11 @@ def test_bye_from_the_callee(bridged: ServiceProcess, kamailio: Kamailio, sipp: 
     bob = sipp("uas_answer_bye.xml", phone="bob", pause_ms=200)
     alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
     assert_all_ok(wait_all([alice, bob], 30), kamailio)
+
+
+def test_late_offer_is_bridged(bridged: ServiceProcess, kamailio: Kamailio, sipp: SippLauncher) -> None:
+    """An INVITE without SDP: bob gets it without SDP, alice gets bob's offer in the 200, and bob's ACK
+    carries alice's answer (both scenarios check the bodies)."""
+    bob = sipp("uas_answer_late_offer.xml", phone="bob")
+    alice = sipp("uac_call_late_offer.xml", phone="alice", call="bob", pause_ms=200)
+    assert_all_ok(wait_all([alice, bob], 30), kamailio)
