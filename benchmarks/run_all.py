@@ -187,9 +187,9 @@ def plan(args: argparse.Namespace) -> list[Run]:
         Run("options", "OPTIONS load", ["benchmarks.options_load", "--seconds", "3", "--rates",
                                         "5000,8000,11000,14000,17000,20000,23000"]),
         Run("calls", "bridged calls", ["benchmarks.calls", "--seconds", "30", "--rates",
-                                       "200,600,800,1000,1200", "--stock"]),
+                                       "200,600,1000,1200,1400,1600,1800,2000", "--stock"]),
         Run("held", "held calls", ["benchmarks.held", "--rounds", "2"]),
-        Run("api_sweep", "CallStart throughput", ["benchmarks.api", "--rates", "100,200,250,300,350,400,450",
+        Run("api_sweep", "CallStart throughput", ["benchmarks.api", "--rates", "100,200,300,400,450,500,550,600",
                                                   "--seconds", "20"]),
     ]
 
