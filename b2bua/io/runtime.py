@@ -114,7 +114,7 @@ def tune_gc() -> None:
 
 
 #: Seconds between the young collections :class:`GcPacer` runs.
-GC_PACE = 0.2
+GC_PACE = 0.05
 
 
 class GcPacer:
@@ -129,10 +129,13 @@ class GcPacer:
     thousand objects and gen1, which follows every tenth gen0 collection, stays small too. Full
     collections keep their own rare schedule (:func:`tune_gc`).
 
-    The price is CPU: young objects that used to die before any collection saw them are now visited.
-    Measured: every 50 ms took p99 to 1.1-1.9 ms and cost 5-7 points of a core at 600-800 bridged
-    calls/s; every 200 ms (the default) gave p99 1.85 ms. Either way the 1,000 bridged calls/s step,
-    clean at 91-93 % of the core without the pacer, is no longer reliably clean (docs/PERFORMANCE.md).
+    The pace trades CPU for pauses: a young collection visits the young objects still alive, so the more
+    often it runs, the more of a bridged call's short-lived objects (alive about as long as the call) it
+    visits before they die, and the more often gen1 runs; the less often, the bigger each gen0 and gen1.
+    Measured on one machine (docs/PERFORMANCE.md), CallStart request -> first INVITE p99 / max at 225/s
+    and service CPU at 1,200 bridged calls/s: every 200 ms 4.1 / 107 ms (gen0 4-5 ms, gen1 95-104 ms
+    from 32 s on), 76 %; every 20 ms 1.3 / 19 ms, 84 % with a longer INVITE -> 200 tail; every 50 ms
+    (the default) 1.5 / 23 ms (gen1 at most 5 ms), 79 %.
     """
 
     def __init__(self, interval: float = GC_PACE) -> None:
