@@ -335,3 +335,22 @@ def test_the_gc_pacer_collects_the_young_generation_on_a_clock() -> None:
         return gc.get_stats()[0]["collections"] - before
 
     assert asyncio.run(scenario()) >= 5
+
+
+def test_the_gc_pacer_takes_gen1_along_every_few_collections() -> None:
+    """gc.collect(0) never escalates by itself: every gen1_every-th paced collection is a gen1 one."""
+    import asyncio
+    import gc
+
+    from b2bua.io.runtime import GcPacer
+
+    async def scenario() -> tuple[int, int]:
+        pacer = GcPacer(interval=0.01, gen1_every=2)
+        young, middle = gc.get_stats()[0]["collections"], gc.get_stats()[1]["collections"]
+        pacer.start()
+        await asyncio.sleep(0.3)
+        pacer.stop()
+        return gc.get_stats()[0]["collections"] - young, gc.get_stats()[1]["collections"] - middle
+
+    young, middle = asyncio.run(scenario())
+    assert middle >= 3 and young >= middle
