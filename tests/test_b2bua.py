@@ -44,9 +44,10 @@ def take(node: Node, kind: type[UaEvent]) -> UaEvent:
     raise AssertionError(f"{node.name} has no {kind.__name__}: {[type(e).__name__ for e in node.events]}")
 
 
-def dial(net: Network, alice: Node, bob: Node) -> tuple[Session, Session, Request]:
+def dial(net: Network, alice: Node, bob: Node, body: bytes = SDP_A) -> tuple[Session, Session, Request]:
+    """alice INVITEs bob through the service with ``body`` as her offer (none: a late offer)."""
     a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr='"Alice" <sip:alice@127.0.0.2>',
-                        to_addr="<sip:bob@127.0.0.3>", body=SDP_A)
+                        to_addr="<sip:bob@127.0.0.3>", body=body)
     net.settle()
     incoming = take(bob, IncomingCall)
     assert isinstance(incoming, IncomingCall)
@@ -151,12 +152,8 @@ def test_late_offer_is_bridged_the_callee_ack_carries_the_caller_answer() -> Non
     caller's INVITE reaches the callee without SDP, the callee's offer reaches the caller, and the
     callee's ACK waits for the caller's answer (bob gets no ACK until then, then one with it)."""
     net, alice, bob, service, app = rig()
-    a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@127.0.0.2>",
-                        to_addr="<sip:bob@127.0.0.3>")
-    net.settle()
-    incoming = take(bob, IncomingCall)
-    assert isinstance(incoming, IncomingCall) and incoming.request.body == b""
-    b = incoming.session
+    a, b, invite = dial(net, alice, bob, body=b"")
+    assert invite.body == b""
     b.respond(200, net.now, body=SDP_B)
     net.run(until=net.now + 0.1)
     answered = take(alice, CallAnswered)
@@ -199,19 +196,15 @@ def test_late_offer_reinvite_is_relayed_with_the_answer_in_the_ack() -> None:
 
 def test_late_offer_caller_hanging_up_before_its_answer_ends_both_legs() -> None:
     net, alice, bob, service, app = rig()
-    a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@127.0.0.2>",
-                        to_addr="<sip:bob@127.0.0.3>")
-    net.settle()
-    incoming = take(bob, IncomingCall)
-    assert isinstance(incoming, IncomingCall)
-    incoming.session.respond(200, net.now, body=SDP_B)
+    a, b, _ = dial(net, alice, bob, body=b"")
+    b.respond(200, net.now, body=SDP_B)
     net.run(until=net.now + 0.1)
     a.end(net.now)  # ACK without an answer, then BYE
     net.settle()
     acked = take(bob, CallAcked)
     assert isinstance(acked, CallAcked) and acked.request.body == b""
     assert isinstance(take(bob, CallEnded), CallEnded)
-    assert incoming.session.ended and len(app.table) == 0 and service.ua.sessions == []
+    assert b.ended and len(app.table) == 0 and service.ua.sessions == []
 
 
 def test_loop_to_itself_is_refused() -> None:
