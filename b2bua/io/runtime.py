@@ -163,9 +163,11 @@ class GcPacer:
             self._handle = None
 
     def _tick(self) -> None:
-        if _collections() == self._seen:  # none came by itself since the last tick
+        done = _collections()
+        if done == self._seen:  # none came by itself since the last tick
             gc.collect(1 if gc.get_count()[1] >= self.gen1_every else 0)
-        self._seen = _collections()
+            done += 1  # a collection of gen1 counts once, as one of gen0 does
+        self._seen = done
         self._handle = asyncio.get_running_loop().call_later(self.interval, self._tick)
 
 
