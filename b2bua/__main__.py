@@ -15,9 +15,10 @@ from rpc.server import ApiServer
 from .call.b2bua import B2bua, B2buaSettings
 from .call.control import Control
 from .config import Config, ConfigError, build_parser, load_config
+from .io.collector import Collector
 from .io.ids import RandomIds
 from .io.loop import new_event_loop
-from .io.runtime import GcPacer, Service, tune_gc
+from .io.runtime import Service
 
 __all__ = ["build_parser", "main"]
 
@@ -38,9 +39,8 @@ async def _serve(config: Config) -> int:
     except OSError as exc:
         logger.error("call-api cannot start: %s", exc)
         return 1
-    tune_gc()
-    pacer = GcPacer()
-    pacer.start()
+    collector = Collector()
+    collector.start()
     api = ApiServer(config.ws, service, Control(b2bua), RandomIds().cmd_id)
     try:
         await api.start()
@@ -52,7 +52,7 @@ async def _serve(config: Config) -> int:
     try:
         await stop.wait()
     finally:
-        pacer.stop()
+        collector.stop()
         await api.stop()
         await service.stop()
     return 0
