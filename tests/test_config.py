@@ -30,7 +30,6 @@ from b2bua.config import (
     load_toml,
 )
 from b2bua.sip.auth import Credentials
-from b2bua.sip.timers import TimerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "configuration.md"
@@ -76,14 +75,6 @@ def test_defaults_without_flags() -> None:
     assert config.calls == CallsConfig(refer_notify_timeout=32.0, answer_timeout=60.0, max_calls=10000)
     assert config.log.level == "INFO"
     assert config.credentials == ()
-
-
-def test_timer_settings_and_proxy_uri() -> None:
-    config = load_config(["--t1", "0.25", "--outbound-proxy", "sip:proxy.example.com:5060;lr"])
-    assert config.timers.timer_settings() == TimerSettings(T1=0.25, T2=4.0, T4=5.0)
-    uri = config.sip.outbound_proxy_uri
-    assert uri is not None and uri.lr and uri.host == "proxy.example.com" and uri.port == 5060
-    assert load_config([]).sip.outbound_proxy_uri is None
 
 
 def test_token_and_password_stay_out_of_repr() -> None:

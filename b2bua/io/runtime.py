@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ..config import Config
 from ..sip.address import Destination
+from ..sip.timers import TimerSettings
 from ..sip.ua import UaSettings, UserAgent
 from ..sip.ua_events import IncomingCall, UaEvent
 from ..sip.uri import parse_sip_uri
@@ -182,7 +183,8 @@ class Service:
     def __init__(self, config: Config, app: Application | None = None) -> None:
         self.config = config
         host, port = config.sip.listen[0]
-        self.ua = UserAgent(RandomIds(host), ua_settings(config, host, port), config.timers.timer_settings())
+        timers = TimerSettings(T1=config.timers.t1, T2=config.timers.t2, T4=config.timers.t4)
+        self.ua = UserAgent(RandomIds(host), ua_settings(config, host, port), timers)
         self.ua.layer.limits = dataclasses.replace(self.ua.layer.limits, max_size=config.sip.max_message_size)
         self.core = ServiceCore(self.ua, app or RefuseCalls())
         listen = [(t, h, p) for h, p in config.sip.listen for t in config.sip.transports]
