@@ -32,6 +32,7 @@ from .call.b2bua import B2buaSettings
 from .sip.auth import Credentials
 from .sip.errors import ParseError
 from .sip.timers import TimerSettings
+from .sip.ua import UaSettings
 from .sip.uri import SipUri, parse_host, parse_sip_uri, parse_uri, split_hostport
 
 Transport = Literal["udp", "tcp"]
@@ -46,6 +47,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 #: The component defaults the settings of the same meaning take theirs from.
 _CALLS: Final = B2buaSettings()
 _TIMERS: Final = TimerSettings()
+_UA: Final = UaSettings()
 
 
 class ConfigError(ValueError):
@@ -378,9 +380,9 @@ def _spec(f: Field[Any]) -> Setting:
     return spec
 
 
-def _check_fields(section: object, prefix: str) -> None:
+def _check_fields(section: Any, prefix: str) -> None:
     """Run every field's check; the first problem raises, named by the field's TOML key."""
-    for f in fields(section):  # type: ignore[arg-type]
+    for f in fields(section):
         spec = _spec(f)
         problem = spec.check(getattr(section, f.name)) if spec.check is not None else None
         if problem:
@@ -407,12 +409,12 @@ class SipConfig:
         None, "--outbound-proxy", "URI", "SIP URI to send every request through", _text, check=_proxy_problem)
     #: Networks whose SIP requests the service accepts as coming from a trusted peer (see docs).
     trusted: tuple[IPNetwork, ...] = setting(
-        (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")), "--trusted", "CIDR",
+        _UA.trusted, "--trusted", "CIDR",
         "trusted network; repeatable", _networks, repeat=True)
     #: User part of the service's own URI (From of the requests it places, Contact).
-    user: str = setting("call-api", "--user", "USER", "user part of the service's URI", _text, check=_user_problem)
+    user: str = setting(_UA.user, "--user", "USER", "user part of the service's URI", _text, check=_user_problem)
     #: Display name of the service in From headers; empty for none.
-    display_name: str = setting("call-api", "--display-name", "NAME", "display name in From", _text,
+    display_name: str = setting(_UA.display_name, "--display-name", "NAME", "display name in From", _text,
                                 check=_display_name_problem)
     #: Value of the User-Agent and Server headers.
     user_agent: str = setting(f"call-api/{__version__}", "--user-agent", "TEXT", "User-Agent and Server header value",
