@@ -1,9 +1,12 @@
-"""build_service: every setting reaches the component that uses it, read back from the built objects."""
+"""build_service: every setting reaches the component that uses it, read back from the built objects; and
+the built service starts (SIP, then the API) and stops as a whole."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -93,3 +96,32 @@ def test_the_parts_are_wired_together() -> None:
     assert built.control.b2bua is built.b2bua
     assert built.api.service is built.runtime and built.api.control is built.control
     assert built.runtime.ua.settings.port == 5080 and built.runtime.ua.settings.host == "127.0.0.1"
+
+
+def test_start_opens_sip_then_the_api_and_stop_closes_both() -> None:
+    async def scenario() -> None:
+        built = build_service(load_config(["--sip-listen", "127.0.0.1:0", "--ws-host", "127.0.0.1", "--ws-port", "0"]))
+        await built.start()
+        try:
+            assert built.runtime.shell.running and built.api.port != 0
+            assert built.runtime.ua.settings.port == built.runtime.shell.bound[0].port != 0
+        finally:
+            await built.stop()
+        assert not built.runtime.shell.running and built.api.urls == []
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+def test_start_closes_the_sip_side_again_when_the_api_cannot_listen() -> None:
+    async def scenario() -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            built = build_service(load_config(["--sip-listen", "127.0.0.1:0", "--ws-host", "127.0.0.1",
+                                               "--ws-port", str(port)]))
+            with pytest.raises(OSError, match=f"^the API on 127.0.0.1 port {port}: "):
+                await built.start()
+            assert not built.runtime.shell.running
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
