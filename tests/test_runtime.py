@@ -1,5 +1,6 @@
-"""Tests for b2bua.io.runtime: the service on real loopback sockets (ephemeral ports), driven by a plain UDP
-socket playing the phone; and ServiceCore's guard around the application."""
+"""Tests for b2bua.io.runtime: the SIP runtime (as build_service assembles it) on real loopback sockets
+(ephemeral ports), driven by a plain UDP socket playing the phone; and ServiceCore's guard around the
+application."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any, TypeVar, cast
 import pytest
 
 from b2bua.config import load_config
-from b2bua.io.runtime import RefuseCalls, Service, ServiceCore
+from b2bua.io.runtime import Service, ServiceCore
+from b2bua.service import build_service
 from b2bua.sip.address import Destination
 from b2bua.sip.message import Request, Response
 from b2bua.sip.parser import parse_message
@@ -92,9 +94,19 @@ def request(phone: Phone, method: str, *, call_id: str = "rt-1@127.0.0.1", cseq:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+class Refusing:
+    """An application that refuses every call with 480."""
+
+    def handle(self, event: UaEvent, now: float) -> None:
+        if isinstance(event, IncomingCall):
+            event.session.respond(480, now, reason="No Call Logic")
+
+
 async def start(app: Any = None) -> tuple[Service, Destination]:
-    config = load_config(["--sip-listen", "127.0.0.1:0", "--ws-port", "0"])
-    service = Service(config, app)
+    """The runtime build_service makes, its application replaced by ``app`` when given."""
+    service = build_service(load_config(["--sip-listen", "127.0.0.1:0", "--ws-port", "0"])).runtime
+    if app is not None:
+        service.app = app
     await asyncio.wait_for(service.start(), TIMEOUT)
     (udp,) = [d for d in service.shell.bound if d.transport == "udp"]
     assert udp.port != 0 and service.ua.settings.port == udp.port
@@ -148,10 +160,9 @@ def test_service_answers_options_over_udp() -> None:
     run(scenario())
 
 
-def test_invite_gets_100_then_480_from_refuse_calls() -> None:
+def test_invite_gets_100_then_the_applications_answer() -> None:
     async def scenario() -> None:
-        service, address = await start()
-        assert isinstance(service.app, RefuseCalls)
+        service, address = await start(Refusing())
         phone = await open_phone()
         try:
             phone.send(request(phone, "INVITE", branch="z9hG4bK-refused", body=SDP), address)
@@ -255,7 +266,7 @@ def test_service_survives_an_application_that_raises(caplog: pytest.LogCaptureFi
             await asyncio.sleep(0.05)
             phone.send(request(phone, "OPTIONS", call_id="rt-2@127.0.0.1"), address)
             await phone.response(200)  # still serving
-            service.app = RefuseCalls()
+            service.app = Refusing()
             phone.send(request(phone, "INVITE", call_id="rt-3@127.0.0.1", body=SDP), address)
             await phone.response(480)
         finally:

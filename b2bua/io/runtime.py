@@ -1,9 +1,9 @@
-"""The running service: configuration in, the SIP shell, the UA core and the application wired together.
+"""The SIP runtime: the SIP shell, the UA core and the application wired together.
 
-:class:`Service` owns the :class:`~b2bua.io.shell.SipShell` and the :class:`~b2bua.sip.ua.UserAgent`; every
+:class:`Service` owns the :class:`~b2bua.io.shell.SipShell` over the :class:`~b2bua.sip.ua.UserAgent`; every
 call into the core goes through :class:`ServiceCore`, which hands the UA's events to the application
-right after, so the application acts within the same loop iteration. Until the B2BUA lands, the
-application is :class:`RefuseCalls`: every call gets a clean 480.
+right after, so the application acts within the same loop iteration. It takes built components, not
+the configuration: :func:`b2bua.service.build_service` makes them from the settings.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
-from ..config import Config
 from ..sip.address import Destination
-from ..sip.ua import UaSettings, UserAgent
-from ..sip.ua_events import IncomingCall, UaEvent
-from ..sip.uri import parse_sip_uri
-from .ids import RandomIds
+from ..sip.ua import UserAgent
+from ..sip.ua_events import UaEvent
 from .loop import loop_name
-from .shell import SipShell
+from .shell import ListenAddress, SipShell
 
 logger = logging.getLogger("call_api")
 
@@ -29,14 +27,6 @@ class Application(Protocol):
     """What sits on the UA core: it receives every UA event and acts on the sessions (sans-I/O)."""
 
     def handle(self, event: UaEvent, now: float) -> None: ...
-
-
-class RefuseCalls:
-    """The application used when no call logic is plugged in: INVITEs get 480 Temporarily Unavailable."""
-
-    def handle(self, event: UaEvent, now: float) -> None:
-        if isinstance(event, IncomingCall):
-            event.session.respond(480, now, reason="No Call Logic")
 
 
 class ServiceCore:
@@ -82,32 +72,22 @@ class ServiceCore:
         self._pump(now)
 
 
-def ua_settings(config: Config, host: str, port: int) -> UaSettings:
-    sip = config.sip
-    return UaSettings(
-        host=sip.advertised_host or host,
-        port=port,
-        user=sip.user,
-        display_name=sip.display_name,
-        user_agent=sip.user_agent,
-        outbound_proxy=parse_sip_uri(sip.outbound_proxy) if sip.outbound_proxy else None,
-        trusted=tuple(sip.trusted),
-        credentials=tuple(config.credentials),
-    )
 
 
 class Service:
-    """The whole service for one configuration: ``await start()``, ``await stop()``."""
+    """The SIP side of the service: ``await start()``, ``await stop()``.
 
-    def __init__(self, config: Config, app: Application | None = None) -> None:
-        self.config = config
-        host, port = config.sip.listen[0]
-        self.ua = UserAgent(RandomIds(host), ua_settings(config, host, port), config.timers.timer_settings())
-        self.ua.layer.limits = dataclasses.replace(self.ua.layer.limits, max_size=config.sip.max_message_size)
-        self.core = ServiceCore(self.ua, app or RefuseCalls())
-        listen = [(t, h, p) for h, p in config.sip.listen for t in config.sip.transports]
-        self.shell = SipShell(self.core, listen, max_message_size=config.sip.max_message_size,
-                              tcp_idle_timeout=config.sip.tcp_idle_timeout)
+    ``listen`` is every (transport, host, port) to open; ``advertised_host``, when given, is written in Via
+    and Contact instead of the first bound host. ``max_message_size`` and ``tcp_idle_timeout`` go to the
+    shell (the UA's parser takes its own limits)."""
+
+    def __init__(self, ua: UserAgent, app: Application, listen: Sequence[ListenAddress], *,
+                 advertised_host: str | None, max_message_size: int, tcp_idle_timeout: float) -> None:
+        self.ua = ua
+        self.advertised_host = advertised_host
+        self.core = ServiceCore(ua, app)
+        self.shell = SipShell(self.core, listen, max_message_size=max_message_size,
+                              tcp_idle_timeout=tcp_idle_timeout)
 
     @property
     def app(self) -> Application:
@@ -120,10 +100,10 @@ class Service:
     async def start(self) -> None:
         await self.shell.start()
         first = self.shell.bound[0]
-        host = self.config.sip.advertised_host or first.host
+        host = self.advertised_host or first.host
         self.ua.settings = dataclasses.replace(self.ua.settings, host=host, port=first.port)
         addresses = " ".join(str(d) for d in self.shell.bound)
-        proxy = self.config.sip.outbound_proxy or "none"
+        proxy = self.ua.settings.outbound_proxy or "none"
         logger.info("call-api ready: SIP %s, outbound proxy %s, loop %s", addresses, proxy, loop_name())
 
     def poke(self) -> None:

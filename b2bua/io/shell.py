@@ -127,6 +127,21 @@ class SipShell:
         return self._running
 
     @property
+    def listen(self) -> tuple[ListenAddress, ...]:
+        """The (transport, host, port) to listen on, as given (port 0 still 0; see :attr:`bound`)."""
+        return tuple(self._listen)
+
+    @property
+    def max_message_size(self) -> int:
+        """Largest message framed from a TCP stream."""
+        return self._max_size
+
+    @property
+    def tcp_idle_timeout(self) -> float:
+        """Seconds without traffic after which a TCP connection is closed."""
+        return self._idle_timeout
+
+    @property
     def connections(self) -> int:
         """Open or opening TCP connections."""
         return len(self._tcp.all) if self._tcp is not None else 0

@@ -1,8 +1,9 @@
-"""The REFER commands end to end over WebSocket: the service as a process (default ``--refer-notify-timeout``),
-Kamailio as its outbound proxy, SIPp phones as transferees; CallStart, CallBlindTransfer,
-CallAttendedTransfer and a chain of commands driven only by the Call-IDs the notifications report, each
-checked against the notification sequence of the seed (the failure flows are in test_refer_flows.py,
-in-process with a short NOTIFY timeout). Then the README's five-minute tour, run as the README gives it.
+"""The REFER commands end to end over WebSocket: the service as a process, Kamailio as its outbound proxy,
+SIPp phones as transferees; CallStart, CallBlindTransfer, CallAttendedTransfer and a chain of commands
+driven only by the Call-IDs the notifications report, each checked against the notification sequence of
+the seed; a transfer without its final NOTIFY under ``--refer-notify-timeout 2`` (the other failure flows
+are in test_refer_flows.py, in-process with the same flag). Then the README's five-minute tour, run as the
+README gives it.
 
 A transferee is two SIPp linked with -3pcc: the dialog side gets the REFER and sends the NOTIFYs, its twin
 places the new call under the Call-ID ``xfer-<the dialog's Call-ID>`` (see sipp-scenarios/README.md).
@@ -40,7 +41,16 @@ from .rig import (
     wait_all,
 )
 from .service import ROOT, ServiceProcess
-from .test_api import ServiceFactory, call_id_of, command, free_tcp_port, names, start_service, when_answered
+from .test_api import (
+    ServiceFactory,
+    call_id_of,
+    command,
+    free_tcp_port,
+    names,
+    start_service,
+    wait_for_text,
+    when_answered,
+)
 
 pytestmark = pytest.mark.system
 
@@ -161,6 +171,36 @@ def test_blind_transfer(call_api: ServiceFactory, kamailio: Kamailio, sipp: Sipp
     ]
     assert "Referred-By: <sip:alice@" in messages_of(bob)
     assert "osid" not in messages_of(carol)
+
+
+def test_refer_notify_timeout_from_the_command_line(
+    call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
+) -> None:
+    """With ``--refer-notify-timeout 2``, a blind transfer whose transferee accepts the REFER and never sends
+    the final NOTIFY is reported failed (408) after about 2 s, not the default 32; the call stays up."""
+    service, url = start_service(call_api, rig_ports, "--refer-notify-timeout", "2")
+    bob = sipp("uas_transferee_silent.xml", phone="bob", keys={"peer": "alice", "offer_dir": "sendrecv",
+                                                                "target": "carol"})
+    alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
+    caller_call_id = call_id_of(alice)
+    wait_for_text(bob.messages_path, r"^ACK sip:")
+    got: dict[str, Messages] = {}
+    took: list[float] = []
+
+    async def drive() -> None:
+        async with connect(url) as ws:
+            started = time.monotonic()
+            got["transfer"] = await when_answered(ws, "CallBlindTransfer", {
+                "callid": caller_call_id, "leg": "callee", "destination": uri(rig_ports, "carol")})
+            took.append(time.monotonic() - started)
+            got["end"] = await command(ws, "CallEnd", {"callid": caller_call_id}, "end")
+
+    run(drive(), [alice, bob], kamailio, service)
+    assert names(got["transfer"]) == ["Started", "TRANSFER_ACCEPT", "CALL_START", "Error", "Ended"], got
+    (error,) = [m["params"] for m in got["transfer"] if m.get("method") == "Error"]
+    assert error["code"] == 408, error
+    assert 1.5 < took[0] < 10, f"the transfer failed after {took[0]:.1f} s"
+    assert names(got["end"]) == ["Started", "Ended"]
 
 
 def test_attended_transfer_with_upstream_spelling(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from b2bua.config import load_config
-from b2bua.io.runtime import Service
+from b2bua.service import build_service
 from b2bua.sip.ua_events import CallAnswered, CallEnded, UaEvent
 
 from .rig import PortMap, SippLauncher, assert_all_ok
@@ -80,9 +80,9 @@ class Recorder:
 
 
 async def _call_and_hang_up(flags: list[str], target: str) -> list[UaEvent]:
-    config = load_config(flags)
     recorder = Recorder()
-    service = Service(config, recorder)
+    service = build_service(load_config(flags)).runtime
+    service.app = recorder
     await service.start()
     try:
         session = service.ua.invite(target, service.shell.time(), from_addr="<sip:call-api@127.0.0.1>",

@@ -10,11 +10,10 @@ import pytest
 
 from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
-from b2bua.call.control import Control
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
-from b2bua.io.runtime import Service
+from b2bua.service import build_service
 
 from .rig import Kamailio, PortMap, SippLauncher, assert_all_ok, wait_all
 
@@ -28,14 +27,13 @@ def names(reports: list[FlowReport]) -> list[str]:
 async def with_service(ports: PortMap, body: Callable[[AsyncControl, B2bua], Awaitable[None]]) -> None:
     config = load_config(["--sip-listen", f"127.0.0.1:{ports.service}", "--outbound-proxy",
                           f"sip:127.0.0.1:{ports.proxy};lr"])
-    service = Service(config)
-    b2bua = B2bua(service.ua)
-    service.app = b2bua
-    await service.start()
+    built = build_service(config)
+    b2bua = built.b2bua
+    await built.runtime.start()
     try:
-        await asyncio.wait_for(body(AsyncControl(service, Control(b2bua)), b2bua), 30)
+        await asyncio.wait_for(body(AsyncControl(built.runtime, built.control), b2bua), 30)
     finally:
-        await service.stop()
+        await built.runtime.stop()
     assert len(b2bua.table) == 0
 
 

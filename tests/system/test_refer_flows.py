@@ -16,13 +16,12 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from b2bua.call.b2bua import B2bua, B2buaSettings
+from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
-from b2bua.call.control import Control
 from b2bua.call.events import FlowError, FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
-from b2bua.io.runtime import Service
+from b2bua.service import build_service
 
 from .rig import LOOPBACK, Kamailio, PortMap, RigError, Sipp, SippLauncher, assert_all_ok, is_listening, wait_all
 
@@ -40,26 +39,24 @@ def uri(ports: PortMap, user: str) -> str:
     return f"sip:{user}@{LOOPBACK}:{ports.proxy}"
 
 
-def run(ports: PortMap, body: Body, phones: list[Sipp], proxy: Kamailio, settings: B2buaSettings | None = None) -> None:
+def run(ports: PortMap, body: Body, phones: list[Sipp], proxy: Kamailio, *flags: str) -> None:
     """Run ``body`` against the service, then require every phone to have succeeded (their reports
     also explain a body that failed or timed out)."""
     try:
-        asyncio.run(with_service(ports, body, settings))
+        asyncio.run(with_service(ports, body, *flags))
     finally:
         assert_all_ok(wait_all(phones, 12), proxy)
 
 
-async def with_service(ports: PortMap, body: Body, settings: B2buaSettings | None = None) -> None:
-    config = load_config(["--sip-listen", f"{LOOPBACK}:{ports.service}", "--outbound-proxy",
-                          f"sip:{LOOPBACK}:{ports.proxy};lr"])
-    service = Service(config)
-    b2bua = B2bua(service.ua, settings)
-    service.app = b2bua
-    await service.start()
+async def with_service(ports: PortMap, body: Body, *flags: str) -> None:
+    """The service's SIP side (``flags`` added to the command line), with ``body`` driving its B2BUA."""
+    built = build_service(load_config(["--sip-listen", f"{LOOPBACK}:{ports.service}", "--outbound-proxy",
+                                       f"sip:{LOOPBACK}:{ports.proxy};lr", *flags]))
+    await built.runtime.start()
     try:
-        await asyncio.wait_for(body(AsyncControl(service, Control(b2bua)), b2bua), 15)
+        await asyncio.wait_for(body(AsyncControl(built.runtime, built.control), built.b2bua), 15)
     finally:
-        await service.stop()
+        await built.runtime.stop()
 
 
 async def a_call(b2bua: B2bua, timeout: float = 5.0) -> Call:
@@ -180,7 +177,7 @@ def test_blind_transfer_fails_and_the_call_stays(
         got["end"] = await control.call_end(call.id)
         await table_empty(b2bua)
 
-    run(rig_ports, body, [alice, bob], kamailio, B2buaSettings(refer_notify_timeout=2.0))
+    run(rig_ports, body, [alice, bob], kamailio, "--refer-notify-timeout", "2")
     assert names(got["transfer"]) == reports
     assert_failure(got["transfer"], code)
     assert names(got["end"]) == ["FlowEnded"]
@@ -201,6 +198,6 @@ def test_call_start_fails_and_hangs_up_the_caller(
         got.extend(await control.call_start(uri(rig_ports, "alice"), uri(rig_ports, "bob")))
         await table_empty(b2bua)
 
-    run(rig_ports, body, [alice], kamailio, B2buaSettings(refer_notify_timeout=2.0))
+    run(rig_ports, body, [alice], kamailio, "--refer-notify-timeout", "2")
     assert names(got) == reports
     assert_failure(got, code)

@@ -21,11 +21,10 @@ import pytest
 
 from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
-from b2bua.call.control import Control
 from b2bua.call.events import FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
-from b2bua.io.runtime import Service
+from b2bua.service import build_service
 
 from .rig import (
     LOOPBACK,
@@ -76,14 +75,13 @@ async def with_service(ports: PortMap, body: Body, transport: Transport) -> None
         f"sip:{LOOPBACK}:{ports.proxy};transport=tcp;lr"
     config = load_config(["--sip-listen", f"{LOOPBACK}:{ports.service}", "--sip-transport", transport,
                           "--outbound-proxy", proxy])
-    service = Service(config)
-    b2bua = B2bua(service.ua)
-    service.app = b2bua
-    await service.start()
+    built = build_service(config)
+    b2bua = built.b2bua
+    await built.runtime.start()
     try:
-        await asyncio.wait_for(body(AsyncControl(service, Control(b2bua)), b2bua), 15)
+        await asyncio.wait_for(body(AsyncControl(built.runtime, built.control), b2bua), 15)
     finally:
-        await service.stop()
+        await built.runtime.stop()
 
 
 async def until(what: str, condition: Callable[[], bool], timeout: float = 5.0) -> None:
