@@ -31,6 +31,7 @@ from . import __version__
 from .call.b2bua import B2buaSettings
 from .sip.auth import Credentials
 from .sip.errors import ParseError
+from .sip.overload import OverloadSettings
 from .sip.timers import TimerSettings
 from .sip.ua import UaSettings
 from .sip.uri import SipUri, parse_host, parse_sip_uri, parse_uri, split_hostport
@@ -48,6 +49,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 _CALLS: Final = B2buaSettings()
 _TIMERS: Final = TimerSettings()
 _UA: Final = UaSettings()
+_OVERLOAD: Final = OverloadSettings()
 
 
 class ConfigError(ValueError):
@@ -319,6 +321,10 @@ def _ping_problem(interval: float) -> str | None:
     return f"must be a number of seconds >= 0, got {interval}"
 
 
+def _at_least_zero(value: float) -> str | None:
+    return None if math.isfinite(value) and value >= 0 else f"must be a number >= 0, got {value}"
+
+
 def _max_calls_problem(count: int) -> str | None:
     return None if count >= 1 else f"must be at least 1, got {count}"
 
@@ -498,6 +504,36 @@ class CallsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OverloadConfig:
+    """Overload control (b2bua.sip.overload, docs/RELIABILITY.md): when messages wait too long in the
+    service's own queue, new calls get 503 with Retry-After while the calls in progress go on."""
+
+    #: Queue delay (seconds) above which new INVITEs are answered 503; 0 turns overload control off.
+    high: float = setting(_OVERLOAD.high, "--overload-high", "SECONDS",
+                          "queue delay above which new calls get 503, 0 for never", _number, check=_at_least_zero)
+    #: Queue delay (seconds) under which the service counts as calm again.
+    low: float = setting(_OVERLOAD.low, "--overload-low", "SECONDS", "queue delay under which the service is calm",
+                         _number, check=_positive)
+    #: Seconds the delay must stay under ``low`` before new calls are admitted again.
+    calm: float = setting(_OVERLOAD.calm, "--overload-calm", "SECONDS", "calm this long before admitting again",
+                          _number, check=_positive)
+    #: Retry-After of the 503, in whole seconds; 0 sends no Retry-After.
+    retry_after: int = setting(_OVERLOAD.retry_after, "--overload-retry-after", "SECONDS",
+                               "Retry-After of the 503, 0 for none", _integer, check=_at_least_zero)
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "overload.")
+        if self.high and self.low > self.high:
+            raise ConfigError("overload.low", f"must not exceed overload.high ({self.low} > {self.high})")
+
+    def settings(self) -> OverloadSettings | None:
+        """The controller's settings, or None when overload control is off."""
+        if not self.high:
+            return None
+        return OverloadSettings(high=self.high, low=self.low, calm=self.calm, retry_after=self.retry_after)
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     """Logging."""
 
@@ -526,6 +562,8 @@ class Config:
     ws: WsConfig = field(default_factory=WsConfig, metadata=_title("WebSocket JSON-RPC front"))
     #: Call-logic limits and waits.
     calls: CallsConfig = field(default_factory=CallsConfig, metadata=_title("calls"))
+    #: Overload control.
+    overload: OverloadConfig = field(default_factory=OverloadConfig, metadata=_title("overload control"))
     #: Logging.
     log: LogConfig = field(default_factory=LogConfig, metadata=_title("logging"))
     #: Digest credentials the service answers 401/407 challenges with (RFC 7616); realm None: any realm.

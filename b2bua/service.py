@@ -78,7 +78,7 @@ def build_service(config: Config) -> CallApi:
                                     refer_notify_timeout=calls.refer_notify_timeout))
     runtime = Service(ua, b2bua, [(t, h, p) for h, p in sip.listen for t in sip.transports],
                       advertised_host=sip.advertised_host, max_message_size=sip.max_message_size,
-                      tcp_idle_timeout=sip.tcp_idle_timeout)
+                      tcp_idle_timeout=sip.tcp_idle_timeout, overload=config.overload.settings())
     control = Control(b2bua)
     api = ApiServer(config.ws, runtime, control, RandomIds().cmd_id)
     return CallApi(config, runtime, b2bua, control, api)

@@ -24,6 +24,7 @@ from b2bua.config import (
     Config,
     ConfigError,
     LogConfig,
+    OverloadConfig,
     SipConfig,
     TimersConfig,
     WsConfig,
@@ -37,7 +38,7 @@ DOC = ROOT / "docs" / "configuration.md"
 FIXED_FLAGS = ["--config", "--sip-listen", "--sip-transport", "--outbound-proxy", "--trusted", "--ws-host",
                "--ws-port", "--ws-path", "--log-level"]
 SECTIONS: dict[str, type[Any]] = {"sip": SipConfig, "timers": TimersConfig, "ws": WsConfig, "calls": CallsConfig,
-                                  "log": LogConfig}
+                                  "overload": OverloadConfig, "log": LogConfig}
 
 
 def write(tmp_path: Path, text: str) -> str:

@@ -9,6 +9,7 @@ import asyncio
 import importlib.util
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from b2bua.io import resolver as io_resolver
 from b2bua.io.loop import loop_name, new_event_loop
 from b2bua.io.shell import SipCore, SipShell
 from b2bua.sip.address import Destination
+from b2bua.sip.overload import OverloadSettings, OverloadState
 
 T = TypeVar("T")
 TIMEOUT = 10.0
@@ -451,6 +453,84 @@ def test_transaction_layer_answers_through_the_shell(run: Run[None]) -> None:
             writer.write(request.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP").replace(b"z9hG4bK1", b"z9hG4bK2"))
             assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 3)).startswith(b"SIP/2.0 400 ")
             writer.close()
+            client.transport.close()
+
+    run(scenario)
+
+
+# -- overload control: the probe to our own socket (b2bua.sip.overload) ----------------------------------
+
+
+class SlowCore(FakeCore):
+    """A core that takes ``cost`` seconds of CPU per datagram, as a saturated service does."""
+
+    def __init__(self, cost: float) -> None:
+        super().__init__()
+        self.cost = cost
+
+    def receive(self, data: bytes, source: Destination, now: float) -> None:
+        time.sleep(self.cost)
+        super().receive(data, source, now)
+
+
+def test_the_probe_measures_the_queue_and_never_reaches_the_core(run: Run[None]) -> None:
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        core.timer_after = 0.1
+        moves: list[OverloadState] = []
+        async with SipShell(core, [("udp", "0.0.0.0", 0)], overload=OverloadSettings(),
+                            on_overload=moves.append) as shell:
+            monitor = shell.overload
+            assert monitor is not None
+            await until(lambda: monitor.echoes, what="a probe's echo")
+            client = await udp_client()
+            assert client.transport is not None
+            client.transport.sendto(sip(1), ("127.0.0.1", shell.bound[0].port))
+            assert (await client.recv())[0] == b"re:" + sip(1)
+            await until(lambda: core.timer_calls, what="the core's own deadline")
+            await asyncio.sleep(0.3)
+            assert [data for data, _, _ in core.received] == [sip(1)], "probes stay in the shell"
+            assert len(core.timer_calls) == 1, "probe ticks do not call the core's handle_timer"
+            assert 0 <= monitor.delay < 0.05 and moves == [] and monitor.state is OverloadState.ADMITTING
+            client.transport.close()
+        assert shell.overload is None
+
+    run(scenario)
+
+
+def test_a_blocked_loop_is_a_stall_and_is_excused(run: Run[None]) -> None:
+    async def scenario() -> None:
+        moves: list[OverloadState] = []
+        async with SipShell(FakeCore(), [("udp", "127.0.0.1", 0)], overload=OverloadSettings(),
+                            on_overload=moves.append) as shell:
+            monitor = shell.overload
+            assert monitor is not None
+            await until(lambda: monitor.echoes, what="a probe's echo")
+            time.sleep(0.3)  # the whole process stops, as in a long pause or SIGSTOP
+            await until(lambda: len(moves) == 2, what="excused, then admitting")
+            assert moves == [OverloadState.EXCUSED, OverloadState.ADMITTING]
+            assert monitor.stalls == 1 and monitor.last_stall >= 0.25
+
+    run(scenario)
+
+
+def test_a_flooded_slow_core_sheds_then_admits_again(run: Run[None]) -> None:
+    async def scenario() -> None:
+        moves: list[OverloadState] = []
+        core = SlowCore(0.001)
+        settings = OverloadSettings(gap=0.2, calm=0.2)
+        async with SipShell(core, [("udp", "127.0.0.1", 0)], overload=settings, on_overload=moves.append) as shell:
+            monitor = shell.overload
+            assert monitor is not None
+            await until(lambda: monitor.echoes, what="a probe's echo")
+            client = await udp_client()
+            assert client.transport is not None
+            for n in range(600):  # about 0.6 s of work queued at once
+                client.transport.sendto(sip(n), ("127.0.0.1", shell.bound[0].port))
+            await until(lambda: OverloadState.SHEDDING in moves, what="shedding")
+            await until(lambda: moves[-1] is OverloadState.ADMITTING, timeout=5, what="admitting again")
+            assert moves == [OverloadState.SHEDDING, OverloadState.ADMITTING] and monitor.stalls == 0
+            assert len(core.received) == 600
             client.transport.close()
 
     run(scenario)

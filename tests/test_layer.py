@@ -1016,3 +1016,75 @@ def test_every_transaction_kind_is_a_client_or_server_one() -> None:
     assert isinstance(tx, InviteClientTransaction) and isinstance(tx, ClientTransaction)
     assert isinstance(event.transaction, ServerTransaction)
     assert len(layer) == 2
+
+
+# -- overload: stateless 503 for new INVITEs (RFC 3261 sections 8.2.7, 21.5.4; RFC 7339 section 3) ---------
+
+
+def shedding_layer(retry_after: int = 2) -> TransactionLayer:
+    layer = new_layer(stable_tag=RandomIds("127.0.0.1").stable_tag)
+    layer.shed_retry_after = retry_after
+    return layer
+
+
+def test_an_overloaded_layer_answers_a_new_invite_503_with_retry_after_and_keeps_nothing() -> None:
+    layer = shedding_layer()
+    layer.receive(wire(), PEER, 0.0)
+    assert layer.take_events() == [] and len(layer) == 0
+    ((response, destination),) = sent(layer)
+    assert isinstance(response, Response) and response.status == 503
+    assert response.headers.get("retry-after") == "2" and response.to_tag
+    assert destination == PEER and layer.shed == 1 and layer.get_timer() is None
+
+
+def test_a_retransmitted_shed_invite_gets_the_same_503_and_its_ack_is_dropped() -> None:
+    layer = shedding_layer()
+    layer.receive(wire(), PEER, 0.0)
+    layer.receive(wire(), PEER, 0.5)
+    first, second = responses(layer)
+    assert first.serialize() == second.serialize(), "a stateless answer is the same for every copy (8.2.7)"
+    ack = wire("ACK", to_tag=first.to_tag)
+    layer.receive(ack, PEER, 0.6)
+    assert [type(e).__name__ for e in layer.take_events()] == ["AckReceived"], "the TU drops it: no dialog"
+    assert layer.take_datagrams() == [] and len(layer) == 0
+
+
+def test_retry_after_zero_sheds_without_the_header() -> None:
+    layer = shedding_layer(retry_after=0)
+    layer.receive(wire(), PEER, 0.0)
+    (response,) = responses(layer)
+    assert response.status == 503 and response.headers.get("retry-after") is None
+
+
+def test_while_shedding_admitted_work_goes_on() -> None:
+    """Retransmissions of an INVITE admitted before, in-dialog requests, CANCEL, BYE and OPTIONS are
+    handled as usual: only new calls are refused."""
+    layer = new_layer(stable_tag=RandomIds("127.0.0.1").stable_tag)
+    receive_request(layer, wire())
+    assert statuses(layer) == [100]
+    layer.shed_retry_after = 2
+    layer.receive(wire(), PEER, 0.3)
+    assert statuses(layer) == [100] and layer.take_events() == [], "the admitted INVITE's retransmission"
+    layer.receive(wire("CANCEL", cseq_method="CANCEL"), PEER, 0.4)
+    assert [type(e).__name__ for e in layer.take_events()] == ["CancelReceived"]
+    assert statuses(layer) == [200]
+    receive_request(layer, wire(via=f"{VIA};branch=z9hG4bK-re", to_tag="ours", cseq=2), now=0.5)
+    receive_request(layer, wire("BYE", via=f"{VIA};branch=z9hG4bK-bye", to_tag="ours", cseq=3), now=0.6)
+    receive_request(layer, wire("OPTIONS", via=f"{VIA};branch=z9hG4bK-opt", call_id="o@x"), now=0.7)
+    assert layer.shed == 0
+
+
+def test_a_malformed_invite_still_gets_its_400_while_shedding() -> None:
+    layer = shedding_layer()
+    layer.receive(wire(extra=["Max-Forwards: x"]).replace(b"Max-Forwards: 70\r\n", b""), PEER, 0.0)
+    (response,) = responses(layer)
+    assert response.status == 400 and layer.shed == 0
+
+
+def test_admitting_again_creates_transactions_again() -> None:
+    layer = shedding_layer()
+    layer.receive(wire(), PEER, 0.0)
+    layer.take_datagrams()
+    layer.shed_retry_after = None
+    receive_request(layer, wire(via=f"{VIA};branch=z9hG4bK-inv2", call_id="call-2@127.0.0.2"), now=1.0)
+    assert statuses(layer) == [100] and layer.shed == 1

@@ -17,6 +17,7 @@ from b2bua.io.runtime import Service, ServiceCore
 from b2bua.service import build_service
 from b2bua.sip.address import Destination
 from b2bua.sip.message import Request, Response
+from b2bua.sip.overload import OverloadState
 from b2bua.sip.parser import parse_message
 from b2bua.sip.ua import UaSettings, UserAgent
 from b2bua.sip.ua_events import CallAcked, CallEnded, IncomingCall, UaEvent
@@ -327,3 +328,35 @@ def test_service_core_stops_an_application_that_keeps_producing_events(caplog: p
         core.receive(invite_bytes("loop"), PEER, 0.0)
     assert any("keeps producing events" in r.getMessage() for r in caplog.records)
     ua.take_events()
+
+
+# -- overload control (b2bua.sip.overload) ---------------------------------------------------------------
+
+
+def test_while_overloaded_new_calls_get_503_and_calls_in_progress_go_on() -> None:
+    async def scenario() -> None:
+        app = Answering()
+        service, address = await start(app)
+        phone = await open_phone()
+        try:
+            assert service.overload is not None and service.shell.overload is not None, "on by default"
+            phone.send(request(phone, "INVITE", call_id="admitted@127.0.0.1", body=SDP), address)
+            ok = await phone.response(200)
+            phone.send(request(phone, "ACK", call_id="admitted@127.0.0.1", to_tag=ok.to_tag), address)
+            await app.wait_for(CallAcked)
+            service.overload_moved(OverloadState.SHEDDING)
+            phone.send(request(phone, "INVITE", call_id="shed@127.0.0.1", body=SDP), address)
+            refused = await phone.response(503)
+            assert refused.headers.get("Retry-After") == "2" and refused.call_id == "shed@127.0.0.1"
+            phone.send(request(phone, "BYE", call_id="admitted@127.0.0.1", cseq=2, to_tag=ok.to_tag), address)
+            bye_ok = await phone.response(200)
+            assert bye_ok.cseq is not None and bye_ok.cseq.method == "BYE"
+            service.overload_moved(OverloadState.ADMITTING)
+            phone.send(request(phone, "INVITE", call_id="later@127.0.0.1", body=SDP), address)
+            assert (await phone.response(200)).call_id == "later@127.0.0.1"
+            assert service.ua.layer.shed == 1
+        finally:
+            phone.close()
+            await service.stop()
+
+    run(scenario())

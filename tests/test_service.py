@@ -16,6 +16,7 @@ from b2bua.config import SETTINGS, Config, load_config
 from b2bua.io.runtime import Service
 from b2bua.service import CallApi, build_service, configure_logging
 from b2bua.sip.auth import Credentials
+from b2bua.sip.overload import OverloadSettings
 from rpc.server import ApiServer
 
 Probe = Callable[[CallApi], Any]
@@ -35,6 +36,12 @@ def _log_level(built: CallApi) -> str:
     finally:
         root.setLevel(level)
         root.handlers[:] = handlers
+
+
+def _overload(built: CallApi) -> OverloadSettings:
+    settings = built.runtime.overload
+    assert settings is not None
+    return settings
 
 
 #: For each setting: flags giving it a value other than its default, what to read from the built service,
@@ -72,6 +79,10 @@ CASES: dict[str, tuple[list[str], Probe, Any]] = {
                                    lambda b: b.b2bua.settings.refer_notify_timeout, 2.0),
     "calls.answer_timeout": (["--answer-timeout", "5"], lambda b: b.b2bua.settings.answer_timeout, 5.0),
     "calls.max_calls": (["--max-calls", "3"], lambda b: b.b2bua.settings.max_calls, 3),
+    "overload.high": (["--overload-high", "0"], lambda b: b.runtime.overload, None),
+    "overload.low": (["--overload-low", "0.01"], lambda b: _overload(b).low, 0.01),
+    "overload.calm": (["--overload-calm", "3"], lambda b: _overload(b).calm, 3.0),
+    "overload.retry_after": (["--overload-retry-after", "7"], lambda b: _overload(b).retry_after, 7),
     "log.level": (["--log-level", "debug"], _log_level, "DEBUG"),
     "credentials": (["--credential", "example.com:alice:pw"], lambda b: b.runtime.ua.settings.credentials,
                     (Credentials("alice", "pw", "example.com"),)),

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..sip.address import Destination
+from ..sip.overload import OverloadSettings, OverloadState
 from ..sip.ua import UserAgent
 from ..sip.ua_events import UaEvent
 from .loop import loop_name
@@ -79,15 +80,25 @@ class Service:
 
     ``listen`` is every (transport, host, port) to open; ``advertised_host``, when given, is written in Via
     and Contact instead of the first bound host. ``max_message_size`` and ``tcp_idle_timeout`` go to the
-    shell (the UA's parser takes its own limits)."""
+    shell (the UA's parser takes its own limits). With ``overload`` the shell measures its backlog and,
+    while it is overloaded, the UA's transaction layer answers new INVITEs 503 (b2bua.sip.overload)."""
 
     def __init__(self, ua: UserAgent, app: Application, listen: Sequence[ListenAddress], *,
-                 advertised_host: str | None, max_message_size: int, tcp_idle_timeout: float) -> None:
+                 advertised_host: str | None, max_message_size: int, tcp_idle_timeout: float,
+                 overload: OverloadSettings | None = None) -> None:
         self.ua = ua
         self.advertised_host = advertised_host
         self.core = ServiceCore(ua, app)
+        self.overload = overload
         self.shell = SipShell(self.core, listen, max_message_size=max_message_size,
-                              tcp_idle_timeout=tcp_idle_timeout)
+                              tcp_idle_timeout=tcp_idle_timeout, overload=overload,
+                              on_overload=self.overload_moved)
+
+    def overload_moved(self, state: OverloadState) -> None:
+        """The shell's overload monitor changed state: while shedding, new INVITEs get 503 from the layer."""
+        settings = self.overload
+        shedding = settings is not None and state is OverloadState.SHEDDING
+        self.ua.layer.shed_retry_after = settings.retry_after if shedding and settings is not None else None
 
     @property
     def app(self) -> Application:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 
 from ..sip.address import Destination
+from ..sip.overload import OverloadMonitor, OverloadSettings, OverloadState
 from .loop import loop_name
 from .resolver import Address, Resolver, pick
 from .tcp import TcpConnections
@@ -31,6 +32,10 @@ ListenAddress = tuple[str, str, int]
 
 _TRANSPORTS = {"udp": socket.SOCK_DGRAM, "tcp": socket.SOCK_STREAM}
 _IP_FAMILIES = frozenset({int(socket.AF_INET), int(socket.AF_INET6)})
+#: A loop with millisecond timers (uvloop) may wake this much early: a deadline that close counts as due.
+_EARLY = 0.001
+#: Where a wildcard listen address is reached from the host itself (the overload probe's target).
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 class SipCore(Protocol):
@@ -71,11 +76,18 @@ class SipShell:
         dns_ttl: float = 60.0,
         udp_receive_buffer: int = 4 * 1024 * 1024,
         backlog: int = 1024,
+        overload: OverloadSettings | None = None,
+        on_overload: Callable[[OverloadState], None] | None = None,
     ) -> None:
         """``max_message_size`` bounds a message framed from TCP (larger ones close the connection);
         ``tcp_idle_timeout`` closes a connection after that many seconds without traffic either way;
         ``connect_timeout`` bounds an outgoing connect; ``dns_ttl`` is how long a name's addresses are
-        cached; ``udp_receive_buffer`` is the SO_RCVBUF asked for (0: the system default)."""
+        cached; ``udp_receive_buffer`` is the SO_RCVBUF asked for (0: the system default).
+
+        With ``overload`` (enabled) the shell runs a :class:`~b2bua.sip.overload.OverloadMonitor`: it sends
+        the monitor's probe to its first UDP socket on the same loop timer as the core's, hands the echo
+        back, logs every change of state and calls ``on_overload`` with the new state (the service then
+        tells the transaction layer to shed new INVITEs or not). Without a UDP socket there is no probe."""
         self._core = core
         self._listen: list[ListenAddress] = []
         for item in listen:
@@ -105,6 +117,11 @@ class SipShell:
         self._in_flush = False
         self._handle: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
+        self._core_deadline: float | None = None
+        self._overload = overload if overload is not None and overload.enabled else None
+        self._on_overload = on_overload
+        self._monitor: OverloadMonitor | None = None
+        self._probe_to: tuple[str, int] = ("", 0)
         self._failed: list[Destination] = []
         self._udp = UdpSockets()
         self._udp_senders = self._udp.senders
@@ -140,6 +157,11 @@ class SipShell:
     def tcp_idle_timeout(self) -> float:
         """Seconds without traffic after which a TCP connection is closed."""
         return self._idle_timeout
+
+    @property
+    def overload(self) -> OverloadMonitor | None:
+        """The overload monitor while running with overload control, else ``None``."""
+        return self._monitor
 
     @property
     def connections(self) -> int:
@@ -191,6 +213,7 @@ class SipShell:
         self._udp_families = frozenset(self._udp_senders)
         self._families = frozenset(families)
         self._tcp.start_sweeping()
+        self._watch_overload(loop)
         logger.info("SIP listening on %s (%s loop)", ", ".join(map(str, self.bound)), loop_name(loop))
         self._flush()
 
@@ -199,7 +222,8 @@ class SipShell:
         self._running = False
         if self._handle is not None:
             self._handle.cancel()
-        self._handle = self._deadline = None
+        self._handle = self._deadline = self._core_deadline = None
+        self._monitor = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -251,7 +275,12 @@ class SipShell:
                     break  # sending never calls the core: only failures to report can queue more
         finally:
             self._in_flush = False
-        deadline = core.get_timer()
+        deadline = self._core_deadline = core.get_timer()
+        monitor = self._monitor
+        if monitor is not None:
+            due = monitor.get_timer()
+            if deadline is None or due < deadline:
+                deadline = due
         if deadline != self._deadline:
             if self._handle is not None:
                 self._handle.cancel()
@@ -266,12 +295,62 @@ class SipShell:
         deadline = self._deadline
         self._handle = self._deadline = None
         assert self._loop is not None and deadline is not None
-        # A loop with millisecond timers (uvloop) may wake a little early: the core must see its deadline.
-        try:
-            self._core.handle_timer(max(self._loop.time(), deadline))
-        except Exception:
-            logger.exception("the core failed in handle_timer")
+        now = self._loop.time()
+        monitor = self._monitor
+        if monitor is not None and now >= monitor.get_timer() - _EARLY:
+            self._probe(monitor, now)
+        core_deadline = self._core_deadline
+        if core_deadline is not None and core_deadline <= max(now, deadline) + _EARLY:
+            # A loop with millisecond timers (uvloop) may wake a little early: the core must see its deadline.
+            try:
+                self._core.handle_timer(max(now, core_deadline))
+            except Exception:
+                logger.exception("the core failed in handle_timer")
         self._flush()
+
+    # -- overload control (b2bua.sip.overload) ----------------------------------------------------------
+
+    def _watch_overload(self, loop: asyncio.AbstractEventLoop) -> None:
+        settings = self._overload
+        if settings is None:
+            return
+        first = next((d for d in self.bound if d.transport == "udp"), None)
+        if first is None or not self._udp.endpoints:
+            logger.info("overload control off: no UDP socket to probe")
+            return
+        self._probe_to = (_LOOPBACK.get(first.host, first.host), first.port)
+        self._udp.endpoints[0].watch_probes(self._probe_to, self._echo)
+        self._monitor = OverloadMonitor(settings, loop.time())
+
+    def _probe(self, monitor: OverloadMonitor, now: float) -> None:
+        data, moves = monitor.probe(now)
+        transport = self._udp.endpoints[0].transport if self._udp.endpoints else None
+        if transport is not None and not transport.is_closing():
+            transport.sendto(data, self._probe_to)
+        for state in moves:
+            self._overload_moved(monitor, state)
+
+    def _echo(self, data: bytes, now: float) -> None:
+        monitor = self._monitor
+        if monitor is not None:
+            for state in monitor.echo(data, now):
+                self._overload_moved(monitor, state)
+
+    def _overload_moved(self, monitor: OverloadMonitor, state: OverloadState) -> None:
+        settings = monitor.settings
+        if state is OverloadState.SHEDDING:
+            logger.warning("overload: queue delay %.0f ms (above %.0f ms); new calls get 503 Retry-After %d",
+                           monitor.delay * 1000, settings.high * 1000, settings.retry_after)
+        elif state is OverloadState.EXCUSED:
+            logger.warning("stall: the process did not run for %.0f ms; admitting calls while the backlog "
+                           "drains", monitor.last_stall * 1000)
+        else:
+            logger.info("overload over: queue delay %.0f ms; admitting new calls", monitor.delay * 1000)
+        if self._on_overload is not None:
+            try:
+                self._on_overload(state)
+            except Exception:
+                logger.exception("the overload callback failed")
 
     def _fail(self, destinations: list[Destination]) -> None:
         self._failed.extend(destinations)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from ..sip.address import Destination
+from ..sip.overload import PROBE_MARK
 
 __all__ = ["UdpEndpoint", "UdpSockets"]
 
@@ -25,7 +26,7 @@ _MAX_SOURCES = 65536
 class UdpEndpoint(asyncio.DatagramProtocol):
     """One listening UDP socket: datagrams go to ``receive``, then ``flush`` sends the answers."""
 
-    __slots__ = ("_clock", "_flush", "_receive", "_sources", "transport")
+    __slots__ = ("_clock", "_echo", "_flush", "_probe_from", "_receive", "_sources", "transport")
 
     def __init__(self, receive: Receive, clock: Callable[[], float], flush: Callable[[], None],
                  sources: dict[Any, Destination]) -> None:
@@ -34,12 +35,24 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self._flush = flush
         self._sources = sources
         self.transport: asyncio.DatagramTransport | None = None
+        self._probe_from: tuple[str, int] | None = None
+        self._echo: Callable[[bytes, float], None] | None = None
+
+    def watch_probes(self, source: tuple[str, int], echo: Callable[[bytes, float], None]) -> None:
+        """Datagrams from ``source`` that start with :data:`~b2bua.sip.overload.PROBE_MARK` are the
+        shell's own overload probes: they go to ``echo`` instead of the core."""
+        self._probe_from = source
+        self._echo = echo
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio's selector transport does not subclass DatagramTransport (3.11), hence no isinstance check.
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if data[:1] == PROBE_MARK and self._echo is not None and self._probe_from == addr[:2]:
+            self._echo(data, self._clock())
+            self._flush()
+            return
         source = self._sources.get(addr)
         if source is None:
             source = self._source(addr)

@@ -82,6 +82,13 @@ class TransactionLayer:
     #: When set, out-of-dialog OPTIONS are answered statelessly with what this returns (RFC 3261 section
     #: 8.2.7): the answer never changes, so no transaction needs to live 64*T1 per keep-alive ping.
     stateless_options: Callable[[Request], Response] | None = None
+    #: Makes the To tag of stateless answers from a seed: the same tag for every copy of a request (8.2.7).
+    stable_tag: Callable[[str], str] = lambda seed: "call-api"
+    #: When set, the service is overloaded (b2bua.sip.overload): a new out-of-dialog INVITE gets a stateless
+    #: 503 with this Retry-After (RFC 3261 section 21.5.4, RFC 7339 section 3) instead of a transaction.
+    shed_retry_after: int | None = None
+    #: INVITEs answered 503 because of overload.
+    shed: int = 0
     stats: LayerStats = field(default_factory=LayerStats)
     _clients: dict[ClientKey, ClientTransaction] = field(default_factory=dict)
     _servers: dict[ServerKey, ServerTransaction] = field(default_factory=dict)
@@ -257,6 +264,9 @@ class TransactionLayer:
             check_message(request)
             self._events.append(AckReceived(request, source))
             return
+        if method == "INVITE" and self.shed_retry_after is not None and request.to_tag is None:
+            self._shed(request, reply_to)
+            return
         tx = InviteServerTransaction(request, reply_to, self.timers, now) if method == "INVITE" else \
             NonInviteServerTransaction(request, reply_to, self.timers, now)
         self._servers[tx.key] = tx
@@ -289,6 +299,17 @@ class TransactionLayer:
         if method == "INVITE":
             self._reply(tx, make_response(request, 100), now)
         self._events.append(RequestReceived(request, tx, source))
+
+    def _shed(self, invite: Request, reply_to: Destination) -> None:
+        """A stateless 503 (section 8.2.7): nothing is kept, so a retransmission gets the same answer (same To
+        tag) and the ACK for it matches no transaction and is dropped by the TU. A malformed INVITE still gets
+        its 400 (check_message raises the ParseError :meth:`receive` answers)."""
+        check_message(invite)
+        self.shed += 1
+        seed = f"{invite.call_id}|{invite.from_tag}|{invite.branch}"
+        retry_after = self.shed_retry_after
+        headers = [("Retry-After", str(retry_after))] if retry_after else []
+        self._transmit(make_response(invite, 503, to_tag=self.stable_tag(seed), headers=headers), reply_to)
 
     def _receive_cancel(self, cancel: Request, tx: ServerTransaction, now: float) -> None:
         """Section 9.2: 200 to the CANCEL when it matches a pending INVITE, 481 otherwise."""

@@ -165,6 +165,7 @@ class UserAgent:
         self.layer.timers = self.timers
         self.layer.tag_factory = self.ids.tag
         self.layer.stateless_options = self._options_response
+        self.layer.stable_tag = self.ids.stable_tag
 
     def _options_response(self, request: Request) -> Response:
         """The 200 to an OPTIONS outside a dialog (section 11.2), the same for every retransmission."""

@@ -1,0 +1,244 @@
+"""Overload control: when the service's own backlog says it cannot keep up, refuse new calls with 503.
+
+Why. A B2BUA over UDP that falls behind does not slow down gracefully: once a message waits longer than
+T1 (500 ms) in its receive queue, the peers retransmit it (RFC 3261 section 17.1.1.2), every retransmission
+costs work, and the backlog feeds itself. Measured before this module existed (issue 12,
+docs/RELIABILITY.md): after a pause of under a second at two thirds of the headline rate, 41 s and in
+another run 250 s of retransmission storm. RFC 7339 section 3 describes the remedy in SIP terms: a server
+that detects overload rejects new work early and cheaply, with 503 and Retry-After (RFC 3261 section
+21.5.4), and keeps serving what it has admitted.
+
+What is measured. The **queue delay**: how long a datagram waits between arriving and being handled. The
+shell sends a small probe datagram to its own SIP socket every :attr:`OverloadSettings.interval` seconds;
+it queues behind real traffic, so the time until it comes back is exactly the wait a SIP message sees (the
+kernel's receive queue and the event loop's lag together). The delay used is the larger of the last probe's
+round trip and the age of the oldest probe still out, so a queue that hides a probe counts at once. The
+shell also reports **stalls**: its probe timer firing much later than asked means the whole process did not
+run (a long garbage collection, a SIGSTOP, a noisy neighbour), not that traffic outgrew it.
+
+The policy, a table like the transaction machines (:data:`OVERLOAD_TABLE`):
+
+* ``ADMITTING``: every call is admitted. A delay above :attr:`~OverloadSettings.high` means the service
+  is behind: ``SHEDDING``. A stall means the backlog is the stall's, not the load's: ``EXCUSED``.
+* ``EXCUSED``: after a stall of *g* seconds, the backlog it left is given ``max(excuse_min, excuse * g)``
+  seconds to drain with every call still admitted; a load the service can carry drains it within that
+  (docs/RELIABILITY.md measures a 2 s stall at 60 % load). Calm again: ``ADMITTING``. Still above ``high`` once the
+  window closed: ``SHEDDING``. Only a stall while admitting opens the window: a service that stalls again
+  and again under its load is overloaded, not unlucky.
+* ``SHEDDING``: new out-of-dialog INVITEs get a stateless 503 with Retry-After from the transaction layer
+  (no transaction, no call); in-dialog requests, responses, ACK, BYE, CANCEL and retransmissions of
+  admitted INVITEs keep flowing. After :attr:`~OverloadSettings.calm` seconds with the delay under
+  :attr:`~OverloadSettings.low`: ``ADMITTING``.
+
+The two thresholds and the calm period are hysteresis: under a steady overload the service alternates
+between short admitting and shedding periods, admitting about what it can carry. A smoother, RFC 7415 style
+admission fraction would spread the 503s evenly; the on/off form is simpler to reason about and was
+enough for the overload runs in docs/RELIABILITY.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from .identity_enum import IdentityEnum
+
+__all__ = ["OVERLOAD_TABLE", "OverloadInput", "OverloadMonitor", "OverloadSettings", "OverloadState"]
+
+
+@dataclass(frozen=True, slots=True)
+class OverloadSettings:
+    """The overload controller's thresholds (seconds unless said otherwise)."""
+
+    #: Off: the probe is not sent and every call is admitted.
+    enabled: bool = True
+    #: Queue delay above which new calls are refused. INVITE -> 200 crosses the service twice, so it
+    #: adds about twice this to each admitted call's setup time at worst.
+    high: float = 0.05
+    #: Queue delay under which the service counts as calm...
+    low: float = 0.02
+    #: ... for this long before it admits new calls again.
+    calm: float = 1.0
+    #: A probe timer this much later than asked is a stall of the whole process. Under overload the
+    #: loop still runs its timers between batches of datagrams, so the timer stays punctual while the
+    #: queue grows; equal to ``high`` by default, so a delay that comes from one pause is excused.
+    gap: float = 0.05
+    #: A stall of g seconds excuses the backlog for max(excuse_min, excuse * g) seconds.
+    excuse: float = 5.0
+    excuse_min: float = 2.0
+    #: The Retry-After of the 503 (whole seconds, RFC 3261 section 20.33).
+    retry_after: int = 2
+    #: Seconds between two probes.
+    interval: float = 0.02
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low <= self.high:
+            raise ValueError(f"overload thresholds need 0 < low <= high, got low={self.low} high={self.high}")
+        for name in ("calm", "gap", "excuse", "excuse_min", "interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"overload {name} must be positive, got {getattr(self, name)}")
+        if self.retry_after < 0:
+            raise ValueError(f"overload retry_after must not be negative, got {self.retry_after}")
+
+
+class OverloadState(IdentityEnum):
+    ADMITTING = "admitting"
+    EXCUSED = "excused"
+    SHEDDING = "shedding"
+
+
+class OverloadInput(IdentityEnum):
+    #: The process did not run for a while (a stall): the backlog is the stall's.
+    STALL = "stall"
+    #: The queue delay is above ``high``.
+    BEHIND = "behind"
+    #: The queue delay has stayed under ``low`` for ``calm`` seconds.
+    CALM = "calm"
+    #: The queue delay is above ``high`` after the stall's excuse window closed.
+    EXCUSE_OVER = "excuse over"
+
+
+_S = OverloadState
+_I = OverloadInput
+
+#: (state, input) -> next state. Every pair has a row (checked below).
+OVERLOAD_TABLE: Final[Mapping[tuple[OverloadState, OverloadInput], OverloadState]] = {
+    (_S.ADMITTING, _I.STALL): _S.EXCUSED,
+    (_S.ADMITTING, _I.BEHIND): _S.SHEDDING,
+    (_S.ADMITTING, _I.CALM): _S.ADMITTING,
+    (_S.ADMITTING, _I.EXCUSE_OVER): _S.ADMITTING,
+    (_S.EXCUSED, _I.STALL): _S.EXCUSED,
+    (_S.EXCUSED, _I.BEHIND): _S.EXCUSED,
+    (_S.EXCUSED, _I.CALM): _S.ADMITTING,
+    (_S.EXCUSED, _I.EXCUSE_OVER): _S.SHEDDING,
+    (_S.SHEDDING, _I.STALL): _S.SHEDDING,
+    (_S.SHEDDING, _I.BEHIND): _S.SHEDDING,
+    (_S.SHEDDING, _I.CALM): _S.ADMITTING,
+    (_S.SHEDDING, _I.EXCUSE_OVER): _S.SHEDDING,
+}
+assert set(OVERLOAD_TABLE) == {(s, i) for s in OverloadState for i in OverloadInput}, "OVERLOAD_TABLE has gaps"
+
+#: The first byte of a probe datagram: no SIP message (nor a CRLF keep-alive) starts with it.
+PROBE_MARK: Final = b"\x00"
+_MAX_OUT = 4096
+
+
+class OverloadMonitor:
+    """The controller of the module docstring; sans-I/O: the shell sends what :meth:`probe` returns to its
+    own socket, hands back what comes in with :meth:`echo`, and reads :attr:`shedding`.
+
+    :meth:`probe` is due at :meth:`get_timer`; it also detects stalls (the timer late by more than
+    ``gap``). Each call returns the states it moved through, in order (usually none; a stall with no
+    backlog behind it is ``EXCUSED`` then ``ADMITTING`` at once).
+    """
+
+    def __init__(self, settings: OverloadSettings, now: float) -> None:
+        self.settings = settings
+        self.state = OverloadState.ADMITTING
+        #: The last queue delay measured, in seconds.
+        self.delay = 0.0
+        #: The longest stall seen (seconds) and how many.
+        self.longest_stall = 0.0
+        self.last_stall = 0.0
+        self.stalls = 0
+        #: How many times the monitor started shedding.
+        self.sheds = 0
+        #: Probes that came back (with uvloop's millisecond clock a prompt one measures 0.0).
+        self.echoes = 0
+        self._next = now + settings.interval
+        self._seq = 0
+        self._out: dict[int, float] = {}
+        self._calm_since: float | None = now
+        self._excused_until = now
+        self._moves: list[OverloadState] = []
+
+    @property
+    def shedding(self) -> bool:
+        return self.state is OverloadState.SHEDDING
+
+    def get_timer(self) -> float:
+        """When the next probe is due."""
+        return self._next
+
+    def probe(self, now: float) -> tuple[bytes, tuple[OverloadState, ...]]:
+        """The probe datagram to send now, and the states this tick moved through."""
+        self._stall(now)
+        self._next = now + self.settings.interval
+        self._seq += 1
+        out = self._out
+        if len(out) >= _MAX_OUT:
+            out.pop(next(iter(out)))
+        out[self._seq] = now
+        oldest = now - next(iter(out.values()))
+        self._measure(max(self.delay, oldest), now)
+        return PROBE_MARK + self._seq.to_bytes(8, "big"), self._take_moves()
+
+    def echo(self, data: bytes, now: float) -> tuple[OverloadState, ...]:
+        """A probe came back (anything else starting with :data:`PROBE_MARK` is ignored); the states
+        this moved through."""
+        if len(data) != 9:
+            return ()
+        seq = int.from_bytes(data[1:], "big")
+        sent = self._out.get(seq)
+        if sent is None:
+            return ()
+        self._stall(now)
+        self.echoes += 1
+        out = self._out
+        while out:  # the socket keeps order: probes sent before this one are lost, not late
+            first = next(iter(out))
+            del out[first]
+            if first == seq:
+                break
+        self.delay = now - sent
+        oldest = now - next(iter(out.values())) if out else 0.0
+        self._measure(max(self.delay, oldest), now)
+        return self._take_moves()
+
+    def _take_moves(self) -> tuple[OverloadState, ...]:
+        if not self._moves:
+            return ()
+        moves = tuple(self._moves)
+        self._moves.clear()
+        return moves
+
+    def _stall(self, now: float) -> None:
+        """The probe timer late by ``gap`` or more: the process did not run. Checked by an echo too, since
+        after a stall the loop may read the socket before it runs its timers."""
+        late = now - self._next
+        if late < self.settings.gap:
+            return
+        self._next = now  # due now: the stall is counted once
+        self.stalls += 1
+        self.longest_stall = max(self.longest_stall, late)
+        self.last_stall = late
+        if self.state is _S.ADMITTING:  # the window opens once; stalls while excused do not extend it
+            settings = self.settings
+            self._excused_until = now + max(settings.excuse_min, settings.excuse * late)
+        self._feed(_I.STALL)
+
+    def _measure(self, delay: float, now: float) -> None:
+        settings = self.settings
+        if delay < settings.low:
+            if self._calm_since is None:
+                self._calm_since = now
+            if now - self._calm_since >= settings.calm or self.state is _S.EXCUSED:
+                self._feed(_I.CALM)
+            return
+        self._calm_since = None
+        if delay <= settings.high:
+            return
+        if self.state is _S.EXCUSED:
+            if now >= self._excused_until:
+                self._feed(_I.EXCUSE_OVER)
+            return
+        self._feed(_I.BEHIND)
+
+    def _feed(self, event: OverloadInput) -> None:
+        before = self.state
+        after = OVERLOAD_TABLE[before, event]
+        if after is not before:
+            self.state = after
+            self.sheds += after is _S.SHEDDING
+            self._moves.append(after)

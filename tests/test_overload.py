@@ -1,0 +1,178 @@
+"""The overload controller (b2bua/sip/overload.py): its table, and the monitor driven with a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from b2bua.sip.overload import (
+    OVERLOAD_TABLE,
+    PROBE_MARK,
+    OverloadInput,
+    OverloadMonitor,
+    OverloadSettings,
+    OverloadState,
+)
+
+S = OverloadState
+SETTINGS = OverloadSettings()  # high 50 ms, low 20 ms, calm 1 s, gap 50 ms, excuse 5x (at least 2 s)
+
+
+class Rig:
+    """A monitor whose probes come back after ``delay`` seconds, ticked every ``interval``."""
+
+    def __init__(self, settings: OverloadSettings = SETTINGS) -> None:
+        self.now = 0.0
+        self.monitor = OverloadMonitor(settings, self.now)
+        self.moves: list[OverloadState] = []
+        self.pending: list[tuple[float, bytes]] = []
+
+    def run(self, seconds: float, delay: float) -> None:
+        """Probe on time for ``seconds``; each probe's echo arrives ``delay`` later."""
+        pending = self.pending
+        end = self.now + seconds
+        while self.now < end:
+            due = self.monitor.get_timer()
+            while pending and pending[0][0] <= due:
+                at, data = pending.pop(0)
+                self._note(self.monitor.echo(data, at))
+            self.now = max(due, self.now)
+            data, moved = self.monitor.probe(self.now)
+            self._note(moved)
+            pending.append((self.now + delay, data))
+            pending.sort()
+
+    def stall(self, seconds: float) -> bytes:
+        """The process does not run for ``seconds``; returns the probe sent just before."""
+        data, moved = self.monitor.probe(self.now)
+        self._note(moved)
+        self.now += seconds
+        return data
+
+    def _note(self, moves: tuple[OverloadState, ...]) -> None:
+        self.moves += moves
+
+
+def test_the_table_has_a_row_for_every_state_and_input() -> None:
+    assert set(OVERLOAD_TABLE) == {(s, i) for s in OverloadState for i in OverloadInput}
+    assert OVERLOAD_TABLE[S.ADMITTING, OverloadInput.BEHIND] is S.SHEDDING
+    assert OVERLOAD_TABLE[S.ADMITTING, OverloadInput.STALL] is S.EXCUSED
+    assert OVERLOAD_TABLE[S.EXCUSED, OverloadInput.BEHIND] is S.EXCUSED
+    assert OVERLOAD_TABLE[S.EXCUSED, OverloadInput.EXCUSE_OVER] is S.SHEDDING
+    assert OVERLOAD_TABLE[S.SHEDDING, OverloadInput.CALM] is S.ADMITTING
+
+
+@pytest.mark.parametrize("kwargs", [{"low": 0.1, "high": 0.05}, {"low": 0}, {"calm": 0}, {"interval": -1},
+                                    {"retry_after": -1}, {"gap": 0}])
+def test_settings_refuse_nonsense(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        OverloadSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_prompt_queue_admits() -> None:
+    rig = Rig()
+    rig.run(5, delay=0.001)
+    assert rig.moves == [] and not rig.monitor.shedding
+    assert rig.monitor.delay == pytest.approx(0.001)
+
+
+def test_a_slow_queue_sheds_then_admits_after_a_calm_second() -> None:
+    rig = Rig()
+    rig.run(1, delay=0.08)
+    assert rig.moves == [S.SHEDDING] and rig.monitor.shedding and rig.monitor.sheds == 1
+    rig.run(0.9, delay=0.005)
+    assert rig.monitor.shedding, "calm for less than a second"
+    rig.run(0.3, delay=0.005)
+    assert rig.moves == [S.SHEDDING, S.ADMITTING]
+
+
+def test_a_delay_between_the_thresholds_changes_nothing() -> None:
+    rig = Rig()
+    rig.run(3, delay=0.035)
+    assert rig.moves == []
+    rig.run(1, delay=0.08)
+    rig.run(3, delay=0.035)
+    assert rig.moves == [S.SHEDDING], "hysteresis: not calm until under low"
+
+
+def test_probes_that_do_not_come_back_count_as_delay() -> None:
+    rig = Rig()
+    rig.run(1, delay=100)  # none returns within the run
+    assert rig.moves == [S.SHEDDING]
+
+
+def test_a_stall_is_excused_and_a_drained_backlog_admits_at_once() -> None:
+    rig = Rig()
+    rig.run(1, delay=0.001)
+    before = rig.stall(2.0)
+    rig.pending.clear()
+    data, moves = rig.monitor.probe(rig.now)  # the loop runs its timer first
+    assert moves == (S.EXCUSED,) and rig.monitor.stalls == 1
+    assert rig.monitor.last_stall == pytest.approx(2.0, abs=0.03)
+    assert rig.monitor.echo(before, rig.now + 0.005) == (), "a 2 s old probe while excused"
+    assert rig.monitor.echo(data, rig.now + 0.006) == (S.ADMITTING,), "the backlog drained"
+    rig.run(0.5, delay=0.001)
+    assert rig.moves == [] and rig.monitor.state is S.ADMITTING
+
+
+def test_a_stall_seen_first_by_an_echo_is_excused_too() -> None:
+    rig = Rig()
+    rig.run(1, delay=0.001)
+    before = rig.stall(1.0)
+    assert rig.monitor.echo(before, rig.now) == (S.EXCUSED,), "the socket was read before the timer ran"
+    assert rig.monitor.stalls == 1
+    _, moves = rig.monitor.probe(rig.now)
+    assert moves == () and rig.monitor.stalls == 1, "one stall is counted once"
+
+
+def test_a_backlog_still_there_when_the_excuse_ends_sheds() -> None:
+    rig = Rig()
+    rig.stall(1.0)  # excused for max(2, 5 * 1) = 5 s
+    rig.run(4.5, delay=0.2)
+    assert rig.moves == [S.EXCUSED]
+    rig.run(0.6, delay=0.2)
+    assert rig.moves == [S.EXCUSED, S.SHEDDING]
+
+
+def test_stalls_while_excused_do_not_extend_the_window() -> None:
+    rig = Rig()
+    rig.stall(0.2)  # excused for 2 s
+    rig.run(1.5, delay=0.2)
+    rig.stall(0.2)
+    rig.run(0.5, delay=0.2)
+    assert rig.moves == [S.EXCUSED, S.SHEDDING] and rig.monitor.stalls == 2
+
+
+def test_a_stall_with_no_backlog_is_excused_and_over_at_once() -> None:
+    rig = Rig()
+    rig.run(1, delay=0.001)
+    rig.stall(0.5)
+    rig.pending.clear()
+    rig.run(0.1, delay=0.001)
+    assert rig.moves == [S.EXCUSED, S.ADMITTING] and rig.monitor.stalls == 1
+
+
+def test_a_short_lag_is_not_a_stall() -> None:
+    rig = Rig()
+    rig.stall(0.03)
+    rig.run(1, delay=0.001)
+    assert rig.monitor.stalls == 0 and rig.moves == []
+
+
+def test_echoes_that_are_not_probes_or_unknown_are_ignored() -> None:
+    rig = Rig()
+    data, _ = rig.monitor.probe(rig.monitor.get_timer())
+    assert data[:1] == PROBE_MARK and len(data) == 9
+    assert rig.monitor.echo(PROBE_MARK + b"x", 0.1) == ()
+    assert rig.monitor.echo(PROBE_MARK + (999).to_bytes(8, "big"), 0.1) == ()
+    assert rig.monitor.delay == 0.0
+
+
+def test_a_later_echo_drops_the_lost_probes_before_it() -> None:
+    monitor = OverloadMonitor(SETTINGS, 0.0)
+    first, _ = monitor.probe(0.02)
+    second, _ = monitor.probe(0.04)
+    monitor.echo(second, 0.041)
+    assert monitor.delay == pytest.approx(0.001)
+    assert monitor.echo(first, 0.5) == () and monitor.delay == pytest.approx(0.001), "lost, not late"
+    _, moves = monitor.probe(0.06)
+    assert moves == ()
