@@ -511,6 +511,10 @@ class OverloadConfig:
     #: Queue delay (seconds) above which new INVITEs are answered 503; 0 turns overload control off.
     high: float = setting(_OVERLOAD.high, "--overload-high", "SECONDS",
                           "queue delay above which new calls get 503, 0 for never", _number, check=_at_least_zero)
+    #: Seconds every measurement must stay above ``high`` before shedding (a standing queue, not a burst).
+    sustain: float = setting(_OVERLOAD.sustain, "--overload-sustain", "SECONDS",
+                             "shed only when the delay stays above --overload-high this long", _number,
+                             check=_positive)
     #: Queue delay (seconds) under which the service counts as calm again.
     low: float = setting(_OVERLOAD.low, "--overload-low", "SECONDS", "queue delay under which the service is calm",
                          _number, check=_positive)
@@ -530,7 +534,8 @@ class OverloadConfig:
         """The controller's settings, or None when overload control is off."""
         if not self.high:
             return None
-        return OverloadSettings(high=self.high, low=self.low, calm=self.calm, retry_after=self.retry_after)
+        return OverloadSettings(high=self.high, sustain=self.sustain, low=self.low, calm=self.calm,
+                                retry_after=self.retry_after)
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,22 @@ def test_a_slow_queue_sheds_then_admits_after_a_calm_second() -> None:
     assert rig.moves == [S.SHEDDING, S.ADMITTING]
 
 
+def test_a_burst_that_drains_within_sustain_is_not_overload() -> None:
+    """A process descheduled for 100 ms on a busy host: the delay jumps above high, then drains."""
+    rig = Rig()
+    rig.run(0.12, delay=0.1)
+    rig.run(1, delay=0.001)
+    assert rig.moves == [] and rig.monitor.stalls == 0
+
+
+def test_a_standing_queue_sheds_after_sustain() -> None:
+    rig = Rig()
+    rig.run(0.15, delay=0.06)
+    assert rig.moves == []
+    rig.run(0.2, delay=0.06)
+    assert rig.moves == [S.SHEDDING]
+
+
 def test_a_delay_between_the_thresholds_changes_nothing() -> None:
     rig = Rig()
     rig.run(3, delay=0.035)

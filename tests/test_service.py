@@ -80,6 +80,7 @@ CASES: dict[str, tuple[list[str], Probe, Any]] = {
     "calls.answer_timeout": (["--answer-timeout", "5"], lambda b: b.b2bua.settings.answer_timeout, 5.0),
     "calls.max_calls": (["--max-calls", "3"], lambda b: b.b2bua.settings.max_calls, 3),
     "overload.high": (["--overload-high", "0"], lambda b: b.runtime.overload, None),
+    "overload.sustain": (["--overload-sustain", "0.5"], lambda b: _overload(b).sustain, 0.5),
     "overload.low": (["--overload-low", "0.01"], lambda b: _overload(b).low, 0.01),
     "overload.calm": (["--overload-calm", "3"], lambda b: _overload(b).calm, 3.0),
     "overload.retry_after": (["--overload-retry-after", "7"], lambda b: _overload(b).retry_after, 7),

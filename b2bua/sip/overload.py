@@ -18,8 +18,9 @@ run (a long garbage collection, a SIGSTOP, a noisy neighbour), not that traffic 
 
 The policy, a table like the transaction machines (:data:`OVERLOAD_TABLE`):
 
-* ``ADMITTING``: every call is admitted. A delay above :attr:`~OverloadSettings.high` means the service
-  is behind: ``SHEDDING``. A stall means the backlog is the stall's, not the load's: ``EXCUSED``.
+* ``ADMITTING``: every call is admitted. A delay above :attr:`~OverloadSettings.high` in every
+  measurement for :attr:`~OverloadSettings.sustain` seconds (a standing queue) means the service is
+  behind: ``SHEDDING``. A stall means the backlog is the stall's, not the load's: ``EXCUSED``.
 * ``EXCUSED``: after a stall of *g* seconds, the backlog it left is given ``max(excuse_min, excuse * g)``
   seconds to drain with every call still admitted; a load the service can carry drains it within that
   (docs/RELIABILITY.md measures a 2 s stall at 60 % load). Calm again: ``ADMITTING``. Still above ``high`` once the
@@ -56,6 +57,10 @@ class OverloadSettings:
     #: Queue delay above which new calls are refused. INVITE -> 200 crosses the service twice, so it
     #: adds about twice this to each admitted call's setup time at worst.
     high: float = 0.05
+    #: ... and only once every measurement for this long was above it: a standing queue, not a burst
+    #: (the minimum delay over an interval, as CoDel, RFC 8289 section 3, tells a bad queue from a good
+    #: one). On a shared machine a process descheduled for 30-80 ms sees such bursts; they drain at once.
+    sustain: float = 0.2
     #: Queue delay under which the service counts as calm...
     low: float = 0.02
     #: ... for this long before it admits new calls again.
@@ -75,7 +80,7 @@ class OverloadSettings:
     def __post_init__(self) -> None:
         if not 0 < self.low <= self.high:
             raise ValueError(f"overload thresholds need 0 < low <= high, got low={self.low} high={self.high}")
-        for name in ("calm", "gap", "excuse", "excuse_min", "interval"):
+        for name in ("sustain", "calm", "gap", "excuse", "excuse_min", "interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"overload {name} must be positive, got {getattr(self, name)}")
         if self.retry_after < 0:
@@ -150,6 +155,7 @@ class OverloadMonitor:
         self._seq = 0
         self._out: dict[int, float] = {}
         self._calm_since: float | None = now
+        self._above_since: float | None = None
         self._excused_until = now
         self._moves: list[OverloadState] = []
 
@@ -228,7 +234,12 @@ class OverloadMonitor:
             return
         self._calm_since = None
         if delay <= settings.high:
+            self._above_since = None
             return
+        if self._above_since is None:
+            self._above_since = now
+        if now - self._above_since < settings.sustain:
+            return  # a burst that drains within ``sustain`` is a good queue
         if self.state is _S.EXCUSED:
             if now >= self._excused_until:
                 self._feed(_I.EXCUSE_OVER)
