@@ -1021,9 +1021,10 @@ def test_every_transaction_kind_is_a_client_or_server_one() -> None:
 # -- overload: stateless 503 for new INVITEs (RFC 3261 sections 8.2.7, 21.5.4; RFC 7339 section 3) ---------
 
 
-def shedding_layer(retry_after: int = 2) -> TransactionLayer:
+def shedding_layer(retry_after: int = 2, admit: float = 0.0) -> TransactionLayer:
     layer = new_layer(stable_tag=RandomIds("127.0.0.1").stable_tag)
     layer.shed_retry_after = retry_after
+    layer.admit = admit
     return layer
 
 
@@ -1062,7 +1063,7 @@ def test_while_shedding_admitted_work_goes_on() -> None:
     layer = new_layer(stable_tag=RandomIds("127.0.0.1").stable_tag)
     receive_request(layer, wire())
     assert statuses(layer) == [100]
-    layer.shed_retry_after = 2
+    layer.admit = 0.0
     layer.receive(wire(), PEER, 0.3)
     assert statuses(layer) == [100] and layer.take_events() == [], "the admitted INVITE's retransmission"
     layer.receive(wire("CANCEL", cseq_method="CANCEL"), PEER, 0.4)
@@ -1085,6 +1086,16 @@ def test_admitting_again_creates_transactions_again() -> None:
     layer = shedding_layer()
     layer.receive(wire(), PEER, 0.0)
     layer.take_datagrams()
-    layer.shed_retry_after = None
+    layer.admit = 1.0
     receive_request(layer, wire(via=f"{VIA};branch=z9hG4bK-inv2", call_id="call-2@127.0.0.2"), now=1.0)
     assert statuses(layer) == [100] and layer.shed == 1
+
+
+def test_a_share_of_new_invites_is_admitted_evenly() -> None:
+    layer = shedding_layer(admit=0.25)
+    admitted = []
+    for n in range(12):
+        layer.receive(wire(via=f"{VIA};branch=z9hG4bK-share{n}", call_id=f"share-{n}@127.0.0.2"), PEER, 0.0)
+        admitted.append(bool(layer.take_events()))
+        layer.take_datagrams()
+    assert admitted == [False, False, False, True] * 3 and layer.shed == 9

@@ -14,7 +14,7 @@ from b2bua.sip.overload import (
 )
 
 S = OverloadState
-SETTINGS = OverloadSettings()  # high 50 ms, low 20 ms, calm 1 s, gap 50 ms, excuse 5x (at least 2 s)
+SETTINGS = OverloadSettings()  # high 100 ms for 0.2 s, low 20 ms, calm 1 s, gap 50 ms, excuse 5x (at least 2 s)
 
 
 class Rig:
@@ -62,7 +62,8 @@ def test_the_table_has_a_row_for_every_state_and_input() -> None:
 
 
 @pytest.mark.parametrize("kwargs", [{"low": 0.1, "high": 0.05}, {"low": 0}, {"calm": 0}, {"interval": -1},
-                                    {"retry_after": -1}, {"gap": 0}])
+                                    {"retry_after": -1}, {"gap": 0}, {"decrease": 1},
+                                    {"increase": 0}])
 def test_settings_refuse_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         OverloadSettings(**kwargs)  # type: ignore[arg-type]
@@ -77,7 +78,7 @@ def test_a_prompt_queue_admits() -> None:
 
 def test_a_slow_queue_sheds_then_admits_after_a_calm_second() -> None:
     rig = Rig()
-    rig.run(1, delay=0.08)
+    rig.run(1, delay=0.15)
     assert rig.moves == [S.SHEDDING] and rig.monitor.shedding and rig.monitor.sheds == 1
     rig.run(0.9, delay=0.005)
     assert rig.monitor.shedding, "calm for less than a second"
@@ -88,26 +89,42 @@ def test_a_slow_queue_sheds_then_admits_after_a_calm_second() -> None:
 def test_a_burst_that_drains_within_sustain_is_not_overload() -> None:
     """A process descheduled for 100 ms on a busy host: the delay jumps above high, then drains."""
     rig = Rig()
-    rig.run(0.12, delay=0.1)
+    rig.run(0.12, delay=0.15)
     rig.run(1, delay=0.001)
     assert rig.moves == [] and rig.monitor.stalls == 0
 
 
 def test_a_standing_queue_sheds_after_sustain() -> None:
     rig = Rig()
-    rig.run(0.15, delay=0.06)
+    rig.run(0.15, delay=0.12)
     assert rig.moves == []
-    rig.run(0.2, delay=0.06)
-    assert rig.moves == [S.SHEDDING]
+    rig.run(0.2, delay=0.12)
+    assert rig.moves == [S.SHEDDING] and rig.monitor.admit < 1
 
 
 def test_a_delay_between_the_thresholds_changes_nothing() -> None:
     rig = Rig()
     rig.run(3, delay=0.035)
     assert rig.moves == []
-    rig.run(1, delay=0.08)
+    rig.run(1, delay=0.15)
     rig.run(3, delay=0.035)
     assert rig.moves == [S.SHEDDING], "hysteresis: not calm until under low"
+
+
+def test_shedding_steers_the_admitted_share_down_while_queued_and_up_while_not() -> None:
+    rig = Rig()
+    rig.run(0.5, delay=0.15)
+    assert rig.moves == [S.SHEDDING] and rig.monitor.admit == 0.0, "drain first"
+    rig.run(0.2, delay=0.001)
+    grown = rig.monitor.admit
+    assert 0.3 < grown < 0.6, "additive increase, 0.05 a probe"
+    rig.run(0.1, delay=0.05)
+    assert rig.monitor.admit < grown * 0.75, "multiplicative decrease while above low"
+    assert rig.monitor.shedding
+    rig.run(0.6, delay=0.001)
+    assert rig.monitor.admit == 1.0 and rig.monitor.shedding, "all admitted, not yet calm for a second"
+    rig.run(1.0, delay=0.001)
+    assert rig.moves == [S.SHEDDING, S.ADMITTING] and rig.monitor.admit == 1.0
 
 
 def test_probes_that_do_not_come_back_count_as_delay() -> None:

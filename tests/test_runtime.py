@@ -17,7 +17,6 @@ from b2bua.io.runtime import Service, ServiceCore
 from b2bua.service import build_service
 from b2bua.sip.address import Destination
 from b2bua.sip.message import Request, Response
-from b2bua.sip.overload import OverloadState
 from b2bua.sip.parser import parse_message
 from b2bua.sip.ua import UaSettings, UserAgent
 from b2bua.sip.ua_events import CallAcked, CallEnded, IncomingCall, UaEvent
@@ -344,14 +343,14 @@ def test_while_overloaded_new_calls_get_503_and_calls_in_progress_go_on() -> Non
             ok = await phone.response(200)
             phone.send(request(phone, "ACK", call_id="admitted@127.0.0.1", to_tag=ok.to_tag), address)
             await app.wait_for(CallAcked)
-            service.overload_moved(OverloadState.SHEDDING)
+            service.admit(0.0)
             phone.send(request(phone, "INVITE", call_id="shed@127.0.0.1", body=SDP), address)
             refused = await phone.response(503)
             assert refused.headers.get("Retry-After") == "2" and refused.call_id == "shed@127.0.0.1"
             phone.send(request(phone, "BYE", call_id="admitted@127.0.0.1", cseq=2, to_tag=ok.to_tag), address)
             bye_ok = await phone.response(200)
             assert bye_ok.cseq is not None and bye_ok.cseq.method == "BYE"
-            service.overload_moved(OverloadState.ADMITTING)
+            service.admit(1.0)
             phone.send(request(phone, "INVITE", call_id="later@127.0.0.1", body=SDP), address)
             assert (await phone.response(200)).call_id == "later@127.0.0.1"
             assert service.ua.layer.shed == 1

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..sip.address import Destination
-from ..sip.overload import OverloadSettings, OverloadState
+from ..sip.overload import OverloadSettings
 from ..sip.ua import UserAgent
 from ..sip.ua_events import UaEvent
 from .loop import loop_name
@@ -92,13 +92,13 @@ class Service:
         self.overload = overload
         self.shell = SipShell(self.core, listen, max_message_size=max_message_size,
                               tcp_idle_timeout=tcp_idle_timeout, overload=overload,
-                              on_overload=self.overload_moved)
+                              on_admit=self.admit)
+        if overload is not None:
+            ua.layer.shed_retry_after = overload.retry_after
 
-    def overload_moved(self, state: OverloadState) -> None:
-        """The shell's overload monitor changed state: while shedding, new INVITEs get 503 from the layer."""
-        settings = self.overload
-        shedding = settings is not None and state is OverloadState.SHEDDING
-        self.ua.layer.shed_retry_after = settings.retry_after if shedding and settings is not None else None
+    def admit(self, share: float) -> None:
+        """Admit this share of new calls (the shell's overload monitor says); the layer answers the rest 503."""
+        self.ua.layer.admit = share
 
     @property
     def app(self) -> Application:

@@ -77,7 +77,7 @@ class SipShell:
         udp_receive_buffer: int = 4 * 1024 * 1024,
         backlog: int = 1024,
         overload: OverloadSettings | None = None,
-        on_overload: Callable[[OverloadState], None] | None = None,
+        on_admit: Callable[[float], None] | None = None,
     ) -> None:
         """``max_message_size`` bounds a message framed from TCP (larger ones close the connection);
         ``tcp_idle_timeout`` closes a connection after that many seconds without traffic either way;
@@ -86,8 +86,9 @@ class SipShell:
 
         With ``overload`` (enabled) the shell runs a :class:`~b2bua.sip.overload.OverloadMonitor`: it sends
         the monitor's probe to its first UDP socket on the same loop timer as the core's, hands the echo
-        back, logs every change of state and calls ``on_overload`` with the new state (the service then
-        tells the transaction layer to shed new INVITEs or not). Without a UDP socket there is no probe."""
+        back, logs every change of state and calls ``on_admit`` with the share of new calls to admit
+        whenever it changes (the service hands it to the transaction layer, which answers the others
+        503). Without a UDP socket there is no probe."""
         self._core = core
         self._listen: list[ListenAddress] = []
         for item in listen:
@@ -119,7 +120,7 @@ class SipShell:
         self._deadline: float | None = None
         self._core_deadline: float | None = None
         self._overload = overload if overload is not None and overload.enabled else None
-        self._on_overload = on_overload
+        self._on_admit = on_admit
         self._monitor: OverloadMonitor | None = None
         self._probe_to: tuple[str, int] = ("", 0)
         self._failed: list[Destination] = []
@@ -323,32 +324,33 @@ class SipShell:
         self._monitor = OverloadMonitor(settings, loop.time())
 
     def _probe(self, monitor: OverloadMonitor, now: float) -> None:
+        admit = monitor.admit
         data, moves = monitor.probe(now)
         transport = self._udp.endpoints[0].transport if self._udp.endpoints else None
         if transport is not None and not transport.is_closing():
             transport.sendto(data, self._probe_to)
-        for state in moves:
-            self._overload_moved(monitor, state)
+        self._overload_moved(monitor, moves, admit)
 
     def _echo(self, data: bytes, now: float) -> None:
         monitor = self._monitor
         if monitor is not None:
-            for state in monitor.echo(data, now):
-                self._overload_moved(monitor, state)
+            admit = monitor.admit
+            self._overload_moved(monitor, monitor.echo(data, now), admit)
 
-    def _overload_moved(self, monitor: OverloadMonitor, state: OverloadState) -> None:
+    def _overload_moved(self, monitor: OverloadMonitor, moves: tuple[OverloadState, ...], admit: float) -> None:
         settings = monitor.settings
-        if state is OverloadState.SHEDDING:
-            logger.warning("overload: queue delay %.0f ms (above %.0f ms); new calls get 503 Retry-After %d",
-                           monitor.delay * 1000, settings.high * 1000, settings.retry_after)
-        elif state is OverloadState.EXCUSED:
-            logger.warning("stall: the process did not run for %.0f ms; admitting calls while the backlog "
-                           "drains", monitor.last_stall * 1000)
-        else:
-            logger.info("overload over: queue delay %.0f ms; admitting new calls", monitor.delay * 1000)
-        if self._on_overload is not None:
+        for state in moves:
+            if state is OverloadState.SHEDDING:
+                logger.warning("overload: queue delay %.0f ms (above %.0f ms); new calls get 503 Retry-After %d "
+                               "until it drains", monitor.delay * 1000, settings.high * 1000, settings.retry_after)
+            elif state is OverloadState.EXCUSED:
+                logger.warning("stall: the process did not run for %.0f ms; admitting calls while the backlog "
+                               "drains", monitor.last_stall * 1000)
+            else:
+                logger.info("overload over: queue delay %.0f ms; admitting every new call", monitor.delay * 1000)
+        if monitor.admit != admit and self._on_admit is not None:
             try:
-                self._on_overload(state)
+                self._on_admit(monitor.admit)
             except Exception:
                 logger.exception("the overload callback failed")
 

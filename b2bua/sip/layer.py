@@ -84,11 +84,15 @@ class TransactionLayer:
     stateless_options: Callable[[Request], Response] | None = None
     #: Makes the To tag of stateless answers from a seed: the same tag for every copy of a request (8.2.7).
     stable_tag: Callable[[str], str] = lambda seed: "call-api"
-    #: When set, the service is overloaded (b2bua.sip.overload): a new out-of-dialog INVITE gets a stateless
-    #: 503 with this Retry-After (RFC 3261 section 21.5.4, RFC 7339 section 3) instead of a transaction.
-    shed_retry_after: int | None = None
+    #: The share of new out-of-dialog INVITEs admitted (b2bua.sip.overload): 1.0 but under overload. The
+    #: others get a stateless 503 (RFC 3261 section 21.5.4, RFC 7339 section 3) instead of a transaction;
+    #: the admitted ones are spread evenly among them.
+    admit: float = 1.0
+    #: Retry-After of that 503 in seconds; 0 for none.
+    shed_retry_after: int = 0
     #: INVITEs answered 503 because of overload.
     shed: int = 0
+    _credit: float = 0.0
     stats: LayerStats = field(default_factory=LayerStats)
     _clients: dict[ClientKey, ClientTransaction] = field(default_factory=dict)
     _servers: dict[ServerKey, ServerTransaction] = field(default_factory=dict)
@@ -264,9 +268,13 @@ class TransactionLayer:
             check_message(request)
             self._events.append(AckReceived(request, source))
             return
-        if method == "INVITE" and self.shed_retry_after is not None and request.to_tag is None:
-            self._shed(request, reply_to)
-            return
+        if method == "INVITE" and self.admit < 1.0 and request.to_tag is None:
+            credit = self._credit + self.admit
+            if credit < 1.0:
+                self._credit = credit
+                self._shed(request, reply_to)
+                return
+            self._credit = credit - 1.0
         tx = InviteServerTransaction(request, reply_to, self.timers, now) if method == "INVITE" else \
             NonInviteServerTransaction(request, reply_to, self.timers, now)
         self._servers[tx.key] = tx

@@ -26,15 +26,23 @@ The policy, a table like the transaction machines (:data:`OVERLOAD_TABLE`):
   (docs/RELIABILITY.md measures a 2 s stall at 60 % load). Calm again: ``ADMITTING``. Still above ``high`` once the
   window closed: ``SHEDDING``. Only a stall while admitting opens the window: a service that stalls again
   and again under its load is overloaded, not unlucky.
-* ``SHEDDING``: new out-of-dialog INVITEs get a stateless 503 with Retry-After from the transaction layer
-  (no transaction, no call); in-dialog requests, responses, ACK, BYE, CANCEL and retransmissions of
-  admitted INVITEs keep flowing. After :attr:`~OverloadSettings.calm` seconds with the delay under
-  :attr:`~OverloadSettings.low`: ``ADMITTING``.
+* ``SHEDDING``: a fraction of new out-of-dialog INVITEs (:attr:`OverloadMonitor.admit`) is admitted, the
+  others get a stateless 503 with Retry-After from the transaction layer (no transaction, no call);
+  in-dialog requests, responses, ACK, BYE, CANCEL and retransmissions of admitted INVITEs keep flowing.
+  The fraction starts at 0 (the queue drains first), then once per probe shrinks by
+  :attr:`~OverloadSettings.decrease` while the delay is above :attr:`~OverloadSettings.low` and grows by
+  :attr:`~OverloadSettings.increase` while under it: additive increase, multiplicative decrease, which
+  settles near the share of calls the service can carry and keeps the queue, and so the admitted calls'
+  setup time, near ``low``. Back at 1 and calm (under ``low``) for :attr:`~OverloadSettings.calm`
+  seconds: ``ADMITTING``.
 
-The two thresholds and the calm period are hysteresis: under a steady overload the service alternates
-between short admitting and shedding periods, admitting about what it can carry. A smoother, RFC 7415 style
-admission fraction would spread the 503s evenly; the on/off form is simpler to reason about and was
-enough for the overload runs in docs/RELIABILITY.md.
+Why a fraction and not on/off. Measured first with on/off (shed everything above ``high``, admit
+everything after a calm second): under a steady overload the queue swung between empty and ``high`` plus
+what piled up while admitting, and admitted calls near the top of each swing saw their setup time grow
+by hundreds of milliseconds. RFC 7339 section 5 (loss-based overload control) lets the server tell its
+upstream clients which share of requests to drop; this service applies the share itself, with the 503
+each dropped INVITE gets, because the proxies in front (OpenSIPS, Kamailio) do not act on RFC 7339's Via
+parameters out of the box and do act on 503 with Retry-After (RFC 3261 section 21.5.4).
 """
 
 from __future__ import annotations
@@ -54,14 +62,15 @@ class OverloadSettings:
 
     #: Off: the probe is not sent and every call is admitted.
     enabled: bool = True
-    #: Queue delay above which new calls are refused. INVITE -> 200 crosses the service twice, so it
-    #: adds about twice this to each admitted call's setup time at worst.
-    high: float = 0.05
+    #: Queue delay above which, for ``sustain`` seconds, the service is overloaded. Under it the service
+    #: stays clean: SIP retransmits after T1 (500 ms), and a request and its answer cross the queue twice.
+    high: float = 0.1
     #: ... and only once every measurement for this long was above it: a standing queue, not a burst
     #: (the minimum delay over an interval, as CoDel, RFC 8289 section 3, tells a bad queue from a good
     #: one). On a shared machine a process descheduled for 30-80 ms sees such bursts; they drain at once.
     sustain: float = 0.2
-    #: Queue delay under which the service counts as calm...
+    #: Queue delay the shedding controller holds the queue under, and under which the service counts as
+    #: calm...
     low: float = 0.02
     #: ... for this long before it admits new calls again.
     calm: float = 1.0
@@ -74,8 +83,12 @@ class OverloadSettings:
     excuse_min: float = 2.0
     #: The Retry-After of the 503 (whole seconds, RFC 3261 section 20.33).
     retry_after: int = 2
-    #: Seconds between two probes.
+    #: Seconds between two probes; the shedding controller adjusts the admitted fraction once per probe.
     interval: float = 0.02
+    #: Per probe while shedding: the admitted fraction is multiplied by this when the delay is above
+    #: ``low``, and grows by ``increase`` when it is under (AIMD, as TCP's congestion control).
+    decrease: float = 0.9
+    increase: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.low <= self.high:
@@ -83,6 +96,9 @@ class OverloadSettings:
         for name in ("sustain", "calm", "gap", "excuse", "excuse_min", "interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"overload {name} must be positive, got {getattr(self, name)}")
+        if not 0 < self.decrease < 1 or not 0 < self.increase <= 1:
+            raise ValueError(f"overload decrease must be in (0, 1) and increase in (0, 1], got {self.decrease} "
+                             f"and {self.increase}")
         if self.retry_after < 0:
             raise ValueError(f"overload retry_after must not be negative, got {self.retry_after}")
 
@@ -151,6 +167,8 @@ class OverloadMonitor:
         self.sheds = 0
         #: Probes that came back (with uvloop's millisecond clock a prompt one measures 0.0).
         self.echoes = 0
+        #: The fraction of new calls to admit: 1.0 but while shedding.
+        self.admit = 1.0
         self._next = now + settings.interval
         self._seq = 0
         self._out: dict[int, float] = {}
@@ -176,8 +194,10 @@ class OverloadMonitor:
         if len(out) >= _MAX_OUT:
             out.pop(next(iter(out)))
         out[self._seq] = now
-        oldest = now - next(iter(out.values()))
-        self._measure(max(self.delay, oldest), now)
+        delay = max(self.delay, now - next(iter(out.values())))
+        self._measure(delay, now)
+        if self.state is _S.SHEDDING:
+            self._steer(delay)
         return PROBE_MARK + self._seq.to_bytes(8, "big"), self._take_moves()
 
     def echo(self, data: bytes, now: float) -> tuple[OverloadState, ...]:
@@ -224,12 +244,21 @@ class OverloadMonitor:
             self._excused_until = now + max(settings.excuse_min, settings.excuse * late)
         self._feed(_I.STALL)
 
+    def _steer(self, delay: float) -> None:
+        """While shedding, once per probe: admit fewer new calls while there is a queue, more when not."""
+        settings = self.settings
+        if delay > settings.low:
+            self.admit *= settings.decrease
+        else:
+            self.admit = min(1.0, self.admit + settings.increase)
+
     def _measure(self, delay: float, now: float) -> None:
         settings = self.settings
         if delay < settings.low:
             if self._calm_since is None:
                 self._calm_since = now
-            if now - self._calm_since >= settings.calm or self.state is _S.EXCUSED:
+            calm = now - self._calm_since >= settings.calm and self.admit >= 1.0
+            if calm or self.state is _S.EXCUSED:
                 self._feed(_I.CALM)
             return
         self._calm_since = None
@@ -252,4 +281,5 @@ class OverloadMonitor:
         if after is not before:
             self.state = after
             self.sheds += after is _S.SHEDDING
+            self.admit = 0.0 if after is _S.SHEDDING else 1.0  # drain the queue first, then steer
             self._moves.append(after)
