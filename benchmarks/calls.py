@@ -158,6 +158,11 @@ class Processes:
             self.stop(proc, grace=3.0)
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (results elsewhere are shown whole)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _raise_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
@@ -182,6 +187,7 @@ class Contender:
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     gc_log: Path | None = None
+    exit_status: int | None = None
 
     @property
     def label(self) -> str:
@@ -546,6 +552,26 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def running(procs: Processes, args: argparse.Namespace, c: Contender, scenarios: Scenarios, rate: int,
+            logdir: Path) -> Iterator[Contender]:
+    """``c`` started for a step of ``scenarios`` at ``rate`` (stderr to ``<logdir>/<key>-<slug>-<rate>.stderr``,
+    the GC probe's pauses to the step's folder) and stopped with SIGTERM afterwards; its exit status
+    then in ``c.exit_status``."""
+    name = f"{scenarios.key}-{c.slug}-{rate}"
+    with open(logdir / f"{name}.stderr", "wb") as err:
+        c.log = Path(err.name)
+        c.proc = start_contender(procs, args, c, err, logdir / f"sippy-{name}.sock",
+                                 step_dir(logdir, scenarios, c, rate) / "gc.log")
+        try:
+            yield c
+        finally:
+            c.exit_status = procs.stop(c.proc, signal.SIGTERM, grace=10.0)
+            c.proc = None
+            with contextlib.suppress(OSError):
+                (logdir / f"sippy-{name}.sock").unlink()
+
+
 def _stall(args: argparse.Namespace) -> Stall | None:
     return Stall(args.stall_at, args.stall_for) if args.stall_at is not None else None
 
@@ -600,7 +626,8 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
     setups = series.read_rtt(_last_file(workdir, f"{scenarios.uac}_*_rtt.csv"), sipp_start, scenarios.rtd)
     pauses = series.read_gc(c.gc_log) if c.gc_log is not None else []
     windows = series.windows(epoch0, epoch1, retrans, series.stat_counter(uac_rows, "CurrentCall"),
-                             watch.samples, pauses, setups, args.window)
+                             series.stat_counter(uac_rows, "OutgoingCall(C)"), watch.samples, pauses, setups,
+                             args.window)
     setup_ms = [ms for _, ms in setups]
     last = uac_rows[-1] if uac_rows else {}
     prefix = f"ResponseTimeRepartition{scenarios.rtd}_"
@@ -622,7 +649,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         service_cpu=(cpu1 if cpu1 is not None else cpu0) - cpu0,
         setup_ms_mean=_ms(last.get(f"ResponseTime{scenarios.rtd}(C)", "")),
         setup_repartition_ms=repartition, service_log_lines=service_lines[:200],
-        uac=uac_side, uas=uas_side, logs=str(workdir.relative_to(ROOT)),
+        uac=uac_side, uas=uas_side, logs=shown(workdir),
         setup_ms_p99=percentile(setup_ms, 99), setup_ms_max=max(setup_ms, default=None),
         answered=_column_total(uac_counts, "_200_Recv"), rejected_503=_column_total(uac_counts, "_503_Recv"),
         rss_max_mb=max((s.rss_kb / 1024 for s in watch.samples), default=None),
@@ -800,6 +827,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every step-based benchmark (calls, soak, overload) shares: ports, hold, the series
     window, the stall, the GC probe's threshold and extra arguments for the call-api command."""
     parser.add_argument("--hold", type=float, default=1.0, help="seconds each call stays up (default 1)")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="folder of the reports and logs (default benchmarks/results)")
     parser.add_argument("--pause", type=float, default=3.0, help="seconds between steps (default 3)")
     parser.add_argument("--window", type=float, default=WINDOW,
                         help=f"seconds per window of each step's time series (default {WINDOW:g})")
@@ -911,7 +940,7 @@ def main() -> int:
     contenders = build_contenders(parser, args, args.contenders, args.loops, rates, sippy_rates)
     passes = [BENCH, STOCK] if args.stock else [BENCH]
     sippy_version = ensure_sippy(args.sippy_spec) if any(c.kind == "sippy" for c in contenders) else None
-    run = Run.create("calls")
+    run = Run.create("calls", args.results)
     logdir, out_json, command = run.logdir, run.out_json, run.command
     report: dict[str, Any] = {
         "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -923,7 +952,7 @@ def main() -> int:
         "contenders": {c.label: {"kind": c.kind, "loop": c.loop or None, "port": c.port, "rates": c.rates}
                        for c in contenders},
         "machine": run.machine(sippy_version),
-        "logs": str(logdir.relative_to(ROOT)), "passes": {},
+        "logs": shown(logdir), "passes": {},
     }
 
     names = ", ".join(c.label for c in contenders)
@@ -933,7 +962,7 @@ def main() -> int:
     print(f"# contender on CPU {SERVICE_CPU}, both SIPp on CPU {SIPP_CPU}; {args.seconds:g} s per step; "
           f"{report['machine']['sipp']}")
     print(f"# command: {command}")
-    print(f"# SIPp logs and contenders' stderr: {logdir.relative_to(ROOT)}/", flush=True)
+    print(f"# SIPp logs and contenders' stderr: {shown(logdir)}/", flush=True)
     status = 0
     try:
         with run.signals():
@@ -962,7 +991,7 @@ def main() -> int:
                 print(f"  - {c.label}: stopped, {data['stopped']}")
             for note in data["notes"]:
                 print(note)
-    print(f"\nraw numbers: {out_json.relative_to(ROOT)}")
+    print(f"\nraw numbers: {shown(out_json)}")
     return status
 
 

@@ -200,22 +200,25 @@ def read_rtt(path: Path, sipp_start: float, rtd: str = SETUP_RTD) -> list[tuple[
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """What one window of a step saw. ``start``/``end`` in seconds since the step's start; ``cpu_pct``
-    of one core over the window; ``gc_max_ms`` None when no collection reached the probe's threshold;
+    """What one window of a step saw. ``start``/``end`` in seconds since the step's start; ``created`` the
+    calls the caller placed in it; ``cpu_s`` the contender's CPU seconds in it and ``cpu_pct`` the same
+    as a share of one core; ``gc_max_ms`` None when no collection reached the probe's threshold;
     ``setup_max_ms`` None when no call was answered in it."""
 
     start: float
     end: float
     retransmissions: int
     in_flight: int
+    created: int
+    cpu_s: float | None
     cpu_pct: float | None
     rss_mb: float | None
     gc_max_ms: float | None
     setup_max_ms: float | None
 
 
-def windows(t0: float, t_end: float, retrans: Retransmissions, in_flight: Counter, samples: Sequence[Sample],
-            pauses: Sequence[GcPause], setups: Sequence[tuple[float, float]],
+def windows(t0: float, t_end: float, retrans: Retransmissions, in_flight: Counter, created: Counter,
+            samples: Sequence[Sample], pauses: Sequence[GcPause], setups: Sequence[tuple[float, float]],
             width: float = WINDOW) -> list[Window]:
     """The step from ``t0`` to ``t_end`` (epochs) cut into windows of ``width`` seconds, the last one
     shorter. CPU % is the CPU seconds between the samples nearest each window's bounds over the time
@@ -229,14 +232,18 @@ def windows(t0: float, t_end: float, retrans: Retransmissions, in_flight: Counte
         inside = [s for s in ordered if a - width / 2 < s.t <= b + width / 2]
         first = min(inside, key=lambda s: abs(s.t - a), default=None)
         last = min(inside, key=lambda s: abs(s.t - b), default=None)
-        cpu_pct = (100 * (last.cpu - first.cpu) / (last.t - first.t)
-                   if first is not None and last is not None and last.t > first.t else None)
+        cpu_s: float | None = None
+        cpu_pct: float | None = None
+        if first is not None and last is not None and last.t > first.t:
+            cpu_s = last.cpu - first.cpu
+            cpu_pct = 100 * cpu_s / (last.t - first.t)
         rss = [s.rss_kb for s in ordered if a < s.t <= b + width / 2]
         flights = [v for t, v in zip(in_flight.times, in_flight.values, strict=True) if a < t <= b]
         gc_ms = [p.ms for p in pauses if a < p.t <= b]
         setup_ms = [ms for t, ms in setups if a < t <= b]
         out.append(Window(start=a - t0, end=b - t0, retransmissions=retrans.between(a, b),
-                          in_flight=max(flights, default=in_flight.at(b)), cpu_pct=cpu_pct,
+                          in_flight=max(flights, default=in_flight.at(b)), created=created.between(a, b),
+                          cpu_s=cpu_s, cpu_pct=cpu_pct,
                           rss_mb=rss[0] / 1024 if rss else None, gc_max_ms=max(gc_ms, default=None),
                           setup_max_ms=max(setup_ms, default=None)))
     return out

@@ -110,11 +110,12 @@ def test_windows_cut_the_step_and_put_each_source_in_its_window() -> None:
                Sample(T0 + 25.1, 16.5, 62 * 1024)]
     pauses = [GcPause(T0 - 1, 2, 900.0, 0), GcPause(T0 + 11, 1, 3.0, 5), GcPause(T0 + 12, 2, 40.0, 0)]
     setups = [(T0 + 1, 2.0), (T0 + 3, 6.0), (T0 + 14, 1000.0)]
-    out = windows(T0, T0 + 25, retrans, in_flight, samples, pauses, setups, width=10.0)
+    created = Counter((T0 + 5, T0 + 15, T0 + 25), (50, 250, 400))
+    out = windows(T0, T0 + 25, retrans, in_flight, created, samples, pauses, setups, width=10.0)
     assert out == [
-        Window(0.0, 10.0, 0, 100, 50.0, 60.0, None, 6.0),
-        Window(10.0, 20.0, 7, 300, 10.0, 61.0, 40.0, 1000.0),
-        Window(20.0, 25.0, 0, 90, pytest.approx(100 * 0.5 / 5.1), 62.0, None, None),  # type: ignore[arg-type]
+        Window(0.0, 10.0, 0, 100, 50, 5.0, 50.0, 60.0, None, 6.0),
+        Window(10.0, 20.0, 7, 300, 200, 1.0, 10.0, 61.0, 40.0, 1000.0),
+        Window(20.0, 25.0, 0, 90, 150, 0.5, pytest.approx(100 * 0.5 / 5.1), 62.0, None, None),  # type: ignore[arg-type]
     ]
     table = series_table(out, 1.0)
     assert table.splitlines()[2] == "| 0-10 | 0 | 100 | 50 | 60.0 | <1 | 6 |"
@@ -123,5 +124,5 @@ def test_windows_cut_the_step_and_put_each_source_in_its_window() -> None:
 
 
 def test_windows_without_samples_show_no_cpu_nor_rss() -> None:
-    out = windows(T0, T0 + 3, Retransmissions(()), Counter((), ()), [], [], [], width=10.0)
-    assert out == [Window(0.0, 3.0, 0, 0, None, None, None, None)]
+    out = windows(T0, T0 + 3, Retransmissions(()), Counter((), ()), Counter((), ()), [], [], [], width=10.0)
+    assert out == [Window(0.0, 3.0, 0, 0, 0, None, None, None, None, None)]
