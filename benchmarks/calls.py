@@ -583,14 +583,15 @@ def _column_total(rows: list[dict[str, str]], suffix: str) -> int:
 
 
 def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios: Scenarios, rate: int,
-             logdir: Path) -> Step:
-    """One step at ``rate`` for ``args.seconds`` against the running contender, watched (the series of
-    ``benchmarks.series``) and stalled as ``--stall-at``/``--stall-for`` say."""
+             logdir: Path, seconds: float | None = None) -> Step:
+    """One step at ``rate`` for ``seconds`` (default ``args.seconds``) against the running contender,
+    watched (the series of ``benchmarks.series``) and stalled as ``--stall-at``/``--stall-for`` say."""
+    seconds = args.seconds if seconds is None else seconds
     assert c.proc is not None and c.log is not None
     service, service_log = c.proc, c.log
     workdir = step_dir(logdir, scenarios, c, rate)
     workdir.mkdir(parents=True, exist_ok=True)
-    calls = int(rate * args.seconds)
+    calls = int(rate * seconds)
     uas_cmd = _sipp_common(scenarios, scenarios.uas, workdir, args.uas_port, args.uas_port + 100,
                            args.uas_port + 200)
     keys = [] if scenarios.stock else ["-key", "callee_host", HOST, "-key", "callee_port", str(args.uas_port)]
@@ -610,7 +611,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         cpu0, t0, epoch0 = _cpu_seconds(service.pid), time.monotonic(), time.time()
         with Watch(service.pid, epoch0, args.window, _stall(args)) as watch:
             uac = procs.start(uac_cmd, cwd=workdir, stderr=uac_err)
-            if not _wait(uac, args.seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
+            if not _wait(uac, seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
                 procs.stop(uac, signal.SIGUSR1, grace=5.0)
             uac_status = procs.stop(uac)
         t1, epoch1 = time.monotonic(), time.time()
@@ -636,12 +637,12 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         f.seek(log_mark)
         service_lines = f.read().decode(errors="replace").splitlines()
     creation = _creation_seconds(uac_rows, uac_side.calls)
-    window = max(args.seconds, creation or 0.0)
+    window = max(seconds, creation or 0.0)
     unfinished = max(0, calls - uac_side.successful - uac_side.failed)
     # calls the callee took that it never saw end (no BYE reached it), though the caller's may have
     callee_unfinished = max(0, uas_side.calls - uas_side.successful - uas_side.failed)
     return Step(
-        contender=c.label, scenarios=scenarios.key, rate=rate, seconds=args.seconds, hold=args.hold,
+        contender=c.label, scenarios=scenarios.key, rate=rate, seconds=seconds, hold=args.hold,
         attempted=calls, successful=uac_side.successful, failed=uac_side.failed + uas_side.failed,
         unfinished=unfinished, callee_unfinished=callee_unfinished,
         retransmissions=uac_side.retransmissions + uas_side.retransmissions,
