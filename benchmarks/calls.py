@@ -53,9 +53,21 @@ finished, plus calls the callee took and never saw end: a BYE that never reached
 retransmissions, the achieved rate (successful calls over the time SIPp took to create them, at least
 the step's length), the contender's CPU seconds (utime+stime of all its threads, from /proc), and
 SIPp's response-time repartition from the INVITE to its 200 (millisecond resolution).
-A Markdown table per pass goes to stdout, the raw numbers to ``benchmarks/results/calls-<timestamp>.json``,
-and the SIPp logs (screens, statistics, counts, unexpected messages) and the contenders' stderr to
-``benchmarks/results/calls-<timestamp>/``. Every process started is stopped at the end, also on Ctrl-C.
+Each step is also a time series (``benchmarks/series.py``), one row per ``--window`` seconds (10):
+retransmissions (the same three sources as the step's total, dated by SIPp's per-second dumps), the
+caller's calls in flight, the contender's CPU % and RSS (``benchmarks/watch.py`` samples /proc at each
+window's end) and its longest garbage collection (``benchmarks/gc_probe.py``, loaded into the contender
+as ``sitecustomize``, records each collection of ``--gc-min-ms`` or more; ``<1`` when none), and the
+longest INVITE->200 of the calls answered in it. INVITE->200 p99 and max per step come from the caller's
+``-trace_rtt -rtt_freq 1`` file (each call's ``setup`` time, to SIPp's clock tick). ``--stall-at S
+--stall-for D`` SIGSTOPs the contender S seconds into each step and SIGCONTs it D seconds later; the
+step then reports how long after the resume the last retransmission came (to a second: a SIPp dump
+dates it), i.e. how long it took to recover. ``--service-arg=ARG`` (repeated) appends ARG to call-api's
+command line. Each step is printed under its own heading (verdict, row, series, stall), then every
+step's row in one table. The raw numbers go to ``benchmarks/results/calls-<timestamp>.json``, and
+the SIPp logs (screens, statistics, counts, unexpected messages, rtt), the GC probe's pauses and the
+contenders' stderr to ``benchmarks/results/calls-<timestamp>/``. Every process started is stopped at
+the end, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -64,11 +76,11 @@ import argparse
 import contextlib
 import ctypes
 import json
-import math
 import os
 import platform
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,6 +91,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
+
+from benchmarks import gc_probe, series
+from benchmarks.series import WINDOW, Window, percentile
+from benchmarks.watch import Stall, Watch
+from benchmarks.watch import cpu_seconds as _cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "sipp-scenarios"
@@ -141,21 +158,13 @@ class Processes:
             self.stop(proc, grace=3.0)
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (results elsewhere are shown whole)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _raise_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile ``p`` (0-100) of ``values``; None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the contenders ---------------------------------------------------------------------------------
@@ -177,6 +186,8 @@ class Contender:
     rates: list[int]
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    gc_log: Path | None = None
+    exit_status: int | None = None
 
     @property
     def label(self) -> str:
@@ -223,7 +234,8 @@ def ensure_sippy(spec: str) -> str:
 def call_api_command(args: argparse.Namespace, c: Contender) -> list[str]:
     return ["taskset", "-c", str(SERVICE_CPU), sys.executable, "-m", "b2bua",
             "--sip-listen", f"{HOST}:{c.port}", "--outbound-proxy", f"sip:{HOST}:{args.uas_port};lr",
-            "--ws-port", str(c.ws_port), "--log-level", "WARNING", "--sip-transport", "udp"]
+            "--ws-port", str(c.ws_port), "--log-level", "WARNING", "--sip-transport", "udp",
+            *args.service_arg]
 
 
 def sippy_command(args: argparse.Namespace, c: Contender, control: Path) -> list[str]:
@@ -251,14 +263,34 @@ def check_free(ports: list[int]) -> None:
                 raise RuntimeError(f"UDP port {HOST}:{port} is in use: {exc}") from None
 
 
+def gc_probe_env(logdir: Path, gc_log: Path, min_ms: float) -> dict[str, str]:
+    """The environment that loads ``benchmarks/gc_probe.py`` as ``sitecustomize`` in a contender (copied
+    into ``<logdir>/gc-probe/``, first on its PYTHONPATH) writing its pauses to ``gc_log``."""
+    folder = logdir / "gc-probe"
+    folder.mkdir(exist_ok=True)
+    shutil.copyfile(gc_probe.__file__, folder / "sitecustomize.py")
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, gc_probe.PATH_ENV: str(gc_log), gc_probe.MIN_MS_ENV: f"{min_ms:g}"}
+
+
+def step_dir(logdir: Path, scenarios: Scenarios, c: Contender, rate: int) -> Path:
+    """The folder of one step's logs."""
+    return logdir / f"{scenarios.key}-{c.slug}-{rate}"
+
+
 def start_contender(procs: Processes, args: argparse.Namespace, c: Contender, stderr: IO[bytes],
-                    control: Path) -> subprocess.Popen[bytes]:
+                    control: Path, gc_log: Path | None = None) -> subprocess.Popen[bytes]:
     """The contender on CPU 0, once it answers an OPTIONS (call-api with a 200, Sippy with its 501: any
-    answer shows it is listening); raises if it dies or stays silent."""
+    answer shows it is listening); raises if it dies or stays silent. With ``gc_log``, the GC probe is
+    loaded into it (``gc_probe_env``)."""
     if c.kind == "call-api":
         cmd, env, ready = call_api_command(args, c), dict(os.environ, CALL_API_LOOP=c.loop), b"SIP/2.0 200"
     else:
         cmd, env, ready = sippy_command(args, c, control), dict(os.environ, SIPLOG_BEND="none"), b"SIP/2.0 "
+    c.gc_log = gc_log
+    if gc_log is not None:
+        gc_log.parent.mkdir(parents=True, exist_ok=True)
+        env.update(gc_probe_env(control.parent, gc_log, args.gc_min_ms))
     proc = procs.start(cmd, cwd=ROOT, env=env, stderr=stderr)
     wait_answering(proc, args.probe_port, c.port, c.label, stderr.name, ready)
     time.sleep(0.3)
@@ -325,17 +357,11 @@ def _sipp_common(scenarios: Scenarios, name: str, workdir: Path, port: int, cont
 
 def _read_csv_last(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
     """The last row of a SIPp CSV file as a dict, and every row."""
-    if not path.exists():
-        return {}, []
-    lines = [line.rstrip("\n").split(";") for line in path.read_text(errors="replace").splitlines() if line]
-    if len(lines) < 2:
-        return {}, []
-    rows = [dict(zip(lines[0], row, strict=False)) for row in lines[1:]]
-    return rows[-1], rows
+    rows = series.read_sipp_csv(path)
+    return (rows[-1] if rows else {}), rows
 
 
-def _epoch(value: str) -> float:
-    return float(value.split("\t")[-1])
+_epoch = series.sipp_epoch
 
 
 def _int(row: dict[str, str], key: str) -> int:
@@ -402,6 +428,12 @@ class SippSide:
         if any(self.udp_errors):
             bits.append(f"UDP errors send/recv/cong {self.udp_errors}")
         return bits
+
+
+def _last_file(workdir: Path, pattern: str) -> Path:
+    """The last of the files matching ``pattern`` (SIPp names some after its pid), or a missing path."""
+    found = sorted(workdir.glob(pattern))
+    return found[-1] if found else workdir / pattern.replace("*", "none")
 
 
 def read_side(role: str, name: str, workdir: Path, exit_status: int | None) -> tuple[SippSide, list[dict[str, str]]]:
@@ -476,6 +508,19 @@ class Step:
     uas: SippSide
     logs: str
     others_cpu: dict[str, float] = field(default_factory=dict)
+    setup_ms_p99: float | None = None
+    setup_ms_max: float | None = None
+    answered: int = 0
+    rejected_503: int = 0
+    rss_max_mb: float | None = None
+    gc_max_ms: float | None = None
+    series: list[Window] = field(default_factory=list)
+    stall: Stall | None = None
+    #: Epoch seconds of the SIGSTOP and the SIGCONT actually sent, and the seconds from the SIGCONT to
+    #: the last SIPp dump after it that counted a retransmission (None: none after the resume).
+    stopped_at: float | None = None
+    resumed_at: float | None = None
+    last_retransmission_after_resume: float | None = None
 
     @property
     def clean(self) -> bool:
@@ -507,13 +552,46 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def running(procs: Processes, args: argparse.Namespace, c: Contender, scenarios: Scenarios, rate: int,
+            logdir: Path) -> Iterator[Contender]:
+    """``c`` started for a step of ``scenarios`` at ``rate`` (stderr to ``<logdir>/<key>-<slug>-<rate>.stderr``,
+    the GC probe's pauses to the step's folder) and stopped with SIGTERM afterwards; its exit status
+    then in ``c.exit_status``."""
+    name = f"{scenarios.key}-{c.slug}-{rate}"
+    with open(logdir / f"{name}.stderr", "wb") as err:
+        c.log = Path(err.name)
+        c.proc = start_contender(procs, args, c, err, logdir / f"sippy-{name}.sock",
+                                 step_dir(logdir, scenarios, c, rate) / "gc.log")
+        try:
+            yield c
+        finally:
+            c.exit_status = procs.stop(c.proc, signal.SIGTERM, grace=10.0)
+            c.proc = None
+            with contextlib.suppress(OSError):
+                (logdir / f"sippy-{name}.sock").unlink()
+
+
+def _stall(args: argparse.Namespace) -> Stall | None:
+    return Stall(args.stall_at, args.stall_for) if args.stall_at is not None else None
+
+
+def _column_total(rows: list[dict[str, str]], suffix: str) -> int:
+    """The first column of a SIPp counts file's last row whose name ends with ``suffix`` (0 if none)."""
+    last = rows[-1] if rows else {}
+    return next((_int(last, k) for k in last if k.endswith(suffix)), 0)
+
+
 def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios: Scenarios, rate: int,
-             logdir: Path) -> Step:
+             logdir: Path, seconds: float | None = None) -> Step:
+    """One step at ``rate`` for ``seconds`` (default ``args.seconds``) against the running contender,
+    watched (the series of ``benchmarks.series``) and stalled as ``--stall-at``/``--stall-for`` say."""
+    seconds = args.seconds if seconds is None else seconds
     assert c.proc is not None and c.log is not None
     service, service_log = c.proc, c.log
-    workdir = logdir / f"{scenarios.key}-{c.slug}-{rate}"
+    workdir = step_dir(logdir, scenarios, c, rate)
     workdir.mkdir(parents=True, exist_ok=True)
-    calls = int(rate * args.seconds)
+    calls = int(rate * seconds)
     uas_cmd = _sipp_common(scenarios, scenarios.uas, workdir, args.uas_port, args.uas_port + 100,
                            args.uas_port + 200)
     keys = [] if scenarios.stock else ["-key", "callee_host", HOST, "-key", "callee_port", str(args.uas_port)]
@@ -521,7 +599,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         *_sipp_common(scenarios, scenarios.uac, workdir, args.uac_port, args.uac_port + 100, args.uac_port + 200),
         "-s", "bench", *keys,
         "-r", str(rate), "-rp", "1000", "-m", str(calls), "-d", str(int(args.hold * 1000)),
-        f"{HOST}:{c.port}"]
+        "-trace_rtt", "-rtt_freq", "1", f"{HOST}:{c.port}"]
     (workdir / "commands.txt").write_text(f"{shlex.join(uas_cmd)}\n{shlex.join(uac_cmd)}\n")
     log_mark = service_log.stat().st_size
     uas_err_path, uac_err_path = workdir / f"{scenarios.uas}.stderr", workdir / f"{scenarios.uac}.stderr"
@@ -530,17 +608,28 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         time.sleep(0.5)
         if uas.poll() is not None:
             raise RuntimeError(f"SIPp callee exited with status {uas.returncode} (see {workdir})")
-        cpu0, t0 = _cpu_seconds(service.pid), time.monotonic()
-        uac = procs.start(uac_cmd, cwd=workdir, stderr=uac_err)
-        if not _wait(uac, args.seconds + args.hold + TAIL_GRACE):
-            procs.stop(uac, signal.SIGUSR1, grace=5.0)
-        uac_status = procs.stop(uac)
-        t1 = time.monotonic()
+        cpu0, t0, epoch0 = _cpu_seconds(service.pid), time.monotonic(), time.time()
+        with Watch(service.pid, epoch0, args.window, _stall(args)) as watch:
+            uac = procs.start(uac_cmd, cwd=workdir, stderr=uac_err)
+            if not _wait(uac, seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
+                procs.stop(uac, signal.SIGUSR1, grace=5.0)
+            uac_status = procs.stop(uac)
+        t1, epoch1 = time.monotonic(), time.time()
         cpu1 = c.cpu()
         _wait(uas, 1.0)
         uas_status = procs.stop(uas, signal.SIGUSR1, grace=5.0)
     uac_side, uac_rows = read_side("caller", scenarios.uac, workdir, uac_status)
-    uas_side, _ = read_side("callee", scenarios.uas, workdir, uas_status)
+    uas_side, uas_rows = read_side("callee", scenarios.uas, workdir, uas_status)
+    uac_counts, uas_counts = (series.read_sipp_csv(f) for f in (
+        _last_file(workdir, f"{scenarios.uac}_*_counts.csv"), _last_file(workdir, f"{scenarios.uas}_*_counts.csv")))
+    retrans = series.Retransmissions.of([uac_counts, uas_counts], [uac_rows, uas_rows])
+    sipp_start = _epoch(uac_rows[0]["StartTime"]) if uac_rows else epoch0
+    setups = series.read_rtt(_last_file(workdir, f"{scenarios.uac}_*_rtt.csv"), sipp_start, scenarios.rtd)
+    pauses = series.read_gc(c.gc_log) if c.gc_log is not None else []
+    windows = series.windows(epoch0, epoch1, retrans, series.stat_counter(uac_rows, "CurrentCall"),
+                             series.stat_counter(uac_rows, "OutgoingCall(C)"), watch.samples, pauses, setups,
+                             args.window)
+    setup_ms = [ms for _, ms in setups]
     last = uac_rows[-1] if uac_rows else {}
     prefix = f"ResponseTimeRepartition{scenarios.rtd}_"
     repartition = {k.removeprefix(prefix): _int(last, k) for k in last if k.startswith(prefix)}
@@ -548,12 +637,12 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         f.seek(log_mark)
         service_lines = f.read().decode(errors="replace").splitlines()
     creation = _creation_seconds(uac_rows, uac_side.calls)
-    window = max(args.seconds, creation or 0.0)
+    window = max(seconds, creation or 0.0)
     unfinished = max(0, calls - uac_side.successful - uac_side.failed)
     # calls the callee took that it never saw end (no BYE reached it), though the caller's may have
     callee_unfinished = max(0, uas_side.calls - uas_side.successful - uas_side.failed)
     return Step(
-        contender=c.label, scenarios=scenarios.key, rate=rate, seconds=args.seconds, hold=args.hold,
+        contender=c.label, scenarios=scenarios.key, rate=rate, seconds=seconds, hold=args.hold,
         attempted=calls, successful=uac_side.successful, failed=uac_side.failed + uas_side.failed,
         unfinished=unfinished, callee_unfinished=callee_unfinished,
         retransmissions=uac_side.retransmissions + uas_side.retransmissions,
@@ -561,7 +650,14 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         service_cpu=(cpu1 if cpu1 is not None else cpu0) - cpu0,
         setup_ms_mean=_ms(last.get(f"ResponseTime{scenarios.rtd}(C)", "")),
         setup_repartition_ms=repartition, service_log_lines=service_lines[:200],
-        uac=uac_side, uas=uas_side, logs=str(workdir.relative_to(ROOT)),
+        uac=uac_side, uas=uas_side, logs=shown(workdir),
+        setup_ms_p99=percentile(setup_ms, 99), setup_ms_max=max(setup_ms, default=None),
+        answered=_column_total(uac_counts, "_200_Recv"), rejected_503=_column_total(uac_counts, "_503_Recv"),
+        rss_max_mb=max((s.rss_kb / 1024 for s in watch.samples), default=None),
+        gc_max_ms=max((p.ms for p in pauses if epoch0 <= p.t <= epoch1), default=None),
+        series=windows, stall=watch.stall, stopped_at=watch.stopped_at, resumed_at=watch.resumed_at,
+        last_retransmission_after_resume=(retrans.last_after(watch.resumed_at)
+                                          if watch.resumed_at is not None else None),
     )
 
 
@@ -573,8 +669,12 @@ def _repartition_text(rep: dict[str, int]) -> str:
 
 
 HEADER = ("| contender | rate/s | attempted | successful | failed | retrans | achieved/s | CPU s | CPU % "
-          "| INVITE→200: calls per ms bucket (SIPp repartition, `<N` = below N ms) |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| INVITE→200 p99 / max ms | INVITE→200: calls per ms bucket (SIPp repartition, `<N` = below N ms) |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+
+
+def _ms_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def row(step: Step) -> str:
@@ -584,7 +684,32 @@ def row(step: Step) -> str:
     cpu_pct = 100 * step.service_cpu / step.wall_seconds if step.wall_seconds > 0 else 0.0
     return (f"| {step.contender} | {step.rate} | {step.attempted} | {step.successful} | {failed} | "
             f"{step.retransmissions} | {step.achieved:.1f} | {step.service_cpu:.2f} | "
-            f"{cpu_pct:.0f} | {_repartition_text(step.setup_repartition_ms)} |")
+            f"{cpu_pct:.0f} | {_ms_text(step.setup_ms_p99)} / {_ms_text(step.setup_ms_max)} | "
+            f"{_repartition_text(step.setup_repartition_ms)} |")
+
+
+def stall_text(step: Step) -> str | None:
+    """The stall of a step and how long the retransmissions it caused went on after the SIGCONT."""
+    if step.stall is None:
+        return None
+    if step.stopped_at is None or step.resumed_at is None:
+        return f"stall at {step.stall.at:g} s for {step.stall.length:g} s: not applied (the step ended first)"
+    took = step.last_retransmission_after_resume
+    length = step.resumed_at - step.stopped_at
+    return (f"stall: SIGSTOP at {step.stall.at:g} s for {length:.1f} s; "
+            + ("no retransmission after the resume (recovered in 0 s)" if took is None
+               else f"last retransmission {took:.1f} s after the resume (recovered in {took:.1f} s)"))
+
+
+def step_report(step: Step, gc_min_ms: float) -> str:
+    """One step under its own heading: its verdict, its row, its time series, its stall."""
+    verdict = "clean" if step.clean else "NOT clean"
+    lines = [f"### {step.contender} {step.rate}/s, {step.seconds:g} s: {verdict}", "", HEADER, row(step), "",
+             series.series_table(step.series, gc_min_ms)]
+    stall = stall_text(step)
+    if stall:
+        lines += ["", stall]
+    return "\n".join(lines) + "\n"
 
 
 def _details(step: Step) -> Iterator[str]:
@@ -645,7 +770,8 @@ def run_pass(procs: Processes, args: argparse.Namespace, contenders: list[Conten
              logdir: Path, results: dict[str, Any]) -> None:
     """One pass over the scenario pair: every contender started, the steps interleaved by index, each
     contender stopping at its first unclean step, every contender stopped at the end."""
-    print(f"\n## {scenarios.title}\n\n{HEADER}", flush=True)
+    print(f"\n## {scenarios.title}\n", flush=True)
+    rows: list[str] = []
     for c in contenders:
         results[c.label] = {"steps": [], "headline": None, "notes": [], "stopped": None}
     with contextlib.ExitStack() as stack:
@@ -664,13 +790,15 @@ def run_pass(procs: Processes, args: argparse.Namespace, contenders: list[Conten
                     if not first:
                         time.sleep(args.pause)
                     first = False
-                    c.proc = start_contender(procs, args, c, errs[c.label], logdir / f"sippy-{scenarios.key}.sock")
+                    c.proc = start_contender(procs, args, c, errs[c.label], logdir / f"sippy-{scenarios.key}.sock",
+                                             step_dir(logdir, scenarios, c, c.rates[i]) / "gc.log")
                     step = run_step(procs, args, c, scenarios, c.rates[i], logdir)
                     steps[c.label].append(step)
                     data["steps"].append(_step_json(step))
                     data["headline"] = max((s.rate for s in steps[c.label] if s.clean), default=None)
                     data["notes"] = [line for s in steps[c.label] for line in _details(s)]
-                    print(row(step), flush=True)
+                    rows.append(row(step))
+                    print(step_report(step, args.gc_min_ms), flush=True)
                     assert c.proc is not None
                     if c.proc.poll() is not None:
                         data["stopped"] = f"exited with status {c.proc.returncode} during the {step.rate}/s step"
@@ -686,6 +814,7 @@ def run_pass(procs: Processes, args: argparse.Namespace, contenders: list[Conten
                     c.proc = None
             with contextlib.suppress(OSError):
                 (logdir / f"sippy-{scenarios.key}.sock").unlink()
+            print(f"### every step\n\n{HEADER}\n" + "\n".join(rows), flush=True)
 
 
 def _rates(text: str) -> list[int]:
@@ -693,6 +822,101 @@ def _rates(text: str) -> list[int]:
     if not rates or any(r <= 0 for r in rates):
         raise ValueError(f"no rates or a rate not above 0: {text!r}")
     return rates
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every step-based benchmark (calls, soak, overload) shares: ports, hold, the series
+    window, the stall, the GC probe's threshold and extra arguments for the call-api command."""
+    parser.add_argument("--hold", type=float, default=1.0, help="seconds each call stays up (default 1)")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="folder of the reports and logs (default benchmarks/results)")
+    parser.add_argument("--pause", type=float, default=3.0, help="seconds between steps (default 3)")
+    parser.add_argument("--window", type=float, default=WINDOW,
+                        help=f"seconds per window of each step's time series (default {WINDOW:g})")
+    parser.add_argument("--stall-at", type=float, default=None, metavar="SECONDS",
+                        help="SIGSTOP the contender this many seconds after each step's start")
+    parser.add_argument("--stall-for", type=float, default=None, metavar="SECONDS",
+                        help="seconds before the SIGCONT that ends the stall (with --stall-at)")
+    parser.add_argument("--gc-min-ms", type=float, default=1.0,
+                        help="shortest collection the contender's GC probe records, ms (default 1)")
+    parser.add_argument("--service-arg", action="append", default=[], metavar="ARG",
+                        help="one more argument for the call-api command line (repeat: --service-arg=--flag)")
+    parser.add_argument("--service-port", type=int, default=16080,
+                        help="call-api's SIP port (the next event loop's 10 higher)")
+    parser.add_argument("--sippy-port", type=int, default=16070, help="Sippy's SIP port")
+    parser.add_argument("--sippy-spec", default="sippy",
+                        help="pip requirement installed into benchmarks/.venv-sippy when it has no b2bua yet")
+    parser.add_argument("--uac-port", type=int, default=16061, help="caller port; +100 control, +200 and +202 media")
+    parser.add_argument("--uas-port", type=int, default=16062, help="callee port; +100 control, +200 and +202 media")
+    parser.add_argument("--ws-port", type=int, default=16059, help="call-api's WebSocket port (next loop's 10 higher)")
+    parser.add_argument("--probe-port", type=int, default=16081, help="local port of the readiness OPTIONS")
+
+
+def build_contenders(parser: argparse.ArgumentParser, args: argparse.Namespace, kinds_text: str, loops_text: str,
+                     rates: list[int], sippy_rates: list[int]) -> list[Contender]:
+    """The contenders named, their ports checked (distinct, in range, free); exits through ``parser`` on a
+    bad option, and checks the stall options alongside."""
+    if (args.stall_at is None) != (args.stall_for is None) or (args.stall_for is not None and args.stall_for <= 0):
+        parser.error("--stall-at and --stall-for go together, --stall-for above 0")
+    kinds = [k.strip() for k in kinds_text.split(",") if k.strip()]
+    if not kinds or any(k not in CONTENDER_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+        parser.error(f"--contenders takes distinct names among {', '.join(CONTENDER_KINDS)}: {kinds_text!r}")
+    loops = [loop.strip() for loop in loops_text.split(",") if loop.strip()]
+    contenders: list[Contender] = []
+    if "call-api" in kinds:
+        if not loops:
+            parser.error("--loops names no event loop")
+        contenders += [Contender("call-api", loop, args.service_port + 10 * k, args.ws_port + 10 * k, rates)
+                       for k, loop in enumerate(loops)]
+    if "sippy" in kinds:
+        contenders.append(Contender("sippy", "", args.sippy_port, 0, sippy_rates))
+    ports = [args.uac_port, args.uac_port + 100, args.uac_port + 200, args.uas_port, args.uas_port + 100,
+             args.uas_port + 200, args.probe_port]
+    ports += [p for c in contenders for p in ((c.port, c.ws_port) if c.kind == "call-api" else (c.port,))]
+    if any(p not in PORT_RANGE for p in ports) or len(set(ports)) != len(ports):
+        parser.error(f"ports must be distinct and within {PORT_RANGE.start}-{PORT_RANGE.stop - 1}: {ports}")
+    check_free([*ports, args.uac_port + 202, args.uas_port + 202])  # SIPp also binds media port + 2
+    return contenders
+
+
+@dataclass
+class Run:
+    """One run of a step-based benchmark: its logs folder, JSON report and the processes it started."""
+
+    name: str
+    stamp: str
+    logdir: Path
+    out_json: Path
+    command: str
+    procs: Processes = field(default_factory=Processes)
+
+    @classmethod
+    def create(cls, name: str, results: Path = RESULTS) -> Run:
+        """``<results>/<name>-<timestamp>/`` and ``.json``, this script pinned to SIPp's CPU."""
+        os.sched_setaffinity(0, {SIPP_CPU})
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        results.mkdir(parents=True, exist_ok=True)
+        logdir = results / f"{name}-{stamp}"
+        logdir.mkdir()
+        command = shlex.join([Path(sys.executable).name, "-m", f"benchmarks.{name}", *sys.argv[1:]])
+        return cls(name, stamp, logdir, results / f"{name}-{stamp}.json", command)
+
+    def machine(self, sippy_version: str | None) -> dict[str, Any]:
+        return {"platform": platform.platform(), "python": platform.python_version(), "sipp": _sipp_version(),
+                "sippy": sippy_version, "cpus": os.cpu_count()}
+
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """Ctrl-C, SIGTERM and SIGHUP raise here; on the way out every process started is stopped, in order."""
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _raise_exit)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)  # let the children be stopped in order
+            self.procs.stop_all()
 
 
 def main() -> int:
@@ -708,66 +932,30 @@ def main() -> int:
                         help="call-api's event loops to measure (CALL_API_LOOP values), each a contender")
     parser.add_argument("--stock", action="store_true",
                         help="also run a pass with SIPp's stock scenarios (-sn uac, -sn uas), in a table of its own")
-    parser.add_argument("--hold", type=float, default=1.0, help="seconds each call stays up (default 1)")
-    parser.add_argument("--pause", type=float, default=3.0, help="seconds between steps (default 3)")
-    parser.add_argument("--service-port", type=int, default=16080,
-                        help="call-api's SIP port (the next event loop's 10 higher)")
-    parser.add_argument("--sippy-port", type=int, default=16070, help="Sippy's SIP port")
-    parser.add_argument("--sippy-spec", default="sippy",
-                        help="pip requirement installed into benchmarks/.venv-sippy when it has no b2bua yet")
-    parser.add_argument("--uac-port", type=int, default=16061, help="caller port; +100 control, +200 and +202 media")
-    parser.add_argument("--uas-port", type=int, default=16062, help="callee port; +100 control, +200 and +202 media")
-    parser.add_argument("--ws-port", type=int, default=16059, help="call-api's WebSocket port (next loop's 10 higher)")
-    parser.add_argument("--probe-port", type=int, default=16081, help="local port of the readiness OPTIONS")
+    add_common_arguments(parser)
     args = parser.parse_args()
-    kinds = [k.strip() for k in args.contenders.split(",") if k.strip()]
-    if not kinds or any(k not in CONTENDER_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
-        parser.error(f"--contenders takes distinct names among {', '.join(CONTENDER_KINDS)}: {args.contenders!r}")
     try:
         rates, sippy_rates = _rates(args.rates), _rates(args.sippy_rates)
     except ValueError as exc:
         parser.error(str(exc))
-    loops = [loop.strip() for loop in args.loops.split(",") if loop.strip()]
-    contenders: list[Contender] = []
-    if "call-api" in kinds:
-        if not loops:
-            parser.error("--loops names no event loop")
-        contenders += [Contender("call-api", loop, args.service_port + 10 * k, args.ws_port + 10 * k, rates)
-                       for k, loop in enumerate(loops)]
-    if "sippy" in kinds:
-        contenders.append(Contender("sippy", "", args.sippy_port, 0, sippy_rates))
-    ports = [args.uac_port, args.uac_port + 100, args.uac_port + 200, args.uas_port, args.uas_port + 100,
-             args.uas_port + 200, args.probe_port]
-    ports += [p for c in contenders for p in ((c.port, c.ws_port) if c.kind == "call-api" else (c.port,))]
-    if any(p not in PORT_RANGE for p in ports) or len(set(ports)) != len(ports):
-        parser.error(f"ports must be distinct and within {PORT_RANGE.start}-{PORT_RANGE.stop - 1}: {ports}")
+    contenders = build_contenders(parser, args, args.contenders, args.loops, rates, sippy_rates)
     passes = [BENCH, STOCK] if args.stock else [BENCH]
-
-    check_free([*ports, args.uac_port + 202, args.uas_port + 202])  # SIPp also binds media port + 2
-    sippy_version = ensure_sippy(args.sippy_spec) if "sippy" in kinds else None
-    os.sched_setaffinity(0, {SIPP_CPU})
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    logdir = RESULTS / f"calls-{stamp}"
-    logdir.mkdir()
-    out_json = RESULTS / f"calls-{stamp}.json"
-    command = shlex.join([Path(sys.executable).name, "-m", "benchmarks.calls", *sys.argv[1:]])
+    sippy_version = ensure_sippy(args.sippy_spec) if any(c.kind == "sippy" for c in contenders) else None
+    run = Run.create("calls", args.results)
+    logdir, out_json, command = run.logdir, run.out_json, run.command
     report: dict[str, Any] = {
         "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": {"seconds": args.seconds, "hold": args.hold, "pause": args.pause,
                      "service_cpu": SERVICE_CPU, "sipp_cpu": SIPP_CPU, "transport": "udp",
-                     "scenarios": [s.key for s in passes]},
+                     "scenarios": [s.key for s in passes], "window": args.window,
+                     "stall_at": args.stall_at, "stall_for": args.stall_for, "gc_min_ms": args.gc_min_ms,
+                     "service_args": args.service_arg},
         "contenders": {c.label: {"kind": c.kind, "loop": c.loop or None, "port": c.port, "rates": c.rates}
                        for c in contenders},
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "sipp": _sipp_version(),
-                    "sippy": sippy_version, "cpus": os.cpu_count()},
-        "logs": str(logdir.relative_to(ROOT)), "passes": {},
+        "machine": run.machine(sippy_version),
+        "logs": shown(logdir), "passes": {},
     }
 
-    procs = Processes()
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_exit)
     names = ", ".join(c.label for c in contenders)
     print(f"# Bridged calls over UDP: SIPp caller -> B2BUA -> SIPp callee (its next hop), {args.hold:g} s hold")
     print(f"# contenders, steps interleaved by index: {names}"
@@ -775,19 +963,17 @@ def main() -> int:
     print(f"# contender on CPU {SERVICE_CPU}, both SIPp on CPU {SIPP_CPU}; {args.seconds:g} s per step; "
           f"{report['machine']['sipp']}")
     print(f"# command: {command}")
-    print(f"# SIPp logs and contenders' stderr: {logdir.relative_to(ROOT)}/", flush=True)
+    print(f"# SIPp logs and contenders' stderr: {shown(logdir)}/", flush=True)
     status = 0
     try:
-        for scenarios in passes:
-            report["passes"][scenarios.key] = {}
-            run_pass(procs, args, contenders, scenarios, logdir, report["passes"][scenarios.key])
+        with run.signals():
+            for scenarios in passes:
+                report["passes"][scenarios.key] = {}
+                run_pass(run.procs, args, contenders, scenarios, logdir, report["passes"][scenarios.key])
     except (KeyboardInterrupt, SystemExit) as exc:
         print(f"\ninterrupted ({type(exc).__name__}): stopping every process", file=sys.stderr)
         status = 130
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)  # let the children be stopped in order
-        procs.stop_all()
         for scenarios in passes:
             if scenarios.key in report["passes"]:
                 report["passes"][scenarios.key]["summary"] = summary(
@@ -806,7 +992,7 @@ def main() -> int:
                 print(f"  - {c.label}: stopped, {data['stopped']}")
             for note in data["notes"]:
                 print(note)
-    print(f"\nraw numbers: {out_json.relative_to(ROOT)}")
+    print(f"\nraw numbers: {shown(out_json)}")
     return status
 
 
