@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, TypeGuard
 
-from .errors import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, RpcError, describe
+from b2bua.errors import RpcError
+
+from .errors import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, describe
 from .methods import CommandParams, Leg, lookup, requested_cmd_id
 
 #: A request's ``id``: a string, a number (a float is discouraged but allowed) or null.

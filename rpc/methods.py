@@ -4,7 +4,7 @@ One table, :data:`METHODS`, maps each method name the API accepts (``CallUnhold`
 ``CallUnHold``) to its :class:`Method`. Validation is strict: a parameter the method does not take is
 refused, as is a missing, mistyped or empty one, a ``leg`` other than ``"caller"``/``"callee"`` and a URI
 that is not ``sip:``, ``sips:`` (RFC 3261 section 19.1) or ``tel:`` (RFC 3966). An optional parameter
-given as ``null`` counts as absent. Every refusal is an :class:`~rpc.errors.RpcError` with code
+given as ``null`` counts as absent. Every refusal is an :class:`~b2bua.errors.RpcError` with code
 :data:`~rpc.errors.INVALID_PARAMS` (or :data:`~rpc.errors.METHOD_NOT_FOUND`), a message naming the
 parameter as the client spelled it, and ``data={"param": name}``.
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, assert_never
 
-from b2bua.sip.errors import ParseError
+from b2bua.errors import ParseError, RpcError
 from b2bua.sip.uri import SipUri, TelUri, parse_uri
 
-from .errors import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, describe
+from .errors import INVALID_PARAMS, METHOD_NOT_FOUND, describe
 
 #: Which party of a call a command acts on: the one called first (``caller``) or second (``callee``).
 Leg = Literal["caller", "callee"]

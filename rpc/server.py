@@ -29,11 +29,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
-from b2bua.call.control import ControlError, Refusal
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.config import WsConfig
+from b2bua.errors import ControlError, RpcError
 
-from .errors import BUSY, CALL_NOT_FOUND, CALL_STATE, INTERNAL, NOT_AVAILABLE, PARSE_ERROR, RpcError
+from .errors import INTERNAL, NOT_AVAILABLE, PARSE_ERROR, refusal_code
 from .jsonrpc import (
     Accepted,
     Refused,
@@ -60,13 +60,6 @@ logger = logging.getLogger("call_api.rpc")
 
 Sink = Callable[[FlowReport], None]
 
-#: The JSON-RPC code for each reason the call logic gives for not starting a command.
-REFUSAL_CODES: Final[dict[Refusal, int]] = {
-    Refusal.CALL_NOT_FOUND: CALL_NOT_FOUND,
-    Refusal.CALL_STATE: CALL_STATE,
-    Refusal.BUSY: BUSY,
-}
-
 #: Queued messages above which a connection's next frame is read only once its queue has drained.
 HIGH_WATER: Final = 1000
 #: Seconds to wait for a client to answer the closing handshake when the server stops.
@@ -75,7 +68,7 @@ CLOSE_TIMEOUT: Final = 2.0
 
 class CallControl(Protocol):
     """The commands the server can start (:class:`b2bua.call.control.Control`). Each starts its flow and
-    returns, or raises :class:`~b2bua.call.control.ControlError`; the flow then reports through ``sink``."""
+    returns, or raises :class:`~b2bua.errors.ControlError`; the flow then reports through ``sink``."""
 
     def call_hold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
 
@@ -335,7 +328,7 @@ class ApiServer:
             start(self.control, request.params, self.service.shell.time(), lambda r: self._report(command, r), cmd_id)
         except ControlError as exc:
             self._drop(command)
-            code = REFUSAL_CODES[exc.refusal]
+            code = refusal_code(exc)
             logger.info("cmd %s %s %s from %s: refused: %d %s", cmd_id, method, command.subject, peer.name, code,
                         exc.message)
             return None, request.error_reply(RpcError(code, exc.message))

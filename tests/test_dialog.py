@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from b2bua.errors import ParseError
 from b2bua.sip.dialog import (
     TRANSITIONS,
     Dialog,
@@ -16,7 +17,6 @@ from b2bua.sip.dialog import (
     Role,
     build_cancel,
 )
-from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Headers, Request, Response
 from b2bua.sip.parser import parse_message
 from b2bua.sip.uri import parse_uri

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError, ControlError, RpcError
 from rpc import errors
 from rpc.errors import (
     BUSY,
@@ -22,8 +23,9 @@ from rpc.errors import (
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
-    RpcError,
+    REFUSAL_CODES,
     describe,
+    refusal_code,
 )
 from rpc.jsonrpc import (
     NO_ID,
@@ -457,3 +459,12 @@ def test_module_does_no_io(module: str) -> None:
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     forbidden = {"asyncio", "websockets", "socket", "uuid", "random", "secrets", "time", "threading"}
     assert not {name.split(".")[0] for name in imported} & forbidden
+
+
+def test_each_control_refusal_has_its_code() -> None:
+    assert refusal_code(CallNotFoundError("x")) == CALL_NOT_FOUND == -32001
+    assert refusal_code(CallStateError("x")) == CALL_STATE == -32002
+    assert refusal_code(CallBusyError("x")) == BUSY == -32003
+    assert set(REFUSAL_CODES) == set(ControlError.__subclasses__())
+    with pytest.raises(LookupError):
+        refusal_code(ControlError("a refusal without a kind"))

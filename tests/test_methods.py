@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rpc.errors import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
+from b2bua.errors import RpcError
+from rpc.errors import INVALID_PARAMS, METHOD_NOT_FOUND
 from rpc.methods import (
     CMD_ID,
     LEGS,

@@ -9,7 +9,7 @@ import sdp_transform
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b2bua.sip.errors import ParseError
+from b2bua.errors import ParseError
 from b2bua.sip.sdp import (
     DIRECTIONS,
     answer_mismatches,

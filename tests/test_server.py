@@ -17,9 +17,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from b2bua.call.control import ControlError, Refusal
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.config import WsConfig
+from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError
 from rpc.errors import (
     BUSY,
     CALL_NOT_FOUND,
@@ -102,13 +102,13 @@ class FakeControl:
     def _start(self, method: str, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str,
                data: str | None) -> object:
         if callid.startswith("gone"):
-            raise ControlError(Refusal.CALL_NOT_FOUND, f"no call with Call-ID {callid!r}")
+            raise CallNotFoundError(f"no call with Call-ID {callid!r}")
         if callid.startswith("early"):
-            raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not answered (early)")
+            raise CallStateError(f"call {callid!r} is not answered (early)")
         if callid.startswith("crash"):
             raise RuntimeError("a bug")
         if callid in self.active:
-            raise ControlError(Refusal.BUSY, f"call {callid!r} is busy")
+            raise CallBusyError(f"call {callid!r} is busy")
         self.active.add(callid)
         self.started.append(Started(method, callid, leg, now, cmd_id))
         log = self.reported.setdefault(cmd_id, [])

@@ -7,7 +7,7 @@ from enum import Enum
 
 import pytest
 
-from b2bua.sip.errors import SipError
+from b2bua.errors import TransactionError
 from b2bua.sip.timers import TimerSettings
 from b2bua.sip.transaction_client import (
     INVITE_CLIENT_TABLE,
@@ -27,7 +27,6 @@ from b2bua.sip.transaction_machine import (
     Interval,
     Table,
     TimerStates,
-    TransactionError,
     TransactionMachine,
     check_table,
     go,
@@ -62,10 +61,6 @@ class Toy(Enum):
     ONE = "One"
     TWO = "Two"
     END = "End"
-
-
-def test_transaction_error_is_a_sip_error() -> None:
-    assert issubclass(TransactionError, SipError)
 
 
 def test_inputs_from_the_tu() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b2bua.sip.errors import ParseError
+from b2bua.errors import ParseError
 from b2bua.sip.message import Headers, Request
 from b2bua.sip.parser import parse_message
 from b2bua.sip.uas import (

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from ..sip.errors import ParseError, SipError
+from ..errors import ParseError, SipError
 from ..sip.headers import parse_replaces
 from ..sip.message import Request, Response
 from ..sip.session import Session, SessionState

@@ -1,15 +1,13 @@
 """The call-control commands as a sans-I/O API: find the call, check the command fits, start its flow.
 
-A command that cannot start raises :class:`ControlError` (the API answers it as a JSON-RPC error);
+A command that cannot start raises a :class:`~b2bua.errors.ControlError` (the API answers it as a JSON-RPC error);
 once started, a flow reports :class:`~.events.FlowEvent` steps, at most one
 :class:`~.events.FlowError`, and exactly one :class:`~.events.FlowEnded`, through its sink.
 """
 
 from __future__ import annotations
 
-from enum import Enum
-
-from ..sip.errors import SipError
+from ..errors import CallBusyError, CallNotFoundError, CallStateError, SipError
 from ..sip.headers import parse_name_addr
 from .b2bua import B2bua
 from .call import Call, CallState
@@ -22,21 +20,6 @@ from .flows.start import CallStartFlow
 from .leg import Leg
 
 
-class Refusal(Enum):
-    """Why a command could not start (the API maps these to its server error codes)."""
-
-    CALL_NOT_FOUND = "call not found"
-    CALL_STATE = "call not in a state for this command"
-    BUSY = "another command is running on this call"
-
-
-class ControlError(Exception):
-    def __init__(self, refusal: Refusal, message: str) -> None:
-        super().__init__(message)
-        self.refusal = refusal
-        self.message = message
-
-
 class Control:
     """Starts commands on the B2BUA's calls."""
 
@@ -46,13 +29,13 @@ class Control:
     def find(self, callid: str) -> Call:
         call = self.b2bua.table.find(callid)
         if call is None or call.ended:
-            raise ControlError(Refusal.CALL_NOT_FOUND, f"no call with Call-ID {callid!r}")
+            raise CallNotFoundError(f"no call with Call-ID {callid!r}")
         return call
 
     def _free(self, call: Call) -> None:
         busy = call.busy
         if isinstance(busy, Flow) and not busy.done:
-            raise ControlError(Refusal.BUSY, f"call {call.id!r} is busy with {busy.name} ({busy.cmd_id})")
+            raise CallBusyError(f"call {call.id!r} is busy with {busy.name} ({busy.cmd_id})")
 
     def _legs(self, call: Call, leg: str | None) -> list[Leg]:
         names = ["caller", "callee"] if leg is None else [leg]
@@ -60,7 +43,7 @@ class Control:
         for name in names:
             found = call.legs.get(name)  # type: ignore[call-overload]
             if found is None:
-                raise ControlError(Refusal.CALL_STATE, f"call {call.id!r} has no {name} leg")
+                raise CallStateError(f"call {call.id!r} has no {name} leg")
             legs.append(found)
         return legs
 
@@ -74,10 +57,10 @@ class Control:
         call = self.find(callid)
         self._free(call)
         if call.state is not CallState.ANSWERED:
-            raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not answered ({call.state.value})")
+            raise CallStateError(f"call {callid!r} is not answered ({call.state.value})")
         legs = self._legs(call, leg)
         if not all(x.session.confirmed for x in legs):
-            raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not fully set up yet")
+            raise CallStateError(f"call {callid!r} is not fully set up yet")
         flow = HoldFlow(call, sink, legs, hold=hold, cmd_id=cmd_id)
         flow.start(now)
         return flow
@@ -87,19 +70,19 @@ class Control:
         try:
             return CallStartFlow(self.b2bua, sink, caller, callee, now, cmd_id)
         except SipError as error:
-            raise ControlError(Refusal.CALL_STATE, f"cannot call {caller!r}: {error}") from error
+            raise CallStateError(f"cannot call {caller!r}: {error}") from error
 
     def call_blind_transfer(self, callid: str, leg: str, destination: str, now: float, sink: Sink,
                             cmd_id: str = "") -> Flow:
         call = self.find(callid)
         self._free(call)
         if call.state is not CallState.ANSWERED:
-            raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not answered ({call.state.value})")
+            raise CallStateError(f"call {callid!r} is not answered ({call.state.value})")
         (transferee,) = self._legs(call, leg)
         if not transferee.session.confirmed:
-            raise ControlError(Refusal.CALL_STATE, f"the {leg} of call {callid!r} is not connected")
+            raise CallStateError(f"the {leg} of call {callid!r} is not connected")
         if call.busy_with_reinvite(transferee):
-            raise ControlError(Refusal.BUSY, f"the {leg} of call {callid!r} has an INVITE transaction pending")
+            raise CallBusyError(f"the {leg} of call {callid!r} has an INVITE transaction pending")
         flow = BlindTransferFlow(call, sink, self.b2bua, transferee, destination, cmd_id)
         flow.start(now)
         return flow
@@ -108,19 +91,19 @@ class Control:
                                now: float, sink: Sink, cmd_id: str = "") -> Flow:
         call_a, call_b = self.find(callid_a), self.find(callid_b)
         if call_a is call_b:
-            raise ControlError(Refusal.CALL_STATE, "the two Call-IDs name the same call")
+            raise CallStateError("the two Call-IDs name the same call")
         for call in (call_a, call_b):
             self._free(call)
             if call.state is not CallState.ANSWERED:
-                raise ControlError(Refusal.CALL_STATE, f"call {call.id!r} is not answered ({call.state.value})")
+                raise CallStateError(f"call {call.id!r} is not answered ({call.state.value})")
         (transferee,) = self._legs(call_a, leg_a)
         (target,) = self._legs(call_b, leg_b)
         if not (transferee.session.confirmed and target.session.confirmed):
-            raise ControlError(Refusal.CALL_STATE, "both legs must be connected")
+            raise CallStateError("both legs must be connected")
         if destination is None:
             identity = identity_of(target)
             if identity is None:
-                raise ControlError(Refusal.CALL_STATE, f"no URI known for the {leg_b} of call {callid_b!r}")
+                raise CallStateError(f"no URI known for the {leg_b} of call {callid_b!r}")
             destination = parse_name_addr(identity).uri_text
         flow = AttendedTransferFlow(call_a, sink, self.b2bua, transferee, call_b, target, destination, cmd_id)
         flow.start(now)

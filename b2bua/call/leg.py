@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from ..errors import ParseError
 from ..sip import sdp
-from ..sip.errors import ParseError
 from ..sip.refer import ReferSubscription
 from ..sip.session import Session
 

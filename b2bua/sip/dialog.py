@@ -9,7 +9,7 @@ INVITE instead of using a dialog (the ACK of a 300-699 is the client transaction
 
 Nothing here draws random numbers: branches, tags and initial CSeq numbers are passed in by the caller.
 Misusing the API raises :class:`ValueError`; a malformed Contact from the network raises the message
-layer's :class:`~b2bua.sip.errors.ParseError`, which carries the status to answer with.
+layer's :class:`~b2bua.errors.ParseError`, which carries the status to answer with.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .errors import ParseError
+from ..errors import ParseError
 from .grammar import split_commas
 from .headers import MAGIC_COOKIE, MAX_CSEQ, NameAddr, parse_name_addr
 from .identity_enum import IdentityEnum

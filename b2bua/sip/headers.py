@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .errors import ParseError
+from ..errors import ParseError
 from .grammar import (
     EMPTY_PARAMS,
     PARAMS_PATTERN,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import ParseError
+from ..errors import ParseError
 from .grammar import is_token
 from .headers import is_name_addr, parse_cseq, parse_name_addr, parse_top_via, parse_uint
 from .message import _FIRST, COMPACT_FORMS, Field, Headers, Message, Request, Response, canonical_name

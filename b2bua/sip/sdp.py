@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import ParseError
+from ..errors import ParseError
 
 #: The four direction attributes of RFC 4566 section 6 / RFC 3264 section 5.1.
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")

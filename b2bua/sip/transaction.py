@@ -18,6 +18,7 @@ Every call returns a list of :data:`Action` to carry out in order; after
 
 from __future__ import annotations
 
+from ..errors import TransactionError
 from .address import Destination
 from .timers import TimerSettings
 from .transaction_client import (
@@ -29,7 +30,6 @@ from .transaction_client import (
     build_ack,
 )
 from .transaction_events import AckToTU, Action, ResponseToTU, Terminated, TimedOut, Transmit, TransportFailed
-from .transaction_machine import TransactionError
 from .transaction_matching import (
     ClientKey,
     ServerKey,

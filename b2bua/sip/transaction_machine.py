@@ -21,18 +21,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar, Final, assert_never
 
-from .errors import SipError
+from ..errors import TransactionError
 from .identity_enum import IdentityEnum
 from .message import Request, Response
 from .timers import TimerName, TimerSettings
 from .transaction_events import Action, Terminated, TimedOut, TransportFailed
 
 logger = logging.getLogger("b2bua.sip.transaction")
-
-
-class TransactionError(SipError):
-    """The transaction user or layer misused a transaction: a response in a state that takes none,
-    a message that belongs to another transaction, a request no transaction can be built for."""
 
 
 class Input(IdentityEnum):

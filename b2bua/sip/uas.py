@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import ParseError
+from ..errors import ParseError
 from .headers import Via, parse_accept, parse_top_via
 from .message import COMPACT_FORMS, REASONS, Field, Headers, Request, Response, canonical_name, header_key
 from .parser import KNOWN_METHODS
