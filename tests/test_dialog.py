@@ -580,7 +580,7 @@ def test_cancel_copies_the_invite_as_section_9_1_says() -> None:
 
 def test_state_transitions(caplog: pytest.LogCaptureFixture) -> None:
     assert TRANSITIONS[DialogState.TERMINATED] == frozenset()
-    with caplog.at_level(logging.DEBUG, logger="b2bua.sip.dialog"):
+    with caplog.at_level(logging.DEBUG, logger="call_api.sip.dialog"):
         dialog = Dialog.from_uac(alice_invite(), bob_response("180 Ringing"))
         dialog.terminate()  # a non-2xx final answer ends the early dialog (section 12.3)
         dialog.terminate()

@@ -1,4 +1,5 @@
-"""The sans-I/O rule: nothing under b2bua.sip or b2bua.call, nor b2bua.errors, imports I/O, clocks or randomness."""
+"""The layering rules: nothing under b2bua.sip or b2bua.call, nor b2bua.errors, imports I/O, clocks or
+randomness; and every logger is named after its layer under one root, ``call_api``."""
 
 from __future__ import annotations
 
@@ -30,3 +31,46 @@ def test_sans_io_modules_import_no_io(path: Path) -> None:
     bad = {name for name in imported_modules(path)
            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)}
     assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+#: The logger name prefix each package's modules use; a top-level module logs as the service, ``call_api``.
+LOGGER_ROOTS = {"sip": "call_api.sip", "call": "call_api.call", "io": "call_api.io", "rpc": "call_api.rpc"}
+#: Modules that speak for the whole service (``call_api: call-api ready: ...``, as the README shows it).
+SERVICE_VOICES = {ROOT / "b2bua" / "io" / "runtime.py"}
+PACKAGES = sorted((ROOT / "b2bua").rglob("*.py")) + sorted((ROOT / "rpc").rglob("*.py"))
+
+
+def logger_names(path: Path) -> list[str | None]:
+    """The name given to each ``getLogger(...)`` call in ``path``: the literal, or None for no argument (the root
+    logger), or ``"<not a literal>"``."""
+    names: list[str | None] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if called != "getLogger":
+                continue
+            if not node.args and not node.keywords:
+                names.append(None)
+            elif len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                names.append(node.args[0].value)
+            else:
+                names.append("<not a literal>")
+    return names
+
+
+def test_loggers_are_found() -> None:
+    assert logger_names(ROOT / "rpc" / "server.py") == ["call_api.rpc"]
+    assert logger_names(ROOT / "b2bua" / "service.py") == ["call_api", None]
+
+
+@pytest.mark.parametrize("path", PACKAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_loggers_are_named_after_their_layer(path: Path) -> None:
+    parts = path.relative_to(ROOT).parts
+    package = parts[0] if parts[0] == "rpc" else parts[1] if len(parts) > 2 else None
+    expected = LOGGER_ROOTS[package] if package is not None and path not in SERVICE_VOICES else "call_api"
+    for name in logger_names(path):
+        if name is None:
+            assert path == ROOT / "b2bua" / "service.py", "only build_service configures the root logger"
+            continue
+        assert name == expected or name.startswith(expected + "."), f"{name!r} is not under {expected!r}"

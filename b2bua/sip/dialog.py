@@ -25,7 +25,7 @@ from .identity_enum import IdentityEnum
 from .message import Headers, Message, Request, Response
 from .uri import SipUri, Uri, host_reference, parse_uri
 
-logger = logging.getLogger("b2bua.sip.dialog")
+logger = logging.getLogger("call_api.sip.dialog")
 
 #: Max-Forwards of every request built here (RFC 3261 section 8.1.1.6).
 DEFAULT_MAX_FORWARDS = 70

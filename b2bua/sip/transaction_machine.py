@@ -27,7 +27,7 @@ from .message import Request, Response
 from .timers import TimerName, TimerSettings
 from .transaction_events import Action, Terminated, TimedOut, TransportFailed
 
-logger = logging.getLogger("b2bua.sip.transaction")
+logger = logging.getLogger("call_api.sip.transaction")
 
 
 class Input(IdentityEnum):

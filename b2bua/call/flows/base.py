@@ -11,7 +11,7 @@ from ..call import Call
 from ..events import FlowEnded, FlowError, FlowEvent, FlowReport
 from ..leg import Leg
 
-logger = logging.getLogger("call_api.flow")
+logger = logging.getLogger("call_api.call.flow")
 
 Sink = Callable[[FlowReport], None]
 
