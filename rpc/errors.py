@@ -30,7 +30,8 @@ CALL_NOT_FOUND = -32001
 CALL_STATE = -32002
 #: Another command is already running on that call.
 BUSY = -32003
-#: The method is valid but its call flow is not implemented yet (temporary: CallStart and the transfers).
+#: Reserved (docs/API.md): a method added to the protocol before the service implements it. Every command of
+#: the table has a handler, so the server sends none today.
 NOT_AVAILABLE = -32004
 
 
