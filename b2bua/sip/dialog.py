@@ -275,10 +275,6 @@ class Dialog:
         self.remote_seq = cseq.number
         return None
 
-    def matches_request(self, request: Request) -> bool:
-        """Does the incoming request belong to this dialog (Call-ID, To tag = local, From tag = remote)?"""
-        return DialogId.of_request(request) == self.id
-
     def _move(self, new: DialogState) -> None:
         if new not in TRANSITIONS[self.state]:
             raise ValueError(f"dialog cannot go from {self.state.value} to {new.value}")

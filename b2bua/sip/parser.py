@@ -171,10 +171,6 @@ def _key(parts: tuple[str, str, str], line: str) -> str:
     return key
 
 
-def _has_folds(lines: list[str]) -> bool:
-    return any(line[:1] in (" ", "\t") for line in lines)
-
-
 def _check_version(version: str) -> str:
     if version == "SIP/2.0":
         return version

@@ -308,11 +308,6 @@ def answer_mismatches(offer: bytes, answer: bytes) -> list[str]:
     return problems
 
 
-def check_hold_answer(offer: bytes, answer: bytes) -> bool:
-    """True when ``answer`` is a valid answer to the hold ``offer`` (RFC 3264 sections 6.1 and 8.4)."""
-    return not answer_mismatches(offer, answer)
-
-
 def inactive_offer(address: str, session_id: int, version: int, username: str = "call-api") -> bytes:
     """A minimal offer with no media flowing, for the first INVITE of click-to-dial (RFC 3264 section 5).
 

@@ -46,10 +46,6 @@ class UasPolicy:
     def accept_header(self) -> str:
         return ", ".join(self.accepted)
 
-    @property
-    def supported_header(self) -> str:
-        return ", ".join(sorted(self.supported))
-
 
 DEFAULT_POLICY = UasPolicy()
 
