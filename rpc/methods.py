@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Final, assert_never
 
 from b2bua.call.commands import Command, Kind, args
-from b2bua.call.control import COMMANDS, LEG_NAMES, Row
+from b2bua.call.control import COMMANDS, Row
+from b2bua.call.leg import LEG_NAMES
 from b2bua.errors import ParseError, RpcError
 from b2bua.sip.uri import SipUri, TelUri, parse_uri
 

@@ -21,8 +21,9 @@ from b2bua.call.commands import (
     arg,
     args,
 )
-from b2bua.call.control import COMMANDS, LEG_NAMES, Control, row
+from b2bua.call.control import COMMANDS, Control, row
 from b2bua.call.flows.base import Flow, Sink
+from b2bua.call.leg import LEG_NAMES
 from b2bua.errors import RpcError
 from rpc.errors import INVALID_PARAMS, METHOD_NOT_FOUND
 from rpc.methods import (

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar, get_args
+from typing import Any, Final, Generic, TypeVar
 
 from ..errors import CallBusyError, CallNotFoundError, CallStateError, SipError
 from ..sip.headers import parse_name_addr
@@ -35,10 +35,7 @@ from .flows.blind_transfer import BlindTransferFlow, identity_of
 from .flows.end import EndFlow
 from .flows.hold import HoldFlow
 from .flows.start import CallStartFlow
-from .leg import Leg, LegName
-
-#: Both legs, in the order a command on "both" acts on them.
-LEG_NAMES: Final[tuple[LegName, ...]] = get_args(LegName)
+from .leg import LEG_NAMES, Leg, LegName
 
 
 class Control:
