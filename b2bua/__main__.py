@@ -10,7 +10,8 @@ import logging
 import signal
 import sys
 
-from .config import Config, ConfigError, build_parser, load_config
+from .config import Config, build_parser, load_config
+from .errors import ConfigError
 from .io.collector import Collector
 from .io.loop import new_event_loop
 from .service import build_service, configure_logging

@@ -29,8 +29,8 @@ from typing import Any, Final, Literal, get_args
 
 from . import __version__
 from .call.b2bua import B2buaSettings
+from .errors import ConfigError, ParseError
 from .sip.auth import Credentials
-from .sip.errors import ParseError
 from .sip.overload import OverloadSettings
 from .sip.timers import TimerSettings
 from .sip.ua import UaSettings
@@ -50,16 +50,6 @@ _CALLS: Final = B2buaSettings()
 _TIMERS: Final = TimerSettings()
 _UA: Final = UaSettings()
 _OVERLOAD: Final = OverloadSettings()
-
-
-class ConfigError(ValueError):
-    """A bad setting. ``setting`` is its flag (``--ws-port``) when the value came from the command line,
-    else its TOML key (``ws.port``, ``credentials[0].username``), or ``--config`` for the file itself."""
-
-    def __init__(self, setting: str, message: str) -> None:
-        super().__init__(f"{setting}: {message}")
-        self.setting = setting
-        self.message = message
 
 
 # --- from flag text or a TOML value to a setting's value -------------------------------------------------------

@@ -19,15 +19,13 @@ from typing import Final
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from b2bua.errors import ClientError
+
 DEFAULT_URL: Final = "ws://localhost:5059/call-api"
 
 OK: Final = 0
 FAILED: Final = 1
 REFUSED: Final = 2
-
-
-class ClientError(Exception):
-    """The request could not be made or followed to its end (exit status 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""The error codes of the Call API and the exception that carries one to the client.
+"""The error codes of the Call API (the exception that carries one, :class:`~b2bua.errors.RpcError`, lives
+in the one exception tree).
 
 The -32700 .. -32603 codes are JSON-RPC 2.0's own (section 5.1); -32001 .. -32004 come from the range the
 specification leaves to the server (-32000 .. -32099) and cover refusals that only the call logic can know,
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Final
+
+from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError, ControlError
 
 #: The frame is not valid JSON (or not UTF-8, or nested too deeply to parse).
 PARSE_ERROR = -32700
@@ -26,22 +30,25 @@ CALL_NOT_FOUND = -32001
 CALL_STATE = -32002
 #: Another command is already running on that call.
 BUSY = -32003
-#: The method is valid but its call flow is not implemented yet (temporary: CallStart and the transfers).
+#: Reserved (docs/API.md): a method added to the protocol before the service implements it. Every command of
+#: the table has a handler, so the server sends none today.
 NOT_AVAILABLE = -32004
 
 
-class RpcError(Exception):
-    """A refusal to answer with a JSON-RPC error response: ``code``, a ``message`` saying what was wrong with
-    which member, and optional ``data`` (e.g. ``{"param": "leg"}``) that must be JSON-serializable."""
+#: The JSON-RPC code for each reason the call logic gives for not starting a command.
+REFUSAL_CODES: Final[Mapping[type[ControlError], int]] = {
+    CallNotFoundError: CALL_NOT_FOUND,
+    CallStateError: CALL_STATE,
+    CallBusyError: BUSY,
+}
 
-    def __init__(self, code: int, message: str, data: Mapping[str, object] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
 
-    def __repr__(self) -> str:
-        return f"RpcError({self.code}, {self.message!r}, {self.data!r})"
+def refusal_code(error: ControlError) -> int:
+    """The code to answer a refused command with: that of the class of ``error`` in :data:`REFUSAL_CODES`."""
+    for kind, code in REFUSAL_CODES.items():
+        if isinstance(error, kind):
+            return code
+    raise LookupError(f"no JSON-RPC code for {type(error).__name__}")
 
 
 def describe(value: object, limit: int = 60) -> str:

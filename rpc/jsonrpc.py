@@ -20,8 +20,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, TypeGuard
 
-from .errors import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, RpcError, describe
-from .methods import CommandParams, Leg, lookup, requested_cmd_id
+from b2bua.call.commands import Command
+from b2bua.call.leg import LegName
+from b2bua.errors import RpcError
+
+from .errors import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, describe
+from .methods import lookup, requested_cmd_id
 
 #: A request's ``id``: a string, a number (a float is discouraged but allowed) or null.
 RequestId = str | int | float | None
@@ -49,7 +53,7 @@ class Accepted:
     """The request's ``id``, or :data:`NO_ID` for a notification."""
     method: str
     """The method's documented name (``CallUnHold`` also for ``CallUnhold``)."""
-    params: CommandParams
+    params: Command
     """The validated parameters; their type tells the command."""
     cmd_id: str
     """The command's id: the client's ``params.cmd_id`` if it gave one, else a new one."""
@@ -146,7 +150,7 @@ def error_response(request_id: RequestId, code: int, message: str, data: Mapping
 
 
 def event_notification(
-    cmd_id: str, data: str, *, callid: str | None = None, leg: Leg | None = None, status: int | str | None = None
+    cmd_id: str, data: str, *, callid: str | None = None, leg: LegName | None = None, status: int | str | None = None
 ) -> str:
     """An ``Event`` notification: ``data`` names the event (``CALL_ANSWER`` ...); details left out when None."""
     params: dict[str, object] = {"cmd_id": cmd_id, "data": data}

@@ -1,10 +1,11 @@
-"""The Call API's methods and the schema of their named parameters, validated into frozen dataclasses.
+"""The Call API's methods and the schema of their named parameters, validated into the command dataclasses.
 
-One table, :data:`METHODS`, maps each method name the API accepts (``CallUnhold`` as an alias of
-``CallUnHold``) to its :class:`Method`. Validation is strict: a parameter the method does not take is
+:data:`METHODS` maps each method name the API accepts (``CallUnhold`` as an alias of ``CallUnHold``) to its
+:class:`Method`; it is derived from the command table, :data:`b2bua.call.control.COMMANDS`, and the fields of
+each command (:mod:`b2bua.call.commands`). Validation is strict: a parameter the method does not take is
 refused, as is a missing, mistyped or empty one, a ``leg`` other than ``"caller"``/``"callee"`` and a URI
 that is not ``sip:``, ``sips:`` (RFC 3261 section 19.1) or ``tel:`` (RFC 3966). An optional parameter
-given as ``null`` counts as absent. Every refusal is an :class:`~rpc.errors.RpcError` with code
+given as ``null`` counts as absent. Every refusal is an :class:`~b2bua.errors.RpcError` with code
 :data:`~rpc.errors.INVALID_PARAMS` (or :data:`~rpc.errors.METHOD_NOT_FOUND`), a message naming the
 parameter as the client spelled it, and ``data={"param": name}``.
 
@@ -14,102 +15,20 @@ reads it, and the JSON-RPC layer decides whether it is free.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
-from typing import Literal, assert_never
+from typing import Final, assert_never
 
-from b2bua.sip.errors import ParseError
+from b2bua.call.commands import Command, Kind, args
+from b2bua.call.control import COMMANDS, Row
+from b2bua.call.leg import LEG_NAMES
+from b2bua.errors import ParseError, RpcError
 from b2bua.sip.uri import SipUri, TelUri, parse_uri
 
-from .errors import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, describe
-
-#: Which party of a call a command acts on: the one called first (``caller``) or second (``callee``).
-Leg = Literal["caller", "callee"]
-LEGS: tuple[Leg, ...] = ("caller", "callee")
+from .errors import INVALID_PARAMS, METHOD_NOT_FOUND, describe
 
 #: The parameter, common to all methods, by which a client names the command it starts.
 CMD_ID = "cmd_id"
-
-
-@dataclass(frozen=True, slots=True)
-class CallStartParams:
-    """``CallStart``: call ``caller``, and once it answers, connect it to ``callee``."""
-
-    caller: str
-    """SIP, SIPS or tel URI of the first party, as the client sent it."""
-    callee: str
-    """SIP, SIPS or tel URI of the second party, as the client sent it."""
-
-
-@dataclass(frozen=True, slots=True)
-class BlindTransferParams:
-    """``CallBlindTransfer``: transfer one leg of a call to ``destination`` (RFC 5359 section 2.4)."""
-
-    callid: str
-    """SIP Call-ID of the call."""
-    leg: Leg
-    """The party to transfer."""
-    destination: str
-    """SIP, SIPS or tel URI of the transfer target."""
-
-
-@dataclass(frozen=True, slots=True)
-class AttendedTransferParams:
-    """``CallAttendedTransfer``: join leg ``leg_a`` of call A with leg ``leg_b`` of call B (RFC 5359 section 2.5)."""
-
-    callid_a: str
-    """SIP Call-ID of call A (``callidA`` upstream)."""
-    leg_a: Leg
-    """The party of call A to transfer (``legA`` upstream)."""
-    callid_b: str
-    """SIP Call-ID of call B (``callidB`` upstream)."""
-    leg_b: Leg
-    """The party of call B that the transferred party is connected to (``legB`` upstream)."""
-    destination: str | None
-    """SIP, SIPS or tel URI of the destination; None means the URI of ``leg_b``."""
-
-
-@dataclass(frozen=True, slots=True)
-class HoldParams:
-    """``CallHold``: put one party of a call, or both, on hold (RFC 3264 section 8.4)."""
-
-    callid: str
-    """SIP Call-ID of the call."""
-    leg: Leg | None
-    """The party to put on hold; None means both."""
-
-
-@dataclass(frozen=True, slots=True)
-class UnholdParams:
-    """``CallUnHold`` (alias ``CallUnhold``): resume one party of a held call, or both."""
-
-    callid: str
-    """SIP Call-ID of the call."""
-    leg: Leg | None
-    """The party to resume; None means both."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndParams:
-    """``CallEnd``: hang up both legs of a call."""
-
-    callid: str
-    """SIP Call-ID of the call."""
-
-
-#: The validated parameters of any command; the type says which command it is.
-CommandParams = (
-    CallStartParams | BlindTransferParams | AttendedTransferParams | HoldParams | UnholdParams | EndParams
-)
-
-
-class Kind(Enum):
-    """What a parameter's value must be; the value says it in words for error messages."""
-
-    TEXT = "a non-empty string"
-    LEG = 'either "caller" or "callee"'
-    URI = "a SIP, SIPS or tel URI"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +57,16 @@ class Method:
     """The documented name (``CallUnHold`` for both spellings)."""
     params: tuple[Param, ...]
     """The parameters other than ``cmd_id``."""
-    build: Callable[..., CommandParams]
-    """Makes the parameters object from the validated values, keyed by :attr:`Param.name`."""
+    build: type[Command]
+    """The command the validated values make, keyed by :attr:`Param.name`."""
 
-    def validate(self, params: Mapping[str, object]) -> CommandParams:
+    @classmethod
+    def of(cls, row: Row[Command]) -> Method:
+        """The method of a command table row: its name, and a parameter per field of its command."""
+        params = tuple(Param(name, spec.kind, spec.required, spec.alias) for name, spec in args(row.command))
+        return cls(row.name, params, row.command)
+
+    def validate(self, params: Mapping[str, object]) -> Command:
         """Check the named parameters of a request; raise :class:`RpcError` for the first problem found."""
         by_spelling: dict[str, Param] = {}
         for param in self.params:
@@ -186,7 +111,7 @@ def check(kind: Kind, key: str, value: object) -> str:
         case Kind.TEXT:
             return value
         case Kind.LEG:
-            if value not in LEGS:
+            if value not in LEG_NAMES:
                 raise _invalid(key, f'params.{key} must be "caller" or "callee", got {describe(value)}')
             return value
         case Kind.URI:
@@ -216,7 +141,7 @@ def lookup(method: str) -> Method:
     return found
 
 
-def validate(method: str, params: Mapping[str, object]) -> CommandParams:
+def validate(method: str, params: Mapping[str, object]) -> Command:
     """The validated parameters of a call to ``method``; raise :class:`RpcError` if either is wrong."""
     return lookup(method).validate(params)
 
@@ -233,30 +158,14 @@ def _invalid(key: str, message: str, reason: str | None = None) -> RpcError:
     return RpcError(INVALID_PARAMS, message, data)
 
 
-_CALLID = Param("callid", Kind.TEXT)
-_UNHOLD = Method("CallUnHold", (_CALLID, Param("leg", Kind.LEG, required=False)), UnholdParams)
+def _methods() -> dict[str, Method]:
+    methods: dict[str, Method] = {}
+    for row in COMMANDS:
+        method = Method.of(row)
+        for name in (row.name, *row.aliases):
+            methods[name] = method
+    return methods
 
-#: Every method name the API answers to, with its schema.
-METHODS: dict[str, Method] = {
-    "CallStart": Method("CallStart", (Param("caller", Kind.URI), Param("callee", Kind.URI)), CallStartParams),
-    "CallBlindTransfer": Method(
-        "CallBlindTransfer",
-        (_CALLID, Param("leg", Kind.LEG), Param("destination", Kind.URI)),
-        BlindTransferParams,
-    ),
-    "CallAttendedTransfer": Method(
-        "CallAttendedTransfer",
-        (
-            Param("callid_a", Kind.TEXT, alias="callidA"),
-            Param("leg_a", Kind.LEG, alias="legA"),
-            Param("callid_b", Kind.TEXT, alias="callidB"),
-            Param("leg_b", Kind.LEG, alias="legB"),
-            Param("destination", Kind.URI, required=False),
-        ),
-        AttendedTransferParams,
-    ),
-    "CallHold": Method("CallHold", (_CALLID, Param("leg", Kind.LEG, required=False)), HoldParams),
-    "CallUnHold": _UNHOLD,
-    "CallUnhold": _UNHOLD,
-    "CallEnd": Method("CallEnd", (_CALLID,), EndParams),
-}
+
+#: Every method name the API answers to (a command's name and its aliases), with its schema.
+METHODS: Final[dict[str, Method]] = _methods()

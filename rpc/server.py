@@ -8,8 +8,8 @@ back until the response is out. Notifications (``Event``, ``Error``, ``Ended``) 
 started the command, in order, through one queue and one writer task per connection. A command outlives its
 connection: when the client goes, the command runs on and its notifications are dropped.
 
-:data:`STARTERS` maps each method to the function that starts its flow; a method that is valid but missing
-from the table is answered with :data:`~rpc.errors.NOT_AVAILABLE`.
+Every method the API validates is a row of the command table (:data:`b2bua.call.control.COMMANDS`); the
+server hands the validated command to :meth:`CallControl.start`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Final, Protocol, TypeVar, assert_never
+from typing import Final, Protocol, assert_never
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -29,11 +29,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
-from b2bua.call.control import ControlError, Refusal
+from b2bua.call import commands
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.config import WsConfig
+from b2bua.errors import ControlError, RpcError
 
-from .errors import BUSY, CALL_NOT_FOUND, CALL_STATE, INTERNAL, NOT_AVAILABLE, PARSE_ERROR, RpcError
+from .errors import INTERNAL, PARSE_ERROR, refusal_code
 from .jsonrpc import (
     Accepted,
     Refused,
@@ -44,28 +45,10 @@ from .jsonrpc import (
     event_notification,
     parse_frame,
 )
-from .methods import (
-    LEGS,
-    AttendedTransferParams,
-    BlindTransferParams,
-    CallStartParams,
-    CommandParams,
-    EndParams,
-    HoldParams,
-    Leg,
-    UnholdParams,
-)
 
 logger = logging.getLogger("call_api.rpc")
 
 Sink = Callable[[FlowReport], None]
-
-#: The JSON-RPC code for each reason the call logic gives for not starting a command.
-REFUSAL_CODES: Final[dict[Refusal, int]] = {
-    Refusal.CALL_NOT_FOUND: CALL_NOT_FOUND,
-    Refusal.CALL_STATE: CALL_STATE,
-    Refusal.BUSY: BUSY,
-}
 
 #: Queued messages above which a connection's next frame is read only once its queue has drained.
 HIGH_WATER: Final = 1000
@@ -74,22 +57,10 @@ CLOSE_TIMEOUT: Final = 2.0
 
 
 class CallControl(Protocol):
-    """The commands the server can start (:class:`b2bua.call.control.Control`). Each starts its flow and
-    returns, or raises :class:`~b2bua.call.control.ControlError`; the flow then reports through ``sink``."""
+    """What starts the commands (:class:`b2bua.call.control.Control`): ``start`` starts the command's flow and
+    returns, or raises :class:`~b2bua.errors.ControlError`; the flow then reports through ``sink``."""
 
-    def call_hold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
-
-    def call_unhold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
-
-    def call_end(self, callid: str, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
-
-    def call_start(self, caller: str, callee: str, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
-
-    def call_blind_transfer(self, callid: str, leg: str, destination: str, now: float, sink: Sink,
-                            cmd_id: str = ...) -> object: ...
-
-    def call_attended_transfer(self, callid_a: str, leg_a: str, callid_b: str, leg_b: str, destination: str | None,
-                               now: float, sink: Sink, cmd_id: str = ...) -> object: ...
+    def start(self, command: commands.Command, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
 
 
 class Clock(Protocol):
@@ -103,43 +74,6 @@ class Runtime(Protocol):
     def shell(self) -> Clock: ...
 
     def poke(self) -> None: ...
-
-
-#: Starts one method's flow: ``(control, params, now, sink, cmd_id)``; raises ControlError to refuse.
-Starter = Callable[[CallControl, CommandParams, float, Sink, str], object]
-P = TypeVar("P", bound=CommandParams)
-
-
-def starter(kind: type[P], start: Callable[[CallControl, P, float, Sink, str], object]) -> Starter:
-    """A :data:`Starter` for the method whose parameters are of type ``kind``."""
-
-    def run(control: CallControl, params: CommandParams, now: float, sink: Sink, cmd_id: str) -> object:
-        if not isinstance(params, kind):
-            raise TypeError(f"{type(params).__name__} given to the starter of {kind.__name__}")
-        return start(control, params, now, sink, cmd_id)
-
-    return run
-
-
-#: The flow each method starts, by the method's documented name. A valid method missing here would be
-#: refused with NOT_AVAILABLE.
-STARTERS: Final[dict[str, Starter]] = {
-    "CallStart": starter(CallStartParams,
-                         lambda c, p, now, sink, cmd_id: c.call_start(p.caller, p.callee, now, sink, cmd_id)),
-    "CallBlindTransfer": starter(
-        BlindTransferParams,
-        lambda c, p, now, sink, cmd_id: c.call_blind_transfer(p.callid, p.leg, p.destination, now, sink, cmd_id),
-    ),
-    "CallAttendedTransfer": starter(
-        AttendedTransferParams,
-        lambda c, p, now, sink, cmd_id: c.call_attended_transfer(p.callid_a, p.leg_a, p.callid_b, p.leg_b,
-                                                                 p.destination, now, sink, cmd_id),
-    ),
-    "CallHold": starter(HoldParams, lambda c, p, now, sink, cmd_id: c.call_hold(p.callid, p.leg, now, sink, cmd_id)),
-    "CallUnHold": starter(UnholdParams,
-                          lambda c, p, now, sink, cmd_id: c.call_unhold(p.callid, p.leg, now, sink, cmd_id)),
-    "CallEnd": starter(EndParams, lambda c, p, now, sink, cmd_id: c.call_end(p.callid, now, sink, cmd_id)),
-}
 
 
 class Peer:
@@ -210,13 +144,11 @@ class Command:
 class ApiServer:
     """The Call API on WebSocket: ``await start()``, ``await stop()``; ``port`` is the bound port."""
 
-    def __init__(self, config: WsConfig, service: Runtime, control: CallControl, new_cmd_id: Callable[[], str],
-                 starters: dict[str, Starter] | None = None) -> None:
+    def __init__(self, config: WsConfig, service: Runtime, control: CallControl, new_cmd_id: Callable[[], str]) -> None:
         self.config = config
         self.service = service
         self.control = control
         self.new_cmd_id = new_cmd_id
-        self.starters = STARTERS if starters is None else starters
         self.running: dict[str, Command] = {}
         """The commands that have not Ended, by cmd_id (a client's cmd_id must not be one of them)."""
         self._server: Server | None = None
@@ -325,17 +257,13 @@ class ApiServer:
     def _start(self, peer: Peer, request: Accepted) -> tuple[Command | None, str | None]:
         """Start one accepted request's command; the reply to send, and the command if it started."""
         cmd_id, method = request.cmd_id, request.method
-        start = self.starters.get(method)
-        if start is None:
-            logger.info("cmd %s %s from %s: not available yet", cmd_id, method, peer.name)
-            return None, request.error_reply(RpcError(NOT_AVAILABLE, f"{method} is not available yet"))
         command = Command(cmd_id, method, _subject(request.params), peer)
         self.running[cmd_id] = command
         try:
-            start(self.control, request.params, self.service.shell.time(), lambda r: self._report(command, r), cmd_id)
+            self.control.start(request.params, self.service.shell.time(), lambda r: self._report(command, r), cmd_id)
         except ControlError as exc:
             self._drop(command)
-            code = REFUSAL_CODES[exc.refusal]
+            code = refusal_code(exc)
             logger.info("cmd %s %s %s from %s: refused: %d %s", cmd_id, method, command.subject, peer.name, code,
                         exc.message)
             return None, request.error_reply(RpcError(code, exc.message))
@@ -379,7 +307,7 @@ class ApiServer:
 def _notification(cmd_id: str, report: FlowReport) -> str:
     match report:
         case FlowEvent(data=data, callid=callid, leg=leg, status=status):
-            return event_notification(cmd_id, data, callid=callid, leg=_leg(leg), status=status)
+            return event_notification(cmd_id, data, callid=callid, leg=leg, status=status)
         case FlowError(code=code, message=message):
             return error_notification(cmd_id, code, message)
         case FlowEnded():
@@ -388,14 +316,7 @@ def _notification(cmd_id: str, report: FlowReport) -> str:
             assert_never(report)
 
 
-def _leg(name: str | None) -> Leg | None:
-    for leg in LEGS:
-        if leg == name:
-            return leg
-    return None
-
-
-def _subject(params: CommandParams) -> str:
+def _subject(params: commands.Command) -> str:
     callid = getattr(params, "callid", None) or getattr(params, "callid_a", None)
     return f"call {callid}" if callid else "new call"
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from b2bua.errors import ParseError
 from b2bua.sip.auth import (
     AuthHeader,
     Challenge,
@@ -22,7 +23,6 @@ from b2bua.sip.auth import (
     select_challenge,
     verify_authorization,
 )
-from b2bua.sip.errors import ParseError
 
 
 def md5(text: str | bytes) -> str:

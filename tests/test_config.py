@@ -22,7 +22,6 @@ from b2bua.config import (
     SETTINGS,
     CallsConfig,
     Config,
-    ConfigError,
     LogConfig,
     OverloadConfig,
     SipConfig,
@@ -31,6 +30,7 @@ from b2bua.config import (
     load_config,
     load_toml,
 )
+from b2bua.errors import ConfigError
 from b2bua.sip.auth import Credentials
 
 ROOT = Path(__file__).resolve().parent.parent

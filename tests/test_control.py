@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from b2bua.call.control import Control, ControlError, Refusal
+from b2bua.call import commands
+from b2bua.call.commands import CallEnd, CallHold, CallUnHold, Command, Kind, arg
+from b2bua.call.control import BY_TYPE, COMMANDS, Control, row
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
+from b2bua.call.flows.base import Flow, Sink
+from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError
 from b2bua.sip import sdp
 from b2bua.sip.session import Session
 from b2bua.sip.ua_events import DialogRequest
@@ -49,7 +55,7 @@ def answer_reinvites(net: Network, node: Node, session: Session, direction: str 
 def test_hold_both_then_resume_both() -> None:
     net, alice, bob, control, a, b = answered_call()
     out, sink = reports()
-    control.call_hold(a.call_id, None, net.now, sink)  # type: ignore[arg-type]
+    control.start(CallHold(a.call_id, None), net.now, sink)  # type: ignore[arg-type]
     for _ in range(3):
         net.settle(0.5)
         answer_reinvites(net, alice, a)
@@ -58,7 +64,7 @@ def test_hold_both_then_resume_both() -> None:
     assert names(out) == ["CALL_HOLD", "CALL_HOLD", "FlowEnded"]
     assert [r.leg for r in out if isinstance(r, FlowEvent)] == ["caller", "callee"]
     out2, sink2 = reports()
-    control.call_unhold(a.call_id, None, net.now, sink2)  # type: ignore[arg-type]
+    control.start(CallUnHold(a.call_id, None), net.now, sink2)  # type: ignore[arg-type]
     offers = []
     for _ in range(3):
         net.settle(0.5)
@@ -72,7 +78,7 @@ def test_hold_both_then_resume_both() -> None:
 def test_hold_offer_is_the_other_partys_sdp_sendonly_with_the_version_bumped() -> None:
     net, alice, bob, control, a, b = answered_call()
     out, sink = reports()
-    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    control.start(CallHold(a.call_id, "callee"), net.now, sink)  # type: ignore[arg-type]
     net.settle(0.5)
     (offer,) = answer_reinvites(net, bob, b)
     net.settle()
@@ -86,12 +92,12 @@ def test_hold_offer_is_the_other_partys_sdp_sendonly_with_the_version_bumped() -
 def test_holding_a_held_leg_reports_again_without_a_reinvite() -> None:
     net, alice, bob, control, a, b = answered_call()
     out, sink = reports()
-    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    control.start(CallHold(a.call_id, "callee"), net.now, sink)  # type: ignore[arg-type]
     net.settle(0.5)
     answer_reinvites(net, bob, b)
     net.settle()
     out2, sink2 = reports()
-    control.call_hold(a.call_id, "callee", net.now, sink2)  # type: ignore[arg-type]
+    control.start(CallHold(a.call_id, "callee"), net.now, sink2)  # type: ignore[arg-type]
     net.settle()
     assert names(out2) == ["CALL_HOLD", "FlowEnded"]
     assert not [e for e in bob.events if isinstance(e, DialogRequest)]
@@ -100,7 +106,7 @@ def test_holding_a_held_leg_reports_again_without_a_reinvite() -> None:
 def test_wrong_hold_answer_is_an_error() -> None:
     net, alice, bob, control, a, b = answered_call()
     out, sink = reports()
-    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    control.start(CallHold(a.call_id, "callee"), net.now, sink)  # type: ignore[arg-type]
     net.settle(0.5)
     answer_reinvites(net, bob, b, direction="sendrecv")
     net.settle()
@@ -112,7 +118,7 @@ def test_wrong_hold_answer_is_an_error() -> None:
 def test_refused_reinvite_is_an_error_with_the_sip_status() -> None:
     net, alice, bob, control, a, b = answered_call()
     out, sink = reports()
-    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    control.start(CallHold(a.call_id, "callee"), net.now, sink)  # type: ignore[arg-type]
     net.settle(0.5)
     event = next(e for e in bob.events if isinstance(e, DialogRequest))
     b.reply(event.transaction, 488, net.now)
@@ -124,7 +130,7 @@ def test_refused_reinvite_is_an_error_with_the_sip_status() -> None:
 def test_unanswered_reinvite_times_out() -> None:
     net, alice, bob, control, a, b = answered_call()
     out, sink = reports()
-    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
+    control.start(CallHold(a.call_id, "callee"), net.now, sink)  # type: ignore[arg-type]
     net.settle(40)
     assert names(out)[-2:] == ["FlowError", "FlowEnded"]
 
@@ -132,7 +138,7 @@ def test_unanswered_reinvite_times_out() -> None:
 def test_end_sends_bye_to_both_and_reports_ended_once_the_legs_are_over() -> None:
     net, alice, bob, control, a, b = answered_call()
     out, sink = reports()
-    control.call_end(b.call_id, net.now, sink)  # type: ignore[arg-type]
+    control.start(CallEnd(b.call_id), net.now, sink)  # type: ignore[arg-type]
     assert names(out) == []
     net.settle()
     assert names(out) == ["FlowEnded"]
@@ -145,7 +151,7 @@ def test_end_of_a_ringing_call_cancels_the_callee() -> None:
     b.respond(180, net.now)
     net.settle()
     out, sink = reports()
-    Control(app).call_end(a.call_id, net.now, sink)  # type: ignore[arg-type]
+    Control(app).start(CallEnd(a.call_id), net.now, sink)  # type: ignore[arg-type]
     net.settle()
     assert names(out) == ["FlowEnded"]
     assert a.ended and b.ended
@@ -155,18 +161,53 @@ def test_refusals() -> None:
     net, alice, bob, service, app = rig()
     control = Control(app)
     out, sink = reports()
-    with pytest.raises(ControlError) as info:
-        control.call_hold("nope", None, net.now, sink)  # type: ignore[arg-type]
-    assert info.value.refusal is Refusal.CALL_NOT_FOUND
+    with pytest.raises(CallNotFoundError):
+        control.start(CallHold("nope", None), net.now, sink)  # type: ignore[arg-type]
     a, b, _ = dial(net, alice, bob)
-    with pytest.raises(ControlError) as info:
-        control.call_hold(a.call_id, None, net.now, sink)  # type: ignore[arg-type]
-    assert info.value.refusal is Refusal.CALL_STATE
+    with pytest.raises(CallStateError):
+        control.start(CallHold(a.call_id, None), net.now, sink)  # type: ignore[arg-type]
     b.respond(200, net.now, body=SDP_B)
     net.settle()
-    control.call_hold(a.call_id, "callee", net.now, sink)  # type: ignore[arg-type]
-    with pytest.raises(ControlError) as info:
-        control.call_unhold(a.call_id, None, net.now, sink)  # type: ignore[arg-type]
-    assert info.value.refusal is Refusal.BUSY
+    control.start(CallHold(a.call_id, "callee"), net.now, sink)  # type: ignore[arg-type]
+    with pytest.raises(CallBusyError):
+        control.start(CallUnHold(a.call_id, None), net.now, sink)  # type: ignore[arg-type]
     assert out == []
     assert isinstance(FlowEnded(), FlowEnded)
+
+
+# -- the command table ----------------------------------------------------------------------------------------
+
+
+def test_one_row_per_command_and_its_handler() -> None:
+    assert [row.name for row in COMMANDS] == ["CallStart", "CallBlindTransfer", "CallAttendedTransfer", "CallHold",
+                                              "CallUnHold", "CallEnd"]
+    assert [row.aliases for row in COMMANDS] == [(), (), (), (), ("CallUnhold",), ()]
+    defined = {value for value in vars(commands).values()
+               if isinstance(value, type) and issubclass(value, Command) and value is not Command}
+    assert set(BY_TYPE) == defined == {row.command for row in COMMANDS}
+
+
+def test_start_refuses_what_is_not_a_command() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    with pytest.raises(TypeError, match="Command is not a command"):
+        control.start(Command(), net.now, sink)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="CallEnd given to the handler of CallHold"):
+        BY_TYPE[CallHold].run(control, CallEnd(a.call_id), net.now, sink, "")  # type: ignore[arg-type]
+    assert out == []
+
+
+def test_a_new_command_is_a_row_and_its_handler() -> None:
+    @dataclass(frozen=True, slots=True)
+    class CallPark(Command):
+        callid: str = arg(Kind.TEXT)
+
+    def park(control: Control, command: CallPark, now: float, sink: Sink, cmd_id: str) -> Flow:
+        return control.end(CallEnd(command.callid), now, sink, cmd_id)
+
+    net, alice, bob, control, a, b = answered_call()
+    parked = row(CallPark, park)
+    out: list[FlowReport] = []
+    parked.run(control, CallPark(a.call_id), net.now, out.append, "p1")
+    net.settle()
+    assert (parked.name, names(out)) == ("CallPark", ["FlowEnded"])

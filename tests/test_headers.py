@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from b2bua.sip.errors import ParseError
+from b2bua.errors import ParseError
 from b2bua.sip.grammar import Params
 from b2bua.sip.headers import (
     _VIA_FAST,
@@ -38,7 +38,6 @@ from b2bua.sip.headers import (
     parse_top_via,
     parse_uint,
     parse_via,
-    replaces_from_refer_to,
     tag_of,
 )
 from b2bua.sip.uri import SipUri, parse_uri
@@ -432,22 +431,6 @@ def test_replaces() -> None:
 def test_bad_replaces(bad: str) -> None:
     with pytest.raises(ParseError):
         parse_replaces(bad)
-
-
-def test_replaces_from_refer_to() -> None:
-    target = parse_name_addr(
-        "<sip:bob@example.com?Replaces=12345%40192.168.118.3%3Bto-tag%3D12345%3Bfrom-tag%3D5FFE-3994>")
-    assert replaces_from_refer_to(target) == Replaces("12345@192.168.118.3", "12345", "5FFE-3994")
-    other_first = parse_name_addr("<sip:b@h?X=1&replaces=c%3Bto-tag%3Da%3Bfrom-tag%3Db%3Bearly-only>")
-    assert replaces_from_refer_to(other_first) == Replaces("c", "a", "b", True)
-    assert replaces_from_refer_to(parse_name_addr("<sip:bob@example.com>")) is None
-    assert replaces_from_refer_to(parse_name_addr("<sip:bob@example.com?Subject=x>")) is None
-    assert replaces_from_refer_to(parse_name_addr("<tel:+12015550123>")) is None
-    assert replaces_from_refer_to(parse_name_addr("<http://example.com/?Replaces=x>")) is None
-    with pytest.raises(ParseError):
-        replaces_from_refer_to(parse_name_addr("<sip:b@h?Replaces=c%3Bto-tag%3Da>"))
-    with pytest.raises(ParseError):
-        replaces_from_refer_to(parse_name_addr("<sip:b@@h?Replaces=x>"))
 
 
 # --- message/sipfrag (RFC 3420, RFC 3515 section 2.4.5) --------------------------------------------------------

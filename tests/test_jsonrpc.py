@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from b2bua.call.commands import CallAttendedTransfer, CallEnd, CallHold, CallStart, CallUnHold
+from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError, ControlError, RpcError
 from rpc import errors
 from rpc.errors import (
     BUSY,
@@ -22,8 +24,9 @@ from rpc.errors import (
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
-    RpcError,
+    REFUSAL_CODES,
     describe,
+    refusal_code,
 )
 from rpc.jsonrpc import (
     NO_ID,
@@ -38,7 +41,6 @@ from rpc.jsonrpc import (
     parse_frame,
     started_response,
 )
-from rpc.methods import AttendedTransferParams, CallStartParams, EndParams, HoldParams, UnholdParams
 
 ROOT = Path(__file__).resolve().parent.parent
 START = {"caller": "sip:alice@example.com", "callee": "sip:bob@example.com"}
@@ -83,26 +85,26 @@ def single_error(text: str | bytes) -> dict[str, Any]:
 
 def test_readme_call_start() -> None:
     frame = parse(request(id="831717ed97e5"))
-    assert frame == Frame((Accepted("831717ed97e5", "CallStart", CallStartParams(**START), "cmd-1"),), batch=False)
+    assert frame == Frame((Accepted("831717ed97e5", "CallStart", CallStart(**START), "cmd-1"),), batch=False)
     assert answer(frame) == '{"jsonrpc":"2.0","id":"831717ed97e5","result":{"cmd_id":"cmd-1","status":"Started"}}'
 
 
 def test_attended_transfer_upstream_spelling() -> None:
     params = {"callidA": "A", "legA": "caller", "callidB": "B", "legB": "callee"}
     (outcome,) = parse(request("CallAttendedTransfer", params, id=1)).outcomes
-    assert outcome == Accepted(1, "CallAttendedTransfer", AttendedTransferParams("A", "caller", "B", "callee", None),
+    assert outcome == Accepted(1, "CallAttendedTransfer", CallAttendedTransfer("A", "caller", "B", "callee", None),
                                "cmd-1")
 
 
 def test_unhold_alias_is_reported_under_its_documented_name() -> None:
     (outcome,) = parse(request("CallUnhold", {"callid": "c"}, id=1)).outcomes
-    assert outcome == Accepted(1, "CallUnHold", UnholdParams("c", None), "cmd-1")
+    assert outcome == Accepted(1, "CallUnHold", CallUnHold("c", None), "cmd-1")
 
 
 def test_notification_is_started_without_a_response() -> None:
     frame = parse(request("CallHold", {"callid": "c"}))
     (outcome,) = frame.outcomes
-    assert outcome == Accepted(NO_ID, "CallHold", HoldParams("c", None), "cmd-1")
+    assert outcome == Accepted(NO_ID, "CallHold", CallHold("c", None), "cmd-1")
     assert isinstance(outcome, Accepted) and outcome.notification
     assert outcome.reply() is None
     assert outcome.error_reply(RpcError(CALL_NOT_FOUND, "no call")) is None
@@ -125,7 +127,7 @@ def test_params_may_be_omitted() -> None:
 def test_cmd_id_is_honoured_and_the_factory_not_called() -> None:
     ids = Ids()
     frame = parse(request(params={**START, "cmd_id": "my-call"}, id=1), ids=ids)
-    assert frame.outcomes[0] == Accepted(1, "CallStart", CallStartParams(**START), "my-call")
+    assert frame.outcomes[0] == Accepted(1, "CallStart", CallStart(**START), "my-call")
     assert ids.count == 0
 
 
@@ -167,7 +169,7 @@ def test_not_utf8(data: bytes) -> None:
 
 def test_utf8_bytes_are_accepted() -> None:
     frame = parse(request("CallEnd", {"callid": "caf\u00e9"}, id=1).encode())
-    assert frame.outcomes[0] == Accepted(1, "CallEnd", EndParams("caf\u00e9"), "cmd-1")
+    assert frame.outcomes[0] == Accepted(1, "CallEnd", CallEnd("caf\u00e9"), "cmd-1")
 
 
 @pytest.mark.parametrize("text", ["[" * 100_000, '{"a":' * 100_000, "[" * 100_000 + "]" * 100_000])
@@ -304,7 +306,7 @@ def test_cmd_id_used_twice_in_one_batch() -> None:
     params = {"callid": "c", "cmd_id": "x"}
     frame = parse("[" + request("CallEnd", params, id=1) + "," + request("CallEnd", params, id=2) + "]")
     assert frame.outcomes == (
-        Accepted(1, "CallEnd", EndParams("c"), "x"),
+        Accepted(1, "CallEnd", CallEnd("c"), "x"),
         Refused(2, INVALID_PARAMS, 'params.cmd_id "x" is used twice in this batch', {"param": "cmd_id"}),
     )
 
@@ -457,3 +459,12 @@ def test_module_does_no_io(module: str) -> None:
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     forbidden = {"asyncio", "websockets", "socket", "uuid", "random", "secrets", "time", "threading"}
     assert not {name.split(".")[0] for name in imported} & forbidden
+
+
+def test_each_control_refusal_has_its_code() -> None:
+    assert refusal_code(CallNotFoundError("x")) == CALL_NOT_FOUND == -32001
+    assert refusal_code(CallStateError("x")) == CALL_STATE == -32002
+    assert refusal_code(CallBusyError("x")) == BUSY == -32003
+    assert set(REFUSAL_CODES) == set(ControlError.__subclasses__())
+    with pytest.raises(LookupError):
+        refusal_code(ControlError("a refusal without a kind"))

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from b2bua.errors import TransactionError
 from b2bua.io.ids import RandomIds
 from b2bua.sip.address import Destination
 from b2bua.sip.events import (
@@ -27,7 +28,6 @@ from b2bua.sip.layer import UDP_SIZE_LIMIT, TransactionLayer, _stamp, _stamp_and
 from b2bua.sip.message import Headers, Request, Response
 from b2bua.sip.parser import parse_message
 from b2bua.sip.transaction_client import ClientTransaction, InviteClientTransaction
-from b2bua.sip.transaction_machine import TransactionError
 from b2bua.sip.transaction_server import InviteServerState, ServerTransaction
 from b2bua.sip.ua import UaSettings, UserAgent
 from b2bua.sip.uas import make_response

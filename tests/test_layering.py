@@ -1,4 +1,6 @@
-"""The sans-I/O rule: nothing under b2bua.sip or b2bua.call imports I/O, clocks or randomness."""
+"""The house rules, walked over the source: nothing under b2bua.sip or b2bua.call, nor b2bua.errors, imports
+I/O, clocks or randomness; every logger is named after its layer under one root, ``call_api``; every ``match``
+says what happens to the rest, with ``assert_never`` when it is exhaustive."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {"asyncio", "socket", "time", "random", "uvloop", "websockets", "selectors", "threading",
              "b2bua.io", "rpc", "secrets", "datetime"}
-SANS_IO = sorted((ROOT / "b2bua" / "sip").rglob("*.py")) + sorted((ROOT / "b2bua" / "call").rglob("*.py"))
+#: The SIP and call packages, and the exception tree they raise from.
+SANS_IO = (sorted((ROOT / "b2bua" / "sip").rglob("*.py")) + sorted((ROOT / "b2bua" / "call").rglob("*.py"))
+           + [ROOT / "b2bua" / "errors.py"])
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -28,3 +32,72 @@ def test_sans_io_modules_import_no_io(path: Path) -> None:
     bad = {name for name in imported_modules(path)
            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)}
     assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+#: The logger name prefix each package's modules use; a top-level module logs as the service, ``call_api``.
+LOGGER_ROOTS = {"sip": "call_api.sip", "call": "call_api.call", "io": "call_api.io", "rpc": "call_api.rpc"}
+#: Modules that speak for the whole service (``call_api: call-api ready: ...``, as the README shows it).
+SERVICE_VOICES = {ROOT / "b2bua" / "io" / "runtime.py"}
+PACKAGES = sorted((ROOT / "b2bua").rglob("*.py")) + sorted((ROOT / "rpc").rglob("*.py"))
+
+
+def logger_names(path: Path) -> list[str | None]:
+    """The name given to each ``getLogger(...)`` call in ``path``: the literal, or None for no argument (the root
+    logger), or ``"<not a literal>"``."""
+    names: list[str | None] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if called != "getLogger":
+                continue
+            if not node.args and not node.keywords:
+                names.append(None)
+            elif len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                names.append(node.args[0].value)
+            else:
+                names.append("<not a literal>")
+    return names
+
+
+def test_loggers_are_found() -> None:
+    assert logger_names(ROOT / "rpc" / "server.py") == ["call_api.rpc"]
+    assert logger_names(ROOT / "b2bua" / "service.py") == ["call_api", None]
+
+
+@pytest.mark.parametrize("path", PACKAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_loggers_are_named_after_their_layer(path: Path) -> None:
+    parts = path.relative_to(ROOT).parts
+    package = parts[0] if parts[0] == "rpc" else parts[1] if len(parts) > 2 else None
+    expected = LOGGER_ROOTS[package] if package is not None and path not in SERVICE_VOICES else "call_api"
+    for name in logger_names(path):
+        if name is None:
+            assert path == ROOT / "b2bua" / "service.py", "only build_service configures the root logger"
+            continue
+        assert name == expected or name.startswith(expected + "."), f"{name!r} is not under {expected!r}"
+
+
+#: Modules whose ``match`` statements predate the rule; being edited elsewhere, they get their last arm on merge.
+MATCH_PENDING = {ROOT / "b2bua" / "sip" / "layer.py", ROOT / "b2bua" / "sip" / "ua.py"}
+
+
+def open_matches(path: Path) -> list[int]:
+    """The lines of the ``match`` statements in ``path`` whose last arm is not ``case _:``."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Match):
+            last = node.cases[-1]
+            if not (isinstance(last.pattern, ast.MatchAs) and last.pattern.pattern is None and last.guard is None):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_open_matches_are_found() -> None:
+    assert open_matches(ROOT / "b2bua" / "sip" / "layer.py")
+
+
+@pytest.mark.parametrize("path", [p for p in PACKAGES if p not in MATCH_PENDING],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_match_ends_with_a_catch_all(path: Path) -> None:
+    """``case _: assert_never(x)`` where the cases cover the type (mypy then proves it), else an explicit default."""
+    assert not open_matches(path), f"match statements without a last 'case _:' at lines {open_matches(path)}"

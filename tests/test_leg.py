@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from b2bua.call.call import Call
-from b2bua.call.leg import Leg
+from b2bua.call.leg import LEG_NAMES, Leg, LegName
 from b2bua.sip import sdp
 
 from .sipnet import Network
@@ -55,3 +57,7 @@ def test_unparsable_sdp_is_relayed_as_is() -> None:
     assert leg.received_sdp == b"v=0\r\n"
     leg.remember_received(b"other", "text/plain")
     assert leg.received_sdp == b"v=0\r\n"
+
+
+def test_leg_names_are_the_literal() -> None:
+    assert LEG_NAMES == get_args(LegName) == ("caller", "callee")

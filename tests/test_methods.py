@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from rpc.errors import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
+from b2bua.call.commands import (
+    CallAttendedTransfer,
+    CallBlindTransfer,
+    CallEnd,
+    CallHold,
+    CallStart,
+    CallUnHold,
+    Command,
+    Kind,
+    arg,
+    args,
+)
+from b2bua.call.control import COMMANDS, Control, row
+from b2bua.call.flows.base import Flow, Sink
+from b2bua.call.leg import LEG_NAMES
+from b2bua.errors import RpcError
+from rpc.errors import INVALID_PARAMS, METHOD_NOT_FOUND
 from rpc.methods import (
     CMD_ID,
-    LEGS,
     METHODS,
-    AttendedTransferParams,
-    BlindTransferParams,
-    CallStartParams,
-    EndParams,
-    HoldParams,
-    Kind,
-    UnholdParams,
+    Method,
     check,
     lookup,
     requested_cmd_id,
@@ -37,18 +47,18 @@ def refusal(method: str, params: Mapping[str, object]) -> RpcError:
 
 def test_call_start() -> None:
     params = {"caller": "sip:alice@example.com", "callee": "sips:bob@example.com;transport=tls"}
-    assert validate("CallStart", params) == CallStartParams("sip:alice@example.com",
+    assert validate("CallStart", params) == CallStart("sip:alice@example.com",
                                                             "sips:bob@example.com;transport=tls")
 
 
 def test_uris_are_kept_as_sent() -> None:
     params = {"caller": "SIP:Alice@Example.COM:5060", "callee": "tel:+1-555-0100;phone-context=example.com"}
-    assert validate("CallStart", params) == CallStartParams(*params.values())
+    assert validate("CallStart", params) == CallStart(*params.values())
 
 
 def test_blind_transfer() -> None:
     params = {"callid": "a84b4c76e66710@pc33", "leg": "callee", "destination": "sip:carol@example.com"}
-    assert validate("CallBlindTransfer", params) == BlindTransferParams("a84b4c76e66710@pc33", "callee",
+    assert validate("CallBlindTransfer", params) == CallBlindTransfer("a84b4c76e66710@pc33", "callee",
                                                                         "sip:carol@example.com")
 
 
@@ -58,9 +68,9 @@ def test_blind_transfer() -> None:
     {"callidA": "A", "leg_a": "caller", "callid_b": "B", "legB": "callee"},
 ])
 def test_attended_transfer_takes_both_spellings(spelling: dict[str, object]) -> None:
-    assert validate("CallAttendedTransfer", spelling) == AttendedTransferParams("A", "caller", "B", "callee", None)
+    assert validate("CallAttendedTransfer", spelling) == CallAttendedTransfer("A", "caller", "B", "callee", None)
     with_destination = {**spelling, "destination": "tel:+15550100"}
-    assert validate("CallAttendedTransfer", with_destination) == AttendedTransferParams(
+    assert validate("CallAttendedTransfer", with_destination) == CallAttendedTransfer(
         "A", "caller", "B", "callee", "tel:+15550100")
 
 
@@ -78,9 +88,9 @@ def test_attended_transfer_names_the_spelling_used_in_messages() -> None:
     assert error.data == {"param": "legA"}
 
 
-@pytest.mark.parametrize(("method", "cls"), [("CallHold", HoldParams), ("CallUnHold", UnholdParams),
-                                             ("CallUnhold", UnholdParams)])
-def test_hold_and_unhold_leg_is_optional(method: str, cls: type[HoldParams | UnholdParams]) -> None:
+@pytest.mark.parametrize(("method", "cls"), [("CallHold", CallHold), ("CallUnHold", CallUnHold),
+                                             ("CallUnhold", CallUnHold)])
+def test_hold_and_unhold_leg_is_optional(method: str, cls: type[CallHold | CallUnHold]) -> None:
     assert validate(method, {"callid": "c1"}) == cls("c1", None)
     assert validate(method, {"callid": "c1", "leg": None}) == cls("c1", None)
     assert validate(method, {"callid": "c1", "leg": "caller"}) == cls("c1", "caller")
@@ -92,7 +102,7 @@ def test_unhold_alias_is_the_same_method() -> None:
 
 
 def test_call_end() -> None:
-    assert validate("CallEnd", {"callid": "c1"}) == EndParams("c1")
+    assert validate("CallEnd", {"callid": "c1"}) == CallEnd("c1")
 
 
 def test_every_method_name_maps_to_its_canonical_method() -> None:
@@ -206,7 +216,7 @@ def test_odd_unknown_parameter_name_is_quoted_and_cut() -> None:
 
 
 def test_cmd_id_is_accepted_by_every_method() -> None:
-    assert validate("CallEnd", {"callid": "c", CMD_ID: "mine"}) == EndParams("c")
+    assert validate("CallEnd", {"callid": "c", CMD_ID: "mine"}) == CallEnd("c")
     assert requested_cmd_id({"callid": "c", CMD_ID: "mine"}) == "mine"
     assert requested_cmd_id({"callid": "c"}) is None
     assert requested_cmd_id({CMD_ID: None}) is None
@@ -221,7 +231,7 @@ def test_cmd_id_must_be_a_non_empty_string(value: object, message: str) -> None:
 
 def test_check_by_kind() -> None:
     assert check(Kind.TEXT, "x", "anything") == "anything"
-    assert [check(Kind.LEG, "x", leg) for leg in LEGS] == ["caller", "callee"]
+    assert [check(Kind.LEG, "x", leg) for leg in LEG_NAMES] == ["caller", "callee"]
     assert check(Kind.URI, "x", "tel:+15550100") == "tel:+15550100"
 
 
@@ -231,3 +241,27 @@ def test_methods_module_does_no_io() -> None:
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     forbidden = {"asyncio", "websockets", "socket", "uuid", "random", "secrets", "time", "threading"}
     assert not {name.split(".")[0] for name in imported} & forbidden
+
+
+def test_methods_are_derived_from_the_command_table() -> None:
+    for entry in COMMANDS:
+        method = METHODS[entry.name]
+        assert method.build is entry.command and all(METHODS[alias] is method for alias in entry.aliases)
+        assert [(p.name, p.kind, p.required, p.alias) for p in method.params] == [
+            (name, spec.kind, spec.required, spec.alias) for name, spec in args(entry.command)]
+
+
+def test_a_new_command_row_makes_a_method() -> None:
+    @dataclass(frozen=True, slots=True)
+    class CallPark(Command):
+        callid: str = arg(Kind.TEXT, alias="callID")
+        orbit: str | None = arg(Kind.URI, required=False)
+
+    def park(control: Control, command: CallPark, now: float, sink: Sink, cmd_id: str) -> Flow:
+        raise AssertionError("not started here")
+
+    method = Method.of(row(CallPark, park))
+    assert method.name == "CallPark"
+    assert method.validate({"callID": "c"}) == CallPark("c", None)
+    with pytest.raises(RpcError, match=r"params.orbit must be a SIP, SIPS or tel URI"):
+        method.validate({"callid": "c", "orbit": "http://x"})

@@ -3,6 +3,7 @@ test code that answers REFER, sends NOTIFY with sipfrag, and places the referred
 
 from __future__ import annotations
 
+from b2bua.call.commands import CallAttendedTransfer, CallBlindTransfer, CallEnd, CallHold, CallStart, CallUnHold
 from b2bua.call.control import Control
 from b2bua.call.events import FlowError, FlowEvent, FlowReport
 from b2bua.sip import sdp
@@ -56,7 +57,7 @@ def callstart_rig() -> tuple[Network, Node, Node, Node, Control]:
 def test_callstart_success_reports_the_seed_sequence() -> None:
     net, alice, bob, service, control = callstart_rig()
     out: list[FlowReport] = []
-    control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append, "cmd-1")
+    control.start(CallStart("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060"), net.now, out.append, "cmd-1")
     net.settle()
     first = take(alice, IncomingCall)
     assert isinstance(first, IncomingCall)
@@ -81,7 +82,7 @@ def test_callstart_success_reports_the_seed_sequence() -> None:
 def test_callstart_caller_busy() -> None:
     net, alice, bob, service, control = callstart_rig()
     out: list[FlowReport] = []
-    control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append)
+    control.start(CallStart("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060"), net.now, out.append)
     net.settle()
     first = take(alice, IncomingCall)
     assert isinstance(first, IncomingCall)
@@ -96,7 +97,7 @@ def test_callstart_refer_refused_and_failed_transfer() -> None:
     for refer_status, final in ((603, 200), (202, 486)):
         net, alice, bob, service, control = callstart_rig()
         out: list[FlowReport] = []
-        control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append)
+        control.start(CallStart("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060"), net.now, out.append)
         net.settle()
         first = answer_incoming(net, alice, sdp.set_direction(SDP_A, "inactive"))
         net.settle()
@@ -113,7 +114,7 @@ def test_callstart_refer_refused_and_failed_transfer() -> None:
 def test_callstart_no_final_notify_times_out() -> None:
     net, alice, bob, service, control = callstart_rig()
     out: list[FlowReport] = []
-    control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append)
+    control.start(CallStart("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060"), net.now, out.append)
     net.settle()
     first = answer_incoming(net, alice, sdp.set_direction(SDP_A, "inactive"))
     net.settle()
@@ -131,7 +132,7 @@ def test_blind_transfer_of_the_callee() -> None:
     b.respond(200, net.now, body=SDP_B)
     net.settle()
     out: list[FlowReport] = []
-    Control(app).call_blind_transfer(a.call_id, "callee", "sip:carol@127.0.0.4:5060", net.now, out.append)
+    Control(app).start(CallBlindTransfer(a.call_id, "callee", "sip:carol@127.0.0.4:5060"), net.now, out.append)
     net.settle()
     refer_to, new = transferee(net, bob, b)
     carol_session = answer_incoming(net, carol)
@@ -151,7 +152,7 @@ def test_blind_transfer_failure_keeps_the_call() -> None:
     b.respond(200, net.now, body=SDP_B)
     net.settle()
     out: list[FlowReport] = []
-    Control(app).call_blind_transfer(a.call_id, "callee", "sip:carol@127.0.0.4:5060", net.now, out.append)
+    Control(app).start(CallBlindTransfer(a.call_id, "callee", "sip:carol@127.0.0.4:5060"), net.now, out.append)
     net.settle()
     transferee(net, bob, b, refer_status=603)
     net.settle()
@@ -174,7 +175,7 @@ def test_attended_transfer_joins_the_transferee_to_the_target_with_replaces() ->
     carol_session = answer_incoming(net, carol, SDP_A.replace(b"alice", b"carol"))
     net.settle()
     out: list[FlowReport] = []
-    Control(app).call_attended_transfer(a.call_id, "caller", b_out.call_id, "callee", None, net.now, out.append)
+    Control(app).start(CallAttendedTransfer(a.call_id, "caller", b_out.call_id, "callee", None), net.now, out.append)
     net.settle()
     # alice plays the transferee: 202, NOTIFY 100, INVITE with the Replaces from the Refer-To
     refer = take(alice, DialogRequest)
@@ -239,7 +240,7 @@ def test_chain_callstart_hold_resume_blind_transfer_end() -> None:
 
     net, alice, bob, carol, control = three_phones()
     out: list[FlowReport] = []
-    control.call_start("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060", net.now, out.append)
+    control.start(CallStart("sip:alice@127.0.0.2:5060", "sip:bob@127.0.0.3:5060"), net.now, out.append)
     net.settle()
     first = answer_incoming(net, alice, sdp.set_direction(SDP_A, "inactive"))
     net.settle()
@@ -250,9 +251,9 @@ def test_chain_callstart_hold_resume_blind_transfer_end() -> None:
     assert start.callid is not None and alice_call is not None
     callid = start.callid
     # hold and resume the new call, found by the Call-ID the events reported
-    for command in (control.call_hold, control.call_unhold):
+    for command in (CallHold, CallUnHold):
         got: list[FlowReport] = []
-        command(callid, None, net.now, got.append)
+        control.start(command(callid, None), net.now, got.append)
         for _ in range(3):
             net.settle(0.5)
             answer_reinvites(net, alice, alice_call)
@@ -261,7 +262,7 @@ def test_chain_callstart_hold_resume_blind_transfer_end() -> None:
         assert names(got)[-1] == "FlowEnded" and "FlowError" not in names(got)
     # blind-transfer bob to carol, then end the call that transfer made
     moved: list[FlowReport] = []
-    control.call_blind_transfer(callid, "callee", "sip:carol@127.0.0.4:5060", net.now, moved.append)
+    control.start(CallBlindTransfer(callid, "callee", "sip:carol@127.0.0.4:5060"), net.now, moved.append)
     net.settle()
     _, bob_to_carol = transferee(net, bob, bob_session)
     answer_incoming(net, carol)
@@ -271,7 +272,7 @@ def test_chain_callstart_hold_resume_blind_transfer_end() -> None:
     assert isinstance(new_start, FlowEvent) and new_start.callid is not None
     assert bob_to_carol is not None and new_start.callid == bob_to_carol.call_id
     ended: list[FlowReport] = []
-    control.call_end(new_start.callid, net.now, ended.append)
+    control.start(CallEnd(new_start.callid), net.now, ended.append)
     net.settle()
     assert names(ended) == ["FlowEnded"]
     assert len(control.b2bua.table) == 0
@@ -283,7 +284,8 @@ def test_fifty_concurrent_callstarts_all_complete() -> None:
     for i in range(50):
         out: list[FlowReport] = []
         reports.append(out)
-        control.call_start(f"sip:alice{i}@127.0.0.2:5060", f"sip:bob{i}@127.0.0.3:5060", net.now, out.append, f"c{i}")
+        command = CallStart(f"sip:alice{i}@127.0.0.2:5060", f"sip:bob{i}@127.0.0.3:5060")
+        control.start(command, net.now, out.append, f"c{i}")
     net.settle()
     firsts = [e.session for e in alice.events if isinstance(e, IncomingCall)]
     alice.events.clear()
@@ -333,7 +335,7 @@ def test_late_notify_after_a_failed_transfer_is_answered_not_relayed() -> None:
     net.settle()
     app.settings = type(app.settings)(refer_notify_timeout=1.0)
     out: list[FlowReport] = []
-    Control(app).call_blind_transfer(a.call_id, "callee", "sip:carol@127.0.0.4:5060", net.now, out.append)
+    Control(app).start(CallBlindTransfer(a.call_id, "callee", "sip:carol@127.0.0.4:5060"), net.now, out.append)
     net.settle()
     transferee(net, bob, b, final_notify=False)
     net.settle(3)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from b2bua.sip.errors import ParseError
+from b2bua.errors import ParseError
 from b2bua.sip.message import Request, Response
 from b2bua.sip.parser import parse_message
 from b2bua.sip.uri import SUPPORTED_SCHEMES, AbsoluteUri

@@ -17,9 +17,18 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from b2bua.call.control import ControlError, Refusal
+from b2bua.call.commands import (
+    CallAttendedTransfer,
+    CallBlindTransfer,
+    CallEnd,
+    CallHold,
+    CallStart,
+    CallUnHold,
+    Command,
+)
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.config import WsConfig
+from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError
 from rpc.errors import (
     BUSY,
     CALL_NOT_FOUND,
@@ -30,8 +39,7 @@ from rpc.errors import (
     METHOD_NOT_FOUND,
     PARSE_ERROR,
 )
-from rpc.methods import CallStartParams
-from rpc.server import STARTERS, ApiServer, CallControl, Sink, starter
+from rpc.server import ApiServer, Sink
 
 Json = dict[str, Any]
 
@@ -79,36 +87,33 @@ class FakeControl:
     reported: dict[str, list[FlowReport]] = field(default_factory=dict)
     active: set[str] = field(default_factory=set)
 
-    def call_hold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = "") -> object:
-        return self._start("CallHold", callid, leg, now, sink, cmd_id, "CALL_HOLD")
-
-    def call_unhold(self, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str = "") -> object:
-        return self._start("CallUnHold", callid, leg, now, sink, cmd_id, "CALL_UNHOLD")
-
-    def call_end(self, callid: str, now: float, sink: Sink, cmd_id: str = "") -> object:
-        return self._start("CallEnd", callid, None, now, sink, cmd_id, None)
-
-    def call_start(self, caller: str, callee: str, now: float, sink: Sink, cmd_id: str = "") -> object:
-        return self._start("CallStart", f"new:{caller}", None, now, sink, cmd_id, "CALL_ANSWER")
-
-    def call_blind_transfer(self, callid: str, leg: str, destination: str, now: float, sink: Sink,
-                            cmd_id: str = "") -> object:
-        return self._start("CallBlindTransfer", callid, leg, now, sink, cmd_id, "TRANSFER_ACCEPT")
-
-    def call_attended_transfer(self, callid_a: str, leg_a: str, callid_b: str, leg_b: str, destination: str | None,
-                               now: float, sink: Sink, cmd_id: str = "") -> object:
-        return self._start("CallAttendedTransfer", callid_a, leg_a, now, sink, cmd_id, "TRANSFER_ACCEPT")
+    def start(self, command: Command, now: float, sink: Sink, cmd_id: str = "") -> object:
+        method = type(command).__name__
+        match command:
+            case CallHold(callid=callid, leg=leg):
+                return self._start(method, callid, leg, now, sink, cmd_id, "CALL_HOLD")
+            case CallUnHold(callid=callid, leg=leg):
+                return self._start(method, callid, leg, now, sink, cmd_id, "CALL_UNHOLD")
+            case CallEnd(callid=callid):
+                return self._start(method, callid, None, now, sink, cmd_id, None)
+            case CallStart(caller=caller):
+                return self._start(method, f"new:{caller}", None, now, sink, cmd_id, "CALL_ANSWER")
+            case CallBlindTransfer(callid=callid, leg=leg):
+                return self._start(method, callid, leg, now, sink, cmd_id, "TRANSFER_ACCEPT")
+            case CallAttendedTransfer(callid_a=callid_a, leg_a=leg_a):
+                return self._start(method, callid_a, leg_a, now, sink, cmd_id, "TRANSFER_ACCEPT")
+        raise TypeError(method)
 
     def _start(self, method: str, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str,
                data: str | None) -> object:
         if callid.startswith("gone"):
-            raise ControlError(Refusal.CALL_NOT_FOUND, f"no call with Call-ID {callid!r}")
+            raise CallNotFoundError(f"no call with Call-ID {callid!r}")
         if callid.startswith("early"):
-            raise ControlError(Refusal.CALL_STATE, f"call {callid!r} is not answered (early)")
+            raise CallStateError(f"call {callid!r} is not answered (early)")
         if callid.startswith("crash"):
             raise RuntimeError("a bug")
         if callid in self.active:
-            raise ControlError(Refusal.BUSY, f"call {callid!r} is busy")
+            raise CallBusyError(f"call {callid!r} is busy")
         self.active.add(callid)
         self.started.append(Started(method, callid, leg, now, cmd_id))
         log = self.reported.setdefault(cmd_id, [])
@@ -154,12 +159,12 @@ class Api:
 
 
 @asynccontextmanager
-async def api(starters: dict[str, Any] | None = None, **ws: Any) -> AsyncIterator[Api]:
+async def api(**ws: Any) -> AsyncIterator[Api]:
     config = WsConfig(host="127.0.0.1", port=0, **ws)
     ids = count(1)
     control = FakeControl()
     service = FakeService()
-    server = ApiServer(config, service, control, lambda: f"cmd-{next(ids)}", starters)
+    server = ApiServer(config, service, control, lambda: f"cmd-{next(ids)}")
     await server.start()
     try:
         yield Api(server, control, service)
@@ -619,35 +624,6 @@ def test_wrong_path_is_404_before_the_token_and_origin() -> None:
             assert (await status_of(base + "/call-api", origin="https://b.example"))[0] == 401
             assert (await status_of(base + "/call-api?token=t", origin="https://b.example"))[0] == 403
             assert (await status_of(base + "/call-api?token=t", origin="https://a.example"))[0] == 101
-
-    run(body)
-
-
-# -- the starters table ---------------------------------------------------------------------------------------
-
-
-def test_starters_cover_the_available_methods() -> None:
-    assert set(STARTERS) == {"CallStart", "CallBlindTransfer", "CallAttendedTransfer", "CallHold", "CallUnHold",
-                             "CallEnd"}
-    with pytest.raises(TypeError):
-        STARTERS["CallHold"](FakeControl(), CallStartParams("sip:a@b", "sip:c@d"), 0.0, lambda r: None, "c")
-
-
-def test_a_method_becomes_available_with_one_table_entry() -> None:
-    def start_call(control: CallControl, params: CallStartParams, now: float, sink: Sink, cmd_id: str) -> None:
-        sink(FlowEvent("CALL_START", f"{params.caller}>{params.callee}"))
-        sink(FlowEnded())
-
-    starters = {name: entry for name, entry in STARTERS.items() if name != "CallStart"}
-    assert "CallStart" not in starters
-    starters["CallStart"] = starter(CallStartParams, start_call)
-
-    async def body() -> None:
-        async with api(starters=starters) as a, connect(a.url) as ws:
-            await send(ws, request("CallStart", {"caller": "sip:alice@localhost", "callee": "sip:bob@localhost"}))
-            messages = [await receive(ws)] + await until_ended(ws, {"cmd-1"})
-            assert shape(messages) == ["result", "Event CALL_START", "Ended"]
-            assert messages[1]["params"]["callid"] == "sip:alice@localhost>sip:bob@localhost"
 
     run(body)
 

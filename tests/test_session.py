@@ -7,10 +7,11 @@ import itertools
 
 import pytest
 
+from b2bua.errors import SessionError
 from b2bua.sip.auth import Credentials
 from b2bua.sip.events import RequestReceived
 from b2bua.sip.message import Request, Response
-from b2bua.sip.session import TRANSITIONS, Role, Session, SessionError, SessionState
+from b2bua.sip.session import TRANSITIONS, Role, Session, SessionState
 from b2bua.sip.transaction_server import ServerTransaction
 from b2bua.sip.ua import UaSettings
 from b2bua.sip.ua_events import (

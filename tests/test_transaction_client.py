@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from b2bua.errors import TransactionError
 from b2bua.sip.message import Request
 from b2bua.sip.parser import parse_message
 from b2bua.sip.timers import TimerSettings
@@ -19,7 +20,7 @@ from b2bua.sip.transaction_client import (
     response_input,
 )
 from b2bua.sip.transaction_events import ResponseToTU, Terminated, TimedOut, Transmit, TransportFailed
-from b2bua.sip.transaction_machine import Input, TransactionError
+from b2bua.sip.transaction_machine import Input
 from b2bua.sip.transaction_matching import ClientKey, client_key
 
 from .test_transaction import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from b2bua.sip.errors import ParseError
+from b2bua.errors import ParseError
 from b2bua.sip.message import Headers, Request
 from b2bua.sip.transaction_client import InviteClientTransaction, build_ack
 from b2bua.sip.transaction_matching import (

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from b2bua.errors import TransactionError
 from b2bua.sip.message import Request, Response
 from b2bua.sip.transaction_client import build_ack
 from b2bua.sip.transaction_events import AckToTU, Terminated, TimedOut, Transmit, TransportFailed
-from b2bua.sip.transaction_machine import Input, TransactionError
+from b2bua.sip.transaction_machine import Input
 from b2bua.sip.transaction_matching import server_key
 from b2bua.sip.transaction_server import (
     INVITE_SERVER_TABLE,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from b2bua.sip.errors import ParseError
+from b2bua.errors import ParseError
 from b2bua.sip.grammar import Params
 from b2bua.sip.uri import (
     _PARSED,

@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import assert_never
 
-from ..sip.errors import ParseError, SipError
+from ..errors import ParseError, SipError
 from ..sip.headers import parse_replaces
 from ..sip.message import Request, Response
 from ..sip.session import Session, SessionState
@@ -78,10 +79,9 @@ class B2bua:
     # -- dispatch -----------------------------------------------------------------------------------
 
     def handle(self, event: UaEvent, now: float) -> None:
-        match event:
-            case IncomingCall(session, request, _):
-                self._incoming(session, now)
-                return
+        if isinstance(event, IncomingCall):
+            self._incoming(event.session, now)
+            return
         leg = event.session.owner
         if not isinstance(leg, Leg):
             if isinstance(event, DialogRequest):
@@ -119,6 +119,8 @@ class B2bua:
             case CallEnded(_, reason, _, _):
                 logger.info("call %s: %s leg ended (%s)", call.id, leg.name, reason)
                 call.leg_ended(leg, now)
+            case _:
+                assert_never(event)
 
     # -- setting a call up ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..sip.errors import SipError
+from ..errors import SipError
 from ..sip.identity_enum import IdentityEnum
 from ..sip.message import Request, Response
 from ..sip.session import Session

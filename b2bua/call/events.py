@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .leg import LegName
+
 
 @dataclass(frozen=True, slots=True)
 class FlowEvent:
@@ -14,7 +16,7 @@ class FlowEvent:
     #: The Call-ID the step concerns (a leg's dialog, or the new call a transfer made).
     callid: str | None = None
     #: ``caller`` or ``callee`` when one party is meant.
-    leg: str | None = None
+    leg: LegName | None = None
     #: The SIP status line that caused it, e.g. ``SIP/2.0 200 OK``.
     status: str | None = None
 

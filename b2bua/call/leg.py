@@ -8,17 +8,20 @@ section 8: each new offer's version is one more than the previous one). Only the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
+from ..errors import ParseError
 from ..sip import sdp
-from ..sip.errors import ParseError
 from ..sip.refer import ReferSubscription
 from ..sip.session import Session
 
 if TYPE_CHECKING:
     from .call import Call
 
+#: Which party of a call a leg is: the one called first (``caller``, the A-leg) or second (``callee``).
 LegName = Literal["caller", "callee"]
+#: Both, in the order a command on "both" acts on them.
+LEG_NAMES: Final[tuple[LegName, ...]] = get_args(LegName)
 
 
 class Leg:

@@ -1,4 +1,4 @@
-"""The awaitable call-control API: ``await control.call_hold(callid, leg, on_event)`` runs a command on
+"""The awaitable call-control API: ``await control.run(CallHold(callid, leg), on_event)`` runs a command on
 the running service and returns its reports once it has Ended.
 
 The flows are sans-I/O (:mod:`b2bua.call.control`); this wraps them with the service's clock and loop:
@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from ..call.commands import Command
 from ..call.control import Control
 from ..call.events import FlowEnded, FlowReport
-from ..call.flows.base import Flow
 from .runtime import Service
 
 OnEvent = Callable[[FlowReport], None]
@@ -26,8 +26,9 @@ class AsyncControl:
         self.service = service
         self.control = control
 
-    async def _run(self, start: Callable[[float, Callable[[FlowReport], None]], Flow],
-                   on_event: OnEvent | None) -> list[FlowReport]:
+    async def run(self, command: Command, on_event: OnEvent | None = None, cmd_id: str = "") -> list[FlowReport]:
+        """Run ``command`` (``CallHold(callid, "callee")``, any of :data:`~b2bua.call.control.COMMANDS`) to its
+        end and return its reports; raises ControlError when it cannot start."""
         reports: list[FlowReport] = []
         ended = asyncio.Event()
 
@@ -38,37 +39,7 @@ class AsyncControl:
             if isinstance(report, FlowEnded):
                 ended.set()
 
-        start(self.service.shell.time(), sink)  # raises ControlError when the command cannot start
+        self.control.start(command, self.service.shell.time(), sink, cmd_id)
         self.service.poke()
         await ended.wait()
         return reports
-
-    async def call_hold(self, callid: str, leg: str | None = None, on_event: OnEvent | None = None,
-                        cmd_id: str = "") -> list[FlowReport]:
-        return await self._run(lambda now, sink: self.control.call_hold(callid, leg, now, sink, cmd_id), on_event)
-
-    async def call_unhold(self, callid: str, leg: str | None = None, on_event: OnEvent | None = None,
-                          cmd_id: str = "") -> list[FlowReport]:
-        return await self._run(lambda now, sink: self.control.call_unhold(callid, leg, now, sink, cmd_id), on_event)
-
-    async def call_start(self, caller: str, callee: str, on_event: OnEvent | None = None,
-                         cmd_id: str = "") -> list[FlowReport]:
-        return await self._run(lambda now, sink: self.control.call_start(caller, callee, now, sink, cmd_id), on_event)
-
-    async def call_blind_transfer(self, callid: str, leg: str, destination: str, on_event: OnEvent | None = None,
-                                  cmd_id: str = "") -> list[FlowReport]:
-        return await self._run(
-            lambda now, sink: self.control.call_blind_transfer(callid, leg, destination, now, sink, cmd_id), on_event
-        )
-
-    async def call_attended_transfer(self, callid_a: str, leg_a: str, callid_b: str, leg_b: str,
-                                     destination: str | None = None, on_event: OnEvent | None = None,
-                                     cmd_id: str = "") -> list[FlowReport]:
-        return await self._run(
-            lambda now, sink: self.control.call_attended_transfer(callid_a, leg_a, callid_b, leg_b, destination, now,
-                                                                  sink, cmd_id),
-            on_event,
-        )
-
-    async def call_end(self, callid: str, on_event: OnEvent | None = None, cmd_id: str = "") -> list[FlowReport]:
-        return await self._run(lambda now, sink: self.control.call_end(callid, now, sink, cmd_id), on_event)

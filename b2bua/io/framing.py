@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..sip.errors import ParseError
+from ..errors import ParseError
 
 __all__ = ["StreamFramer"]
 

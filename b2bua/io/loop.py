@@ -16,7 +16,7 @@ import sys
 from types import ModuleType
 from typing import Literal
 
-__all__ = ["ENV_VAR", "LoopKind", "choose", "install", "loop_name", "new_event_loop", "new_event_loop_policy"]
+__all__ = ["ENV_VAR", "LoopKind", "choose", "loop_name", "new_event_loop", "new_event_loop_policy"]
 
 #: The environment variable read when no argument says which loop to use.
 ENV_VAR = "CALL_API_LOOP"
@@ -61,13 +61,6 @@ def new_event_loop_policy(kind: str | None = None) -> asyncio.AbstractEventLoopP
 def new_event_loop(kind: str | None = None) -> asyncio.AbstractEventLoop:
     """A new loop of the chosen kind, for ``asyncio.Runner(loop_factory=...)`` without touching the policy."""
     return new_event_loop_policy(kind).new_event_loop()
-
-
-def install(kind: str | None = None) -> str:
-    """Make the chosen loop the process-wide default (``asyncio.run`` then uses it); returns its name."""
-    policy = new_event_loop_policy(kind)
-    asyncio.set_event_loop_policy(policy)
-    return _name_of(type(policy))
 
 
 def loop_name(loop: asyncio.AbstractEventLoop | None = None) -> str:

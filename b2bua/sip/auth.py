@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .errors import ParseError
+from ..errors import ParseError
 from .grammar import TOKEN_CHARS, WS, is_token, quote, split_commas, unquote
 
 #: Digest hash algorithms (RFC 7616 section 6.1) mapped to hashlib names, strongest first.

@@ -9,7 +9,7 @@ INVITE instead of using a dialog (the ACK of a 300-699 is the client transaction
 
 Nothing here draws random numbers: branches, tags and initial CSeq numbers are passed in by the caller.
 Misusing the API raises :class:`ValueError`; a malformed Contact from the network raises the message
-layer's :class:`~b2bua.sip.errors.ParseError`, which carries the status to answer with.
+layer's :class:`~b2bua.errors.ParseError`, which carries the status to answer with.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .errors import ParseError
+from ..errors import ParseError
 from .grammar import split_commas
 from .headers import MAGIC_COOKIE, MAX_CSEQ, NameAddr, parse_name_addr
 from .identity_enum import IdentityEnum
 from .message import Headers, Message, Request, Response
 from .uri import SipUri, Uri, host_reference, parse_uri
 
-logger = logging.getLogger("b2bua.sip.dialog")
+logger = logging.getLogger("call_api.sip.dialog")
 
 #: Max-Forwards of every request built here (RFC 3261 section 8.1.1.6).
 DEFAULT_MAX_FORWARDS = 70
@@ -274,10 +274,6 @@ class Dialog:
             return 500
         self.remote_seq = cseq.number
         return None
-
-    def matches_request(self, request: Request) -> bool:
-        """Does the incoming request belong to this dialog (Call-ID, To tag = local, From tag = remote)?"""
-        return DialogId.of_request(request) == self.id
 
     def _move(self, new: DialogState) -> None:
         if new not in TRANSITIONS[self.state]:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .errors import ParseError
+from ..errors import ParseError
 from .grammar import (
     EMPTY_PARAMS,
     PARAMS_PATTERN,
@@ -473,18 +473,6 @@ def parse_replaces(value: str) -> Replaces:
     return Replaces(call_id, to_tag, from_tag, "early-only" in params)
 
 
-def replaces_from_refer_to(target: NameAddr) -> Replaces | None:
-    """The Replaces embedded as a URI header in a Refer-To (RFC 3891 section 6.1, RFC 3515 section 2.1)."""
-    uri = target.uri
-    headers = getattr(uri, "header_items", None)
-    if headers is None:
-        return None
-    for name, value in headers():
-        if name.lower() == "replaces":
-            return parse_replaces(value)
-    return None
-
-
 # --- message/sipfrag (RFC 3420) as carried in REFER's NOTIFY (RFC 3515 section 2.4.5) ---------------------
 
 
@@ -548,7 +536,6 @@ __all__ = [
     "parse_top_via",
     "parse_uint",
     "parse_via",
-    "replaces_from_refer_to",
     "tag_of",
     "unescape",
 ]

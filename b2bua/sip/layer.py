@@ -18,8 +18,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import ParseError, TransactionError
 from .address import Destination
-from .errors import ParseError
 from .events import (
     AckReceived,
     CancelReceived,
@@ -37,7 +37,6 @@ from .parser import DEFAULT_LIMITS, Limits, check_message, parse_message
 from .timers import TimerSettings
 from .transaction_client import ClientTransaction, InviteClientTransaction, NonInviteClientTransaction
 from .transaction_events import AckToTU, Action, ResponseToTU, Terminated, TimedOut, Transmit, TransportFailed
-from .transaction_machine import TransactionError
 from .transaction_matching import ClientKey, ServerKey, cancel_target_key, client_key, server_key
 from .transaction_server import InviteServerTransaction, NonInviteServerTransaction, ServerTransaction
 from .uas import (

@@ -187,17 +187,6 @@ class Headers:
         self._fields.append((header_key(name), value, None))
         self._cache.clear()
 
-    def prepend(self, name: str, value: str) -> None:
-        """Insert a field before every other field of the same name (a new top Via or Route)."""
-        key = header_key(name)
-        for i, f in enumerate(self._fields):
-            if f[0] == key:
-                self._fields.insert(i, (key, value, None))
-                break
-        else:
-            self._fields.append((key, value, None))
-        self._cache.clear()
-
     def set(self, name: str, value: str) -> None:
         """Replace the first field called ``name`` in place and drop the others; append if absent."""
         key = header_key(name)
@@ -223,27 +212,8 @@ class Headers:
         self._cache.clear()
         return before - len(self._fields)
 
-    def pop_first(self, name: str) -> str | None:
-        """Remove the first field called ``name`` and return its value (the top Via, the first Route)."""
-        key = header_key(name)
-        for i, f in enumerate(self._fields):
-            if f[0] == key:
-                del self._fields[i]
-                self._cache.clear()
-                return f[1]
-        return None
-
     def copy(self) -> Headers:
         return Headers(list(self._fields))
-
-    # -- writing ------------------------------------------------------------------------------------
-
-    def serialize_into(self, out: list[str], skip: str | None = None) -> None:
-        canonical = _canonical_cache
-        for key, value, raw in self._fields:
-            if key == skip:
-                continue
-            out.append(raw if raw is not None else f"{canonical.get(key) or canonical_name(key)}: {value}")
 
 
 def _split_list(values: list[str], parse: Callable[[str], list[T]]) -> list[T]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import ParseError
+from ..errors import ParseError
 from .grammar import is_token
 from .headers import is_name_addr, parse_cseq, parse_name_addr, parse_top_via, parse_uint
 from .message import _FIRST, COMPACT_FORMS, Field, Headers, Message, Request, Response, canonical_name
@@ -169,10 +169,6 @@ def _key(parts: tuple[str, str, str], line: str) -> str:
     if not is_token(key):
         raise ParseError(f"bad header name {name[:40]!r}")
     return key
-
-
-def _has_folds(lines: list[str]) -> bool:
-    return any(line[:1] in (" ", "\t") for line in lines)
 
 
 def _check_version(version: str) -> str:

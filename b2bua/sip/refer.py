@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .errors import ParseError
+from ..errors import ParseError
 from .headers import SipFrag, parse_event, parse_sipfrag, parse_subscription_state
 from .message import Request, Response
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import ParseError
+from ..errors import ParseError
 
 #: The four direction attributes of RFC 4566 section 6 / RFC 3264 section 5.1.
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
@@ -306,11 +306,6 @@ def answer_mismatches(offer: bytes, answer: bytes) -> list[str]:
         elif a.active and a.direction not in ANSWER_DIRECTIONS[o.direction]:
             problems.append(f"stream {i}: offer {o.direction}, answer {a.direction}")
     return problems
-
-
-def check_hold_answer(offer: bytes, answer: bytes) -> bool:
-    """True when ``answer`` is a valid answer to the hold ``offer`` (RFC 3264 sections 6.1 and 8.4)."""
-    return not answer_mismatches(offer, answer)
 
 
 def inactive_offer(address: str, session_id: int, version: int, username: str = "call-api") -> bytes:

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..errors import SessionError
 from .address import Destination
 from .dialog import Dialog, DialogState, build_cancel
-from .errors import SipError
 from .identity_enum import IdentityEnum
 from .message import Request, Response
 from .transaction_client import ClientTransaction
@@ -74,10 +74,6 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 _KEPT_HEADERS = frozenset({"via", "call-id", "from", "to", "cseq"})
 #: Ours also keeps what an ACK to the 2xx of a fork arriving late copies (section 13.2.2.4).
 _KEPT_HEADERS_UAC = _KEPT_HEADERS | {"authorization", "proxy-authorization"}
-
-
-class SessionError(SipError):
-    """A session method called in a state where it makes no sense (a local error: it raises)."""
 
 
 class _Retransmit:

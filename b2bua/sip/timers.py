@@ -105,6 +105,3 @@ class TimerSettings:
                 return 0.0
         value: float = getattr(self, timer)
         return value
-
-
-DEFAULT_TIMERS = TimerSettings()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Final
 
+from ..errors import TransactionError
 from .address import Destination
 from .grammar import split_commas
 from .headers import MAGIC_COOKIE
@@ -24,7 +25,6 @@ from .transaction_machine import (
     Interval,
     Table,
     TimerStates,
-    TransactionError,
     TransactionMachine,
     check_table,
     go,

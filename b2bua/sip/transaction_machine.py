@@ -11,6 +11,17 @@ Leaving a state stops the timers that do not run in the next one (``TIMER_STATES
 terminal state stops all of them and outputs :class:`~b2bua.sip.transaction_events.Terminated`.
 A network input with no row in the table is absorbed (the figures draw no arrow for it); a transaction
 user's input with no row is a misuse and raises :class:`TransactionError`.
+
+How a transaction layer drives a machine (:mod:`.transaction_client`, :mod:`.transaction_server`)::
+
+    tx = InviteClientTransaction(request, destination, timers, now)
+    actions = tx.start()                        # [Transmit(request, destination)]
+    actions = tx.receive_response(resp, now)    # when client_key(resp) == tx.key
+    deadline = tx.get_timer()                   # arm one loop timer for it...
+    actions = tx.handle_timer(now)              # ...and call this when it fires
+
+Every call returns a list of :data:`~b2bua.sip.transaction_events.Action` to carry out in order; after
+:class:`~b2bua.sip.transaction_events.Terminated` the layer drops the transaction.
 """
 
 from __future__ import annotations
@@ -21,18 +32,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar, Final, assert_never
 
-from .errors import SipError
+from ..errors import TransactionError
 from .identity_enum import IdentityEnum
 from .message import Request, Response
 from .timers import TimerName, TimerSettings
 from .transaction_events import Action, Terminated, TimedOut, TransportFailed
 
-logger = logging.getLogger("b2bua.sip.transaction")
-
-
-class TransactionError(SipError):
-    """The transaction user or layer misused a transaction: a response in a state that takes none,
-    a message that belongs to another transaction, a request no transaction can be built for."""
+logger = logging.getLogger("call_api.sip.transaction")
 
 
 class Input(IdentityEnum):

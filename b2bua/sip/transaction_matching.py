@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ParseError
+from ..errors import ParseError
 from .headers import MAGIC_COOKIE, Via
 from .message import Message, Request, Response
 

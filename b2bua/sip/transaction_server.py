@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Final
 
+from ..errors import TransactionError
 from .address import Destination
 from .identity_enum import IdentityEnum
 from .message import Request, Response
@@ -23,7 +24,6 @@ from .transaction_machine import (
     Interval,
     Table,
     TimerStates,
-    TransactionError,
     TransactionMachine,
     check_table,
     go,

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..errors import ParseError, SipError
 from .address import Destination
 from .auth import Credentials, DigestClient
 from .dialog import Dialog, DialogId
-from .errors import ParseError, SipError
 from .events import (
     AckReceived,
     CancelReceived,

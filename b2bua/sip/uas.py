@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import ParseError
+from ..errors import ParseError
 from .headers import Via, parse_accept, parse_top_via
 from .message import COMPACT_FORMS, REASONS, Field, Headers, Request, Response, canonical_name, header_key
 from .parser import KNOWN_METHODS
@@ -45,10 +45,6 @@ class UasPolicy:
     @property
     def accept_header(self) -> str:
         return ", ".join(self.accepted)
-
-    @property
-    def supported_header(self) -> str:
-        return ", ".join(sorted(self.supported))
 
 
 DEFAULT_POLICY = UasPolicy()

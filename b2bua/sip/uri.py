@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from .errors import ParseError
+from ..errors import ParseError
 from .grammar import EMPTY_PARAMS, Params
 
 # RFC 3261 section 25.1 character classes.

@@ -59,7 +59,7 @@ def split_stream(buffers: dict[socket.socket, bytes], sock: socket.socket) -> li
 def send_order() -> tuple[list[Path], list[Path]]:
     """Two passes: the second holds messages whose server transaction key (RFC 3261 section 17.2.3) repeats
     one of the first pass; sent earlier, they would rightly be absorbed as retransmissions."""
-    from b2bua.sip.errors import ParseError
+    from b2bua.errors import ParseError
     from b2bua.sip.message import Request
     from b2bua.sip.parser import parse_message
     from b2bua.sip.transaction_matching import server_key

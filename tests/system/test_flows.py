@@ -10,6 +10,7 @@ import pytest
 
 from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
+from b2bua.call.commands import CallEnd, CallHold, CallUnHold
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
@@ -54,8 +55,8 @@ def test_hold_then_resume_the_callee(kamailio: Kamailio, sipp: SippLauncher, rig
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
         call = await a_call(b2bua, CallState.ANSWERED)
-        got["hold"] = await control.call_hold(call.id, "callee")
-        got["unhold"] = await control.call_unhold(call.callee.call_id if call.callee else "", "callee")
+        got["hold"] = await control.run(CallHold(call.id, "callee"))
+        got["unhold"] = await control.run(CallUnHold(call.callee.call_id if call.callee else "", "callee"))
         while b2bua.table.find(call.id) is not None:
             await asyncio.sleep(0.05)
 
@@ -74,8 +75,8 @@ def test_wrong_hold_answer_is_reported_then_end(kamailio: Kamailio, sipp: SippLa
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
         call = await a_call(b2bua, CallState.ANSWERED)
-        got["hold"] = await control.call_hold(call.id, "callee")
-        got["end"] = await control.call_end(call.id)
+        got["hold"] = await control.run(CallHold(call.id, "callee"))
+        got["end"] = await control.run(CallEnd(call.id))
 
     asyncio.run(with_service(rig_ports, body))
     assert names(got["hold"]) == ["FlowError", "FlowEnded"]
@@ -92,7 +93,7 @@ def test_end_a_ringing_call(kamailio: Kamailio, sipp: SippLauncher, rig_ports: P
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
         call = await a_call(b2bua, CallState.EARLY)
-        got["end"] = await control.call_end(call.id)
+        got["end"] = await control.run(CallEnd(call.id))
 
     asyncio.run(with_service(rig_ports, body))
     assert names(got["end"]) == ["FlowEnded"]

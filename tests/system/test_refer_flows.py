@@ -18,6 +18,7 @@ import pytest
 
 from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
+from b2bua.call.commands import CallBlindTransfer, CallEnd, CallStart
 from b2bua.call.events import FlowError, FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
@@ -123,7 +124,7 @@ def test_call_start(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) 
     got: list[FlowReport] = []
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
-        got.extend(await control.call_start(uri(rig_ports, "alice"), uri(rig_ports, "bob")))
+        got.extend(await control.run(CallStart(uri(rig_ports, "alice"), uri(rig_ports, "bob"))))
         await table_empty(b2bua)
 
     run(rig_ports, body, [*alice, bob], kamailio)
@@ -146,7 +147,7 @@ def test_blind_transfer_of_the_callee(kamailio: Kamailio, sipp: SippLauncher, ri
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
         call = await a_call(b2bua)
-        got.extend(await control.call_blind_transfer(call.id, "callee", uri(rig_ports, "carol")))
+        got.extend(await control.run(CallBlindTransfer(call.id, "callee", uri(rig_ports, "carol"))))
         await table_empty(b2bua)
 
     run(rig_ports, body, [alice, *bob, carol], kamailio)
@@ -172,9 +173,9 @@ def test_blind_transfer_fails_and_the_call_stays(
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
         call = await a_call(b2bua)
-        got["transfer"] = await control.call_blind_transfer(call.id, "callee", uri(rig_ports, "carol"))
+        got["transfer"] = await control.run(CallBlindTransfer(call.id, "callee", uri(rig_ports, "carol")))
         assert [c.id for c in b2bua.table] == [call.id] and call.state is CallState.ANSWERED
-        got["end"] = await control.call_end(call.id)
+        got["end"] = await control.run(CallEnd(call.id))
         await table_empty(b2bua)
 
     run(rig_ports, body, [alice, bob], kamailio, "--refer-notify-timeout", "2")
@@ -195,7 +196,7 @@ def test_call_start_fails_and_hangs_up_the_caller(
     got: list[FlowReport] = []
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
-        got.extend(await control.call_start(uri(rig_ports, "alice"), uri(rig_ports, "bob")))
+        got.extend(await control.run(CallStart(uri(rig_ports, "alice"), uri(rig_ports, "bob"))))
         await table_empty(b2bua)
 
     run(rig_ports, body, [alice], kamailio, "--refer-notify-timeout", "2")

@@ -21,6 +21,7 @@ import pytest
 
 from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
+from b2bua.call.commands import CallAttendedTransfer, CallBlindTransfer, CallEnd, CallHold, CallStart, CallUnHold
 from b2bua.call.events import FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
@@ -172,7 +173,7 @@ def attended_transfer(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
         assert target is not None and target.session.dialog is not None
         tags = target.session.dialog.id
         seen.update(a=call_a.id, replaces=f"{target.call_id};to-tag={tags.remote_tag};from-tag={tags.local_tag}")
-        got["transfer"] = await control.call_attended_transfer(call_a.id, "caller", call_b.id, "callee")
+        got["transfer"] = await control.run(CallAttendedTransfer(call_a.id, "caller", call_b.id, "callee", None))
         # call A's two legs get their BYEs; call B is now alice's new dialog bridged to carol's old one
         await until("call A is gone", lambda: b2bua.table.find(call_a.id) is None)
         assert list(b2bua.table) == [call_b]
@@ -182,7 +183,7 @@ def attended_transfer(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
         assert b2bua.table.find(new.call_id) is call_b and b2bua.table.find(target.call_id) is call_b
         start = event(got["transfer"], "CALL_START")
         assert start.callid is not None
-        got["end"] = await control.call_end(start.callid)
+        got["end"] = await control.run(CallEnd(start.callid))
         await until("the table is empty", lambda: len(b2bua.table) == 0)
 
     run(rig_ports, body, [alice, alice_new, bob, bob2, carol], kamailio)
@@ -239,18 +240,18 @@ def test_chain_by_reported_callids(kamailio: Kamailio, sipp: SippLauncher, rig_p
     got: dict[str, list[FlowReport]] = {}
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
-        got["start"] = await control.call_start(uri(rig_ports, "alice"), uri(rig_ports, "bob"))
+        got["start"] = await control.run(CallStart(uri(rig_ports, "alice"), uri(rig_ports, "bob")))
         callid = event(got["start"], "CALL_START").callid
         assert callid is not None
         # the click-to-dial dialog is hung up: only the new call alice -> bob is left
         await until("only the new call is left", lambda: table_ids(b2bua) == [callid])
-        got["hold"] = await control.call_hold(callid, "callee")
-        got["unhold"] = await control.call_unhold(callid, "callee")
-        got["transfer"] = await control.call_blind_transfer(callid, "callee", uri(rig_ports, "carol"))
+        got["hold"] = await control.run(CallHold(callid, "callee"))
+        got["unhold"] = await control.run(CallUnHold(callid, "callee"))
+        got["transfer"] = await control.run(CallBlindTransfer(callid, "callee", uri(rig_ports, "carol")))
         moved = event(got["transfer"], "CALL_START").callid
         assert moved is not None
         await until("only the transferred call is left", lambda: table_ids(b2bua) == [moved])
-        got["end"] = await control.call_end(moved)
+        got["end"] = await control.run(CallEnd(moved))
         await until("the table is empty", lambda: len(b2bua.table) == 0)
 
     run(rig_ports, body, [alice, alice_new, bob, bob_new, carol], kamailio)
@@ -285,7 +286,7 @@ def test_call_start_over_tcp(kamailio_factory: KamailioLauncher, sipp: SippLaunc
     got: list[FlowReport] = []
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
-        got.extend(await control.call_start(uri(rig_ports, "alice"), uri(rig_ports, "bob")))
+        got.extend(await control.run(CallStart(uri(rig_ports, "alice"), uri(rig_ports, "bob"))))
         await until("the table is empty", lambda: len(b2bua.table) == 0, 8.0)
 
     run(rig_ports, body, [alice, alice_new, bob], proxy, transport="tcp")

@@ -9,9 +9,9 @@ from ...sip.message import Response
 from ...sip.ua_events import UaEvent
 from ..call import Call
 from ..events import FlowEnded, FlowError, FlowEvent, FlowReport
-from ..leg import Leg
+from ..leg import Leg, LegName
 
-logger = logging.getLogger("call_api.flow")
+logger = logging.getLogger("call_api.call.flow")
 
 Sink = Callable[[FlowReport], None]
 
@@ -39,7 +39,7 @@ class Flow:
         (the B2BUA then does not relay or act on it)."""
         return False
 
-    def event(self, data: str, *, callid: str | None = None, leg: str | None = None,
+    def event(self, data: str, *, callid: str | None = None, leg: LegName | None = None,
               status: str | None = None) -> None:
         if not self.done:
             logger.info("cmd %s call %s: %s %s", self.cmd_id, self.call.id, data, leg or "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...sip.errors import ParseError
+from ...errors import ParseError
 from ...sip.headers import parse_name_addr
 from ..call import Call
 from ..leg import Leg

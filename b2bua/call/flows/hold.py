@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from functools import partial
 
+from ...errors import ParseError, SessionError
 from ...sip import sdp
-from ...sip.errors import ParseError
 from ...sip.message import Response
-from ...sip.session import SessionError
 from ..call import Call
 from ..events import TIMEOUT, WRONG_ANSWER
 from ..leg import Leg

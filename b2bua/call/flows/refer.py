@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...sip.errors import SipError
+from ...errors import SipError
 from ...sip.headers import SipFrag
 from ...sip.message import Request, Response
 from ...sip.refer import ReferSubscription

@@ -60,6 +60,8 @@ class CallStartFlow(ReferFlow):
                     if not self.done:
                         self.fail(487, f"the caller's call ended before the transfer completed ({reason})")
                     return False
+                case _:
+                    pass  # the rest as in any transfer: the base flow's
         return super().on_session_event(leg, event, now)
 
     def _no_answer(self, now: float) -> None:

@@ -1,0 +1,125 @@
+"""The commands of the Call API as data: one frozen dataclass per command, named as the API method.
+
+Each field is a named parameter of the method, with its docstring, and :func:`arg` metadata that says what
+its value must be (:class:`Kind`), whether it may be left out, and its upstream camelCase spelling. The
+JSON-RPC schema (:mod:`rpc.methods`) is derived from these fields; the table that pairs each command with
+the handler that starts its flow is :data:`b2bua.call.control.COMMANDS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import Field, dataclass, field, fields
+from enum import Enum
+from typing import Any, Final
+
+from .leg import LegName
+
+
+class Kind(Enum):
+    """What a parameter's value must be; the value says it in words for error messages."""
+
+    TEXT = "a non-empty string"
+    LEG = 'either "caller" or "callee"'
+    URI = "a SIP, SIPS or tel URI"
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """How a command's parameter is given."""
+
+    kind: Kind
+    """What the value must be."""
+    required: bool = True
+    """Whether the parameter must be present (and not null); an optional one absent is None."""
+    alias: str | None = None
+    """Another accepted spelling (the upstream camelCase one)."""
+
+
+_META: Final = "call_api.arg"
+
+
+def arg(kind: Kind, *, required: bool = True, alias: str | None = None) -> Any:
+    """A command field: a named parameter of its method, of ``kind``."""
+    return field(metadata={_META: Arg(kind, required, alias)})
+
+
+def args(command: type[Command]) -> tuple[tuple[str, Arg], ...]:
+    """The parameters of ``command`` in order: each field's name and its :class:`Arg`."""
+    return tuple((f.name, _arg(f)) for f in fields(command))
+
+
+def _arg(f: Field[Any]) -> Arg:
+    spec = f.metadata[_META]
+    assert isinstance(spec, Arg)
+    return spec
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """The validated parameters of a command; the subclass, named as the method, says which command."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallStart(Command):
+    """Call ``caller``, and once it answers, connect it to ``callee``."""
+
+    caller: str = arg(Kind.URI)
+    """SIP, SIPS or tel URI of the first party, as the client sent it."""
+    callee: str = arg(Kind.URI)
+    """SIP, SIPS or tel URI of the second party, as the client sent it."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallBlindTransfer(Command):
+    """Transfer one leg of a call to ``destination`` (RFC 5359 section 2.4)."""
+
+    callid: str = arg(Kind.TEXT)
+    """SIP Call-ID of the call."""
+    leg: LegName = arg(Kind.LEG)
+    """The party to transfer."""
+    destination: str = arg(Kind.URI)
+    """SIP, SIPS or tel URI of the transfer target."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallAttendedTransfer(Command):
+    """Join leg ``leg_a`` of call A with leg ``leg_b`` of call B (RFC 5359 section 2.5)."""
+
+    callid_a: str = arg(Kind.TEXT, alias="callidA")
+    """SIP Call-ID of call A."""
+    leg_a: LegName = arg(Kind.LEG, alias="legA")
+    """The party of call A to transfer."""
+    callid_b: str = arg(Kind.TEXT, alias="callidB")
+    """SIP Call-ID of call B."""
+    leg_b: LegName = arg(Kind.LEG, alias="legB")
+    """The party of call B that the transferred party is connected to."""
+    destination: str | None = arg(Kind.URI, required=False)
+    """SIP, SIPS or tel URI of the destination; None means the URI of ``leg_b``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallHold(Command):
+    """Put one party of a call, or both, on hold (RFC 3264 section 8.4)."""
+
+    callid: str = arg(Kind.TEXT)
+    """SIP Call-ID of the call."""
+    leg: LegName | None = arg(Kind.LEG, required=False)
+    """The party to put on hold; None means both."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallUnHold(Command):
+    """Resume one party of a held call, or both."""
+
+    callid: str = arg(Kind.TEXT)
+    """SIP Call-ID of the call."""
+    leg: LegName | None = arg(Kind.LEG, required=False)
+    """The party to resume; None means both."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd(Command):
+    """Hang up both legs of a call."""
+
+    callid: str = arg(Kind.TEXT)
+    """SIP Call-ID of the call."""

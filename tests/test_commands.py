@@ -1,0 +1,91 @@
+"""The commands as data (b2bua/call/commands.py): each command's parameters, as docs/API.md lists them."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from b2bua.call.commands import (
+    Arg,
+    CallAttendedTransfer,
+    CallBlindTransfer,
+    CallEnd,
+    CallHold,
+    CallStart,
+    CallUnHold,
+    Command,
+    Kind,
+    arg,
+    args,
+)
+from b2bua.call.control import COMMANDS
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL = [CallStart, CallBlindTransfer, CallAttendedTransfer, CallHold, CallUnHold, CallEnd]
+
+
+def documented_commands() -> dict[str, str]:
+    """docs/API.md's table of commands: the method spelling(s) cell and the params cell, by method name."""
+    text = (ROOT / "docs" / "API.md").read_text()
+    section = text[text.index("## Commands"):text.index("### CallStart")]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            rows[re.findall(r"`(\w+)`", cells[0])[0]] = line
+    return rows
+
+
+def test_the_six_commands() -> None:
+    assert [row.command for row in COMMANDS] == ALL
+    for command in ALL:
+        assert issubclass(command, Command) and dataclasses.is_dataclass(command)
+        assert command.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        assert command.__doc__
+
+
+def test_every_field_is_a_parameter() -> None:
+    for command in ALL:
+        assert [name for name, _ in args(command)] == [f.name for f in dataclasses.fields(command)]
+
+
+def test_parameters() -> None:
+    assert args(CallStart) == (("caller", Arg(Kind.URI)), ("callee", Arg(Kind.URI)))
+    assert args(CallBlindTransfer) == (("callid", Arg(Kind.TEXT)), ("leg", Arg(Kind.LEG)),
+                                       ("destination", Arg(Kind.URI)))
+    assert args(CallAttendedTransfer) == (
+        ("callid_a", Arg(Kind.TEXT, alias="callidA")), ("leg_a", Arg(Kind.LEG, alias="legA")),
+        ("callid_b", Arg(Kind.TEXT, alias="callidB")), ("leg_b", Arg(Kind.LEG, alias="legB")),
+        ("destination", Arg(Kind.URI, required=False)))
+    assert args(CallHold) == args(CallUnHold) == (("callid", Arg(Kind.TEXT)), ("leg", Arg(Kind.LEG, required=False)))
+    assert args(CallEnd) == (("callid", Arg(Kind.TEXT)),)
+
+
+def test_the_api_document_lists_each_command_with_its_parameters() -> None:
+    rows = documented_commands()
+    assert list(rows) == [command.__name__ for command in ALL]
+    for row in COMMANDS:
+        line = rows[row.name]
+        method, params, _ = (c.strip() for c in line.strip().strip("|").split("|"))
+        assert re.findall(r"`(\w+)`", method) == [row.name, *row.aliases]
+        listed = [f"`{name}`" + ("" if spec.required else "?") for name, spec in args(row.command)]
+        assert params == ", ".join(listed)
+
+
+def test_commands_are_values() -> None:
+    assert CallHold("c", None) == CallHold("c", None) != CallUnHold("c", None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CallEnd("c").callid = "d"  # type: ignore[misc]
+
+
+def test_a_field_without_arg_metadata_is_a_bug() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Broken(Command):
+        callid: str = arg(Kind.TEXT)
+        plain: str = ""
+
+    with pytest.raises(KeyError):
+        args(Broken)
