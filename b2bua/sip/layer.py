@@ -17,6 +17,7 @@ import heapq
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from ..errors import ParseError, TransactionError
 from .address import Destination
@@ -358,6 +359,8 @@ class TransactionLayer:
                     self._events.append(TransactionTimedOut(tx, reason))
                 case Terminated():
                     self._forget(tx)
+                case _:
+                    assert_never(action)
         deadline = tx.get_timer()
         if deadline is not None and deadline != tx.queued and not tx.terminated:
             # One heap entry per deadline: a transaction whose timers did not change is not queued again.
