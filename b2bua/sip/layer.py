@@ -102,6 +102,10 @@ class TransactionLayer:
     _seq: int = 0
     _out: list[tuple[bytes, Destination]] = field(default_factory=list)
     _events: list[LayerEvent] = field(default_factory=list)
+    #: The exact datagram (and source) that made each live server transaction over UDP -> the transaction:
+    #: a retransmission over UDP is the same bytes again, absorbed here without parsing it (see receive).
+    _raw: dict[tuple[bytes, Destination], ServerTransaction] = field(default_factory=dict)
+    _raw_keys: dict[ServerTransaction, tuple[bytes, Destination]] = field(default_factory=dict)
 
     # -- what goes out ------------------------------------------------------------------------------
 
@@ -194,8 +198,19 @@ class TransactionLayer:
     # -- what comes in ------------------------------------------------------------------------------
 
     def receive(self, data: bytes, source: Destination, now: float) -> None:
-        """One datagram, or one message framed by a stream transport, from ``source``."""
+        """One datagram, or one message framed by a stream transport, from ``source``.
+
+        A UDP request byte for byte equal to one that made a live server transaction, from the same
+        source, is its retransmission (RFC 3261 section 17.2.1 and 17.2.2 match it by branch; equal bytes
+        carry the same branch): it goes to that transaction without being parsed again. Parsing is most
+        of what a message costs, and after a stall the peers' retransmissions arrive by the thousand
+        (issue 12: ``benchmarks.layer_costs`` measures both paths)."""
         self.stats.received += 1
+        tx = self._raw.get((data, source))
+        if tx is not None:
+            self.stats.retransmissions += 1
+            self._run(tx, tx.receive_request(tx.request, now))
+            return
         try:
             msg = parse_message(data, self.limits, stream=source.reliable, check=False)
         except ParseError as error:
@@ -206,7 +221,7 @@ class TransactionLayer:
             if isinstance(msg, Response):
                 self._receive_response(msg, now)
             else:
-                self._receive_request(msg, source, now)
+                self._receive_request(msg, source, now, data)
         except ParseError as error:
             self.stats.malformed += 1
             if isinstance(msg, Request) and msg.method != "ACK":
@@ -240,7 +255,7 @@ class TransactionLayer:
             return
         self._run(tx, tx.receive_response(response, now))
 
-    def _receive_request(self, request: Request, source: Destination, now: float) -> None:
+    def _receive_request(self, request: Request, source: Destination, now: float, data: bytes) -> None:
         via = request.top_via
         if via is None:
             raise ParseError("missing Via header", header="Via")
@@ -278,6 +293,10 @@ class TransactionLayer:
         tx = InviteServerTransaction(request, reply_to, self.timers, now) if method == "INVITE" else \
             NonInviteServerTransaction(request, reply_to, self.timers, now)
         self._servers[tx.key] = tx
+        if not source.reliable:
+            raw = (data, source)
+            self._raw[raw] = tx
+            self._raw_keys[tx] = raw
         try:
             check_message(request)
         except ParseError as error:
@@ -375,6 +394,9 @@ class TransactionLayer:
         else:
             if self._servers.get(tx.key) is tx:
                 del self._servers[tx.key]
+            raw = self._raw_keys.pop(tx, None)
+            if raw is not None and self._raw.get(raw) is tx:
+                del self._raw[raw]
             request = tx.request
             try:
                 if request.to_tag is None and request.cseq is not None and request.call_id is not None:
