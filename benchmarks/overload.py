@@ -4,7 +4,7 @@ against issue 12's overload criteria (exit status 1 on any FAIL).
 Run::
 
     flock /tmp/callapi-heavy.lock .venv/bin/python -m benchmarks.overload --rate 600 --overload 1.5,2,3 \\
-        --seconds 60 --sippy-rate 150 --rss-bound 600 --service-arg=--overload
+        --seconds 60 --sippy-rate 150 --rss-bound 600
 
 Not a test. For each multiple M of ``--overload``, a contender is started afresh (as in
 ``benchmarks.calls``: same processes, CPUs, ports; ``--hold``, ``--window``, ``--service-arg`` and the
@@ -32,8 +32,8 @@ RSS; the after step's verdict. The criteria, per multiple:
 - RSS under ``--rss-bound`` MB (reported only when no bound is given);
 - the after step is clean (``benchmarks.calls``'s definition: every call succeeded, no retransmission).
 
-call-api sheds load only when its overload control is on (``--service-arg`` passes the flag to it);
-without it the overload steps show what happens to a service that queues everything. The report
+call-api's overload control is on by default (docs/RELIABILITY.md); ``--service-arg=--overload-high=0``
+turns it off, and the overload steps then show what happens to a service that queues everything. The report
 goes to ``benchmarks/results/overload-<timestamp>.json``, the logs to ``benchmarks/results/overload-<timestamp>/``.
 """
 
