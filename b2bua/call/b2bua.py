@@ -112,10 +112,10 @@ class B2bua:
                 if request.method == "NOTIFY" and self._own_notify(leg, request, transaction, now):
                     return
                 call.relay_request(leg, request, transaction, now)
-            case DialogResponse(_, request, response):
-                call.on_response(leg, request, response, now)
-            case DialogRequestFailed(_, request, _, _):
-                call.on_response(leg, request, None, now)
+            case DialogResponse(_, outgoing, response):
+                call.on_response(leg, outgoing, response, now)
+            case DialogRequestFailed(_, outgoing, _, _):
+                call.on_response(leg, outgoing, None, now)
             case CallEnded(_, reason, _, _):
                 logger.info("call %s: %s leg ended (%s)", call.id, leg.name, reason)
                 call.leg_ended(leg, now)

@@ -18,6 +18,7 @@ from ..errors import SipError
 from ..sip.identity_enum import IdentityEnum
 from ..sip.message import Request, Response
 from ..sip.session import Session
+from ..sip.session_host import Outgoing
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import Timer
 from .leg import Leg, LegName
@@ -76,8 +77,10 @@ class Call:
         self.legs: dict[LegName, Leg] = {}
         #: The command currently driving this call (hold, transfer ...); others are refused meanwhile.
         self.busy: object | None = None
-        self._relays: dict[int, _Relay] = {}
-        self._handlers: dict[int, tuple[Leg, ResponseHandler]] = {}
+        #: Requests in flight on a leg, by the handle their answer comes back with: relayed ones, and the
+        #: service's own (a command's) with what to do with the answer.
+        self._relays: dict[Outgoing, _Relay] = {}
+        self._handlers: dict[Outgoing, tuple[Leg, ResponseHandler]] = {}
         #: Called once each when the call ends (the table removes it, a CallEnd reports Ended).
         self.ended_listeners: list[Callable[[Call], None]] = []
         #: Timers that must not outlive the call (cancelled when it ends).
@@ -154,11 +157,11 @@ class Call:
     def send(
         self, leg: Leg, method: str, now: float, handler: ResponseHandler, *, body: bytes = b"",
         content_type: str | None = None, headers: list[tuple[str, str]] | None = None,
-    ) -> Request:
+    ) -> Outgoing:
         """Send ``method`` in ``leg``'s dialog; ``handler`` gets its final response (or None on timeout)."""
-        request = leg.session.request(method, now, body=body, content_type=content_type, headers=headers or [])
-        self._handlers[id(request)] = (leg, handler)
-        return request
+        outgoing = leg.session.request(method, now, body=body, content_type=content_type, headers=headers or [])
+        self._handlers[outgoing] = (leg, handler)
+        return outgoing
 
     def relay_request(self, source: Leg, request: Request, transaction: ServerTransaction, now: float) -> None:
         """Send the other leg the same request (body and relayed headers); its answer goes back to ``source``."""
@@ -178,11 +181,11 @@ class Call:
             logger.info("call %s: cannot relay %s to the %s: %s", self.id, request.method, target.name, error)
             source.session.reply(transaction, 491 if request.method == "INVITE" else 500, now)
             return
-        self._relays[id(ours)] = _Relay(source, target, transaction)
+        self._relays[ours] = _Relay(source, target, transaction)
 
-    def on_response(self, leg: Leg, request: Request, response: Response | None, now: float) -> bool:
+    def on_response(self, leg: Leg, outgoing: Outgoing, response: Response | None, now: float) -> bool:
         """A final (or provisional) response to a request we sent on ``leg``; False when not ours."""
-        key = id(request)
+        key = outgoing
         relay = self._relays.get(key)
         if relay is not None:
             if response is not None and response.status < 200:

@@ -77,7 +77,7 @@ class ReferFlow(Flow):
         except SipError as error:
             self.failure(500, f"cannot send REFER to the {self.transferee.name}: {error}", now)
             return
-        self.sub = ReferSubscription(refer)
+        self.sub = ReferSubscription(refer.first)
         self.transferee.refers.append(self.sub)
 
     def _refer_answered(self, response: Response | None, now: float) -> None:
