@@ -93,15 +93,16 @@ class B2bua:
             return
         match event:
             case CallProgress(_, response):
-                if leg.name == "callee":
-                    self._relay_progress(call, leg, response.status, response.body,
+                if leg.answers_to is not None:
+                    self._relay_progress(call, leg, leg.answers_to, response.status, response.body,
                                          response.headers.get("content-type"), now)
             case CallAnswered(_, response):
-                if leg.name == "callee":
-                    self._callee_answered(call, leg, response.body, response.headers.get("content-type"), now)
+                if leg.answers_to is not None:
+                    self._callee_answered(call, leg, leg.answers_to, response.body,
+                                          response.headers.get("content-type"), now)
             case CallFailed(_, status, reason, _):
-                if leg.name == "callee":
-                    self._callee_failed(call, status, reason, now)
+                if leg.answers_to is not None:
+                    self._callee_failed(call, leg, leg.answers_to, status, reason, now)
                 else:
                     call.leg_ended(leg, now)
             case CallAcked(_, ack):
@@ -159,7 +160,7 @@ class B2bua:
             logger.info("call %s: cannot place the callee's INVITE: %s", call.id, error)
             session.respond(503, now, reason="Cannot Reach Callee")
             return
-        callee = call.add_leg("callee", callee_session)
+        callee = call.add_leg("callee", callee_session, answers_to=caller)
         if request.body:
             callee.outgoing_sdp(request.body)
         self.table.add(call)
@@ -269,9 +270,8 @@ class B2bua:
         s = self.ua.settings
         return uri.host.strip("[]") == s.host.strip("[]") and (uri.port or 5060) == s.port
 
-    def _relay_progress(self, call: Call, callee: Leg, status: int, body: bytes, ctype: str | None,
+    def _relay_progress(self, call: Call, callee: Leg, caller: Leg, status: int, body: bytes, ctype: str | None,
                         now: float) -> None:
-        caller = call.caller
         if caller.session.state is not SessionState.RINGING:
             return
         if call.state is CallState.SETUP:
@@ -280,8 +280,8 @@ class B2bua:
         out = caller.outgoing_sdp(body) if body else b""
         caller.session.respond(status, now, body=out, content_type=ctype if out else None)
 
-    def _callee_answered(self, call: Call, callee: Leg, body: bytes, ctype: str | None, now: float) -> None:
-        caller = call.caller
+    def _callee_answered(self, call: Call, callee: Leg, caller: Leg, body: bytes, ctype: str | None,
+                         now: float) -> None:
         callee.remember_received(body, ctype)
         if caller.session.ended or call.state in (CallState.ENDING, CallState.ENDED):
             callee.session.end(now)
@@ -302,13 +302,12 @@ class B2bua:
         body = other.outgoing_sdp(ack.body) if ack.body else b""
         other.session.ack(now, body=body, content_type=ctype if body else None)
 
-    def _callee_failed(self, call: Call, status: int, reason: str, now: float) -> None:
-        caller = call.caller
+    def _callee_failed(self, call: Call, callee: Leg, caller: Leg, status: int, reason: str, now: float) -> None:
         if not caller.session.ended:
             if status in (401, 407):
                 status, reason = 403, "Callee Requires Credentials"
             caller.session.respond(status, now, reason=reason or None)
-        call.leg_ended(call.legs["callee"], now)
+        call.leg_ended(callee, now)
 
     def _answer_timeout(self, call: Call, now: float) -> None:
         if call.state in (CallState.SETUP, CallState.EARLY):

@@ -91,8 +91,8 @@ class Call:
 
     # -- structure ----------------------------------------------------------------------------------
 
-    def add_leg(self, name: LegName, session: Session) -> Leg:
-        leg = Leg(self, name, session)
+    def add_leg(self, name: LegName, session: Session, *, answers_to: Leg | None = None) -> Leg:
+        leg = Leg(self, name, session, answers_to=answers_to)
         self.legs[name] = leg
         session.owner = leg
         return leg
@@ -100,6 +100,9 @@ class Call:
     def replace_leg(self, old: Leg, session: Session) -> Leg:
         """``session`` takes ``old``'s place (RFC 3891): same name, the old leg detached from the call."""
         leg = self.add_leg(old.name, session)
+        for other in self.legs.values():
+            if other.answers_to is old:
+                other.answers_to = leg
         for key, relay in list(self._relays.items()):
             if old in (relay.source, relay.target):
                 del self._relays[key]
