@@ -20,21 +20,21 @@ from ..sip.message import Request, Response
 from ..sip.session import Session, SessionState
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import UserAgent
-from ..sip.ua_events import (
-    CallAcked,
-    CallAnswered,
-    CallCancelled,
-    CallEnded,
-    CallFailed,
-    CallProgress,
-    DialogRequest,
-    DialogRequestFailed,
-    DialogResponse,
-    IncomingCall,
-    UaEvent,
-)
+from ..sip.ua_events import DialogRequest, IncomingCall, UaEvent
 from ..sip.uri import SipUri, parse_uri
 from .call import Call, CallState
+from .events import (
+    LegAcked,
+    LegAnswered,
+    LegCancelled,
+    LegEnded,
+    LegEvent,
+    LegFailed,
+    LegRequest,
+    LegResponse,
+    LegRinging,
+    leg_event,
+)
 from .flows.base import Flow
 from .flows.refer import CORRELATION_PARAM
 from .leg import Leg
@@ -79,6 +79,8 @@ class B2bua:
     # -- dispatch -----------------------------------------------------------------------------------
 
     def handle(self, event: UaEvent, now: float) -> None:
+        """The one way in for the UA's events: a new INVITE makes a call; a session event of a leg becomes a
+        :data:`~.events.LegEvent`, offered to the command running on the call, then acted on here."""
         if isinstance(event, IncomingCall):
             self._incoming(event.session, now)
             return
@@ -87,37 +89,36 @@ class B2bua:
             if isinstance(event, DialogRequest):
                 event.session.reply(event.transaction, 481, now)
             return
+        self.on_leg_event(leg, leg_event(event), now)
+
+    def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> None:
         call = leg.call
         flow = call.busy
-        if isinstance(flow, Flow) and not flow.done and flow.on_session_event(leg, event, now):
+        if isinstance(flow, Flow) and not flow.done and flow.on_leg_event(leg, event, now):
             return
         match event:
-            case CallProgress(_, response):
+            case LegRinging(status, _, body, ctype):
                 if leg.answers_to is not None:
-                    self._relay_progress(call, leg, leg.answers_to, response.status, response.body,
-                                         response.headers.get("content-type"), now)
-            case CallAnswered(_, response):
+                    self._relay_progress(call, leg, leg.answers_to, status, body, ctype, now)
+            case LegAnswered(_, _, body, ctype):
                 if leg.answers_to is not None:
-                    self._callee_answered(call, leg, leg.answers_to, response.body,
-                                          response.headers.get("content-type"), now)
-            case CallFailed(_, status, reason, _):
+                    self._callee_answered(call, leg, leg.answers_to, body, ctype, now)
+            case LegFailed(status, reason):
                 if leg.answers_to is not None:
                     self._callee_failed(call, leg, leg.answers_to, status, reason, now)
                 else:
                     call.leg_ended(leg, now)
-            case CallAcked(_, ack):
-                self._relay_late_answer(call, leg, ack, now)
-            case CallCancelled(_, _):
+            case LegAcked(body, ctype):
+                self._relay_late_answer(call, leg, body, ctype, now)
+            case LegCancelled():
                 call.leg_ended(leg, now)
-            case DialogRequest(_, request, transaction):
+            case LegRequest(request, transaction):
                 if request.method == "NOTIFY" and self._own_notify(leg, request, transaction, now):
                     return
                 call.relay_request(leg, request, transaction, now)
-            case DialogResponse(_, outgoing, response):
+            case LegResponse(outgoing, response):
                 call.on_response(leg, outgoing, response, now)
-            case DialogRequestFailed(_, outgoing, _, _):
-                call.on_response(leg, outgoing, None, now)
-            case CallEnded(_, reason, _, _):
+            case LegEnded(reason, _):
                 logger.info("call %s: %s leg ended (%s)", call.id, leg.name, reason)
                 call.leg_ended(leg, now)
             case _:
@@ -290,17 +291,16 @@ class B2bua:
         caller.session.respond(200, now, body=out, content_type=ctype if out else None)
         call.move(CallState.ANSWERED)
 
-    def _relay_late_answer(self, call: Call, leg: Leg, ack: Request, now: float) -> None:
+    def _relay_late_answer(self, call: Call, leg: Leg, body: bytes, ctype: str | None, now: float) -> None:
         """Late offer (RFC 3264 section 4, RFC 3261 section 13.2.2.4): an INVITE or re-INVITE relayed
         without SDP got the offer in the other leg's 2xx, whose ACK is held until this leg's ACK brings
         the answer; it crosses like any SDP (the other leg's o= line continuity kept)."""
         other = call.other(leg)
         if other is None or other.session.held_ack is None:
             return
-        ctype = ack.headers.get("content-type")
-        leg.remember_received(ack.body, ctype)
-        body = other.outgoing_sdp(ack.body) if ack.body else b""
-        other.session.ack(now, body=body, content_type=ctype if body else None)
+        leg.remember_received(body, ctype)
+        out = other.outgoing_sdp(body) if body else b""
+        other.session.ack(now, body=out, content_type=ctype if out else None)
 
     def _callee_failed(self, call: Call, callee: Leg, caller: Leg, status: int, reason: str, now: float) -> None:
         if not caller.session.ended:

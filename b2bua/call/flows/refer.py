@@ -18,10 +18,9 @@ from ...sip.message import Request, Response
 from ...sip.refer import ReferSubscription
 from ...sip.transaction_server import ServerTransaction
 from ...sip.ua import Timer
-from ...sip.ua_events import DialogRequest, UaEvent
 from ...sip.uri import SipUri, parse_uri
 from ..call import Call
-from ..events import TIMEOUT
+from ..events import TIMEOUT, LegEvent, LegRequest
 from ..leg import Leg
 from .base import Flow, Sink, status_line
 
@@ -117,8 +116,8 @@ class ReferFlow(Flow):
         self.new_callid = callid
         self._start(None)
 
-    def on_session_event(self, leg: Leg, event: UaEvent, now: float) -> bool:
-        if isinstance(event, DialogRequest):
+    def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> bool:
+        if isinstance(event, LegRequest):
             return self.on_request(leg, event.request, event.transaction, now)
         return False
 
