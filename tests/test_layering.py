@@ -163,3 +163,16 @@ def test_no_module_uses_another_modules_private_names(path: Path) -> None:
     """A private member used from another module means a small interface is missing: add it instead."""
     bad = foreign_private_names(path) - PRIVATE_PENDING.get(path, set())
     assert not bad, f"{path.relative_to(ROOT)} uses private names of another module: {sorted(bad)}"
+
+
+def id_calls(path: Path) -> list[int]:
+    """The lines where ``path`` calls the builtin ``id()``."""
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "id"]
+
+
+@pytest.mark.parametrize("path", SANS_IO, ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_is_keyed_by_id(path: Path) -> None:
+    """What comes back for an object is found by a handle or the object itself, never by ``id(obj)`` (an
+    id is reused once its object is gone)."""
+    assert not id_calls(path), f"id() at lines {id_calls(path)}"

@@ -154,7 +154,8 @@ class UserAgent:
     _by_call_id: dict[str, Session] = field(default_factory=dict)
     _by_server_tx: dict[ServerTransaction, Session] = field(default_factory=dict)
     _owners: dict[ClientTransaction, _Owner] = field(default_factory=dict)
-    _digest: dict[int, DigestClient] = field(default_factory=dict)
+    #: The digest client of each session that met a challenge (dropped when the session ends).
+    _digest: dict[Session, DigestClient] = field(default_factory=dict)
     _heap: list[tuple[float, int, Timer]] = field(default_factory=list)
     _seq: int = 0
     _sweep_at: int = 1024
@@ -367,9 +368,9 @@ class UserAgent:
         credentials (its answers reach the session with ``outgoing``), or ``None`` to give up."""
         if not self.settings.credentials:
             return None
-        client = self._digest.get(id(session))
+        client = self._digest.get(session)
         if client is None:
-            client = self._digest[id(session)] = DigestClient(self.settings.credentials, self.ids.cnonce)
+            client = self._digest[session] = DigestClient(self.settings.credentials, self.ids.cnonce)
         header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
         auth = client.on_challenge(response.status, response.headers.get_all(header), request.method, request.uri,
                                    request.body)
@@ -416,7 +417,7 @@ class UserAgent:
         self.dialog_removed(session)
         if self._by_call_id.get(session.call_id) is session:
             del self._by_call_id[session.call_id]
-        self._digest.pop(id(session), None)
+        self._digest.pop(session, None)
 
     def shutdown(self, now: float) -> None:
         """End every session (BYE, CANCEL, or 503 to unanswered INVITEs) before the service stops."""
