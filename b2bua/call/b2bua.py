@@ -16,7 +16,7 @@ from typing import assert_never
 
 from ..errors import ParseError, SipError
 from ..sip.headers import parse_replaces
-from ..sip.message import Request, Response
+from ..sip.message import Request
 from ..sip.session import Session, SessionState
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import UserAgent
@@ -93,6 +93,10 @@ class B2bua:
 
     def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> None:
         call = leg.call
+        if isinstance(event, LegResponse):
+            # An answer goes to whoever sent the request, by its handle: the relay, or the command.
+            call.on_response(leg, event.outgoing, event.response, now)
+            return
         flow = call.busy
         if isinstance(flow, Flow) and not flow.done and flow.on_leg_event(leg, event, now):
             return
@@ -116,8 +120,6 @@ class B2bua:
                 if request.method == "NOTIFY" and self._own_notify(leg, request, transaction, now):
                     return
                 call.relay_request(leg, request, transaction, now)
-            case LegResponse(outgoing, response):
-                call.on_response(leg, outgoing, response, now)
             case LegEnded(reason, _):
                 logger.info("call %s: %s leg ended (%s)", call.id, leg.name, reason)
                 call.leg_ended(leg, now)
@@ -238,8 +240,9 @@ class B2bua:
         if correlated is not None:
             correlated(call, session.call_id)
 
-    def _replaced(self, call: Call, kept: Leg, replaced: Leg, session: Session, response: Response | None,
+    def _replaced(self, call: Call, kept: Leg, replaced: Leg, session: Session, _leg: Leg, answer: LegResponse,
                   now: float) -> None:
+        response = answer.response
         if session.ended:
             return
         if response is None or response.status >= 300:

@@ -21,6 +21,7 @@ from ..sip.session import Session
 from ..sip.session_host import Outgoing
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import Timer
+from .events import LegResponse
 from .leg import Leg, LegName
 
 logger = logging.getLogger("call_api.call")
@@ -54,8 +55,9 @@ TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     CallState.ENDED: frozenset(),
 }
 
-#: What to do with the answer to a request we sent on a leg: ``(response or None on timeout, now)``.
-ResponseHandler = Callable[[Response | None, float], None]
+#: Who takes the final answer to a request the service sent on a leg: ``(leg, LegResponse, now)``, the
+#: response None when it timed out or the leg ended (a flow's :meth:`~.flows.base.Flow.on_leg_event`).
+ResponseHandler = Callable[[Leg, LegResponse, float], object]
 
 
 @dataclass(slots=True)
@@ -161,7 +163,7 @@ class Call:
         self, leg: Leg, method: str, now: float, handler: ResponseHandler, *, body: bytes = b"",
         content_type: str | None = None, headers: list[tuple[str, str]] | None = None,
     ) -> Outgoing:
-        """Send ``method`` in ``leg``'s dialog; ``handler`` gets its final response (or None on timeout)."""
+        """Send ``method`` in ``leg``'s dialog; ``handler`` gets its final answer, by the handle returned."""
         outgoing = leg.session.request(method, now, body=body, content_type=content_type, headers=headers or [])
         self._handlers[outgoing] = (leg, handler)
         return outgoing
@@ -201,7 +203,7 @@ class Call:
             if response is not None and response.status < 200:
                 return True
             del self._handlers[key]
-            entry[1](response, now)
+            entry[1](leg, LegResponse(outgoing, response), now)
             return True
         return False
 
@@ -237,7 +239,7 @@ class Call:
         for key, (target, handler) in list(self._handlers.items()):
             if target is leg:
                 del self._handlers[key]
-                handler(None, now)
+                handler(leg, LegResponse(key, None), now)
 
     # -- ending -------------------------------------------------------------------------------------
 

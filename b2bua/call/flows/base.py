@@ -39,8 +39,10 @@ class Flow:
         call.busy = self
 
     def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> bool:
-        """Something happened on one of the call's legs while this flow runs; True when consumed
-        (the B2BUA then does not relay or act on it)."""
+        """The one way into a flow: something happened on one of the call's legs while it runs, or a request
+        it sent with :meth:`Call.send` (``handler=self.on_leg_event``) got its final answer, a
+        :class:`~..events.LegResponse` with the handle ``send`` returned (even after the flow is done).
+        True when consumed (the B2BUA then does not relay or act on it)."""
         return False
 
     def event(self, data: str, *, callid: str | None = None, leg: LegName | None = None,
