@@ -41,7 +41,7 @@ class Flow:
     def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> bool:
         """The one way into a flow: something happened on one of the call's legs while it runs, or a request
         it sent with :meth:`Call.send` (``handler=self.on_leg_event``) got its final answer, a
-        :class:`~..events.LegResponse` with the handle ``send`` returned (even after the flow is done).
+        :class:`~b2bua.call.events.LegResponse` with the handle ``send`` returned (even after the flow is done).
         True when consumed (the B2BUA then does not relay or act on it)."""
         return False
 
