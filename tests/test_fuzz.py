@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fuzz.corpus import seeds
-from tests.fuzz.targets import TARGETS
+from tests.fuzz.targets import TARGETS, encode, records, stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,3 +66,30 @@ def test_a_short_coverage_guided_run(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Done 5000 runs" in result.stderr
     assert not list(tmp_path.glob("crash-*"))
+
+
+#: Inputs the fuzz targets found, rebuilt from the seed calls with the one edit that broke an invariant
+#: (seed, record, old bytes, new bytes, what broke before the fix).
+REGRESSIONS = [
+    (2, 2, b"To: <sip:bob@127.0.0.3>;tag=bob-tag-1", b"To: \x00\x00\x00\x00:bob@127.0.0.3>;tag=bob-tag-1",
+     "the 486's garbage To was copied into the ACK the transaction sent"),
+    (0, 2, b"Call-ID: service-call-4", b"Call-ID: service-call-1",
+     "a 200 matching by branch with another Call-ID built an impossible dialog; the error escaped the core"),
+    (0, 0, b"Contact: <sip:call-api@127.0.0.2:5060>", b"Contact: <sip:call-api@127H0.0.2:5060>",
+     "an INVITE whose Contact could not be a target was forwarded; relaying the 180 raised"),
+    (0, 1, b"Via: SIP/2.0/UDP", b"Via: SIP\xbe/2.0/UDP",
+     "a garbled 100 moved the INVITE to Proceeding unseen by the session: never cancelled, never freed"),
+    (0, 2, b"branch=z9hG4bK-service-3", b"branch=r9hG4bK-service-3",
+     "a 200 outside its transaction confirmed the call and left the INVITE transaction for ever"),
+    (0, 2, b"Contact: <sip:call-api@127.0.0.3:5060>", b"Contact: <s.0.0.3:5060>",
+     "a 200 whose Contact is not a SIP URI: its ACK could not be routed and the error escaped"),
+]
+
+
+@pytest.mark.parametrize(("seed", "record", "old", "new", "what"), REGRESSIONS, ids=[r[4][:40] for r in REGRESSIONS])
+def test_what_the_fuzzers_found_stays_fixed(seed: int, record: int, old: bytes, new: bytes, what: str) -> None:
+    items = records(seeds("stack")[seed])
+    peer, delay, data = items[record]
+    assert old in data
+    items[record] = (peer, delay, data.replace(old, new))
+    stack(encode(items))

@@ -62,7 +62,9 @@ def wire(
     lines = [f"{method} {uri} SIP/2.0", f"Via: {via}", *(f"Via: {v}" for v in more_vias), "Max-Forwards: 70",
              f"From: <sip:alice@127.0.0.2>;tag={from_tag}",
              "To: <sip:bob@127.0.0.1>" + (f";tag={to_tag}" if to_tag else ""),
-             f"Call-ID: {call_id}", f"CSeq: {cseq} {cseq_method or method}", *extra, f"Content-Length: {len(body)}"]
+             f"Call-ID: {call_id}", f"CSeq: {cseq} {cseq_method or method}",
+             *(["Contact: <sip:alice@127.0.0.2:5062>"] if method == "INVITE" else []), *extra,
+             f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 

@@ -287,7 +287,7 @@ PEER = Destination("udp", "127.0.0.2", 5062)
 def invite_bytes(call_id: str) -> bytes:
     return (f"INVITE sip:call-api@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5062;branch=z9hG4bK-{call_id}\r\n"
             f"Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.2>;tag=a\r\nTo: <sip:b@127.0.0.1>\r\nCall-ID: {call_id}\r\n"
-            f"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n").encode()
+            f"CSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.2:5062>\r\nContent-Length: 0\r\n\r\n").encode()
 
 
 def test_service_core_logs_a_failing_application_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:

@@ -36,10 +36,12 @@ def request(
     extra: Sequence[str] = (),
     body: bytes = b"",
     vias: Sequence[str] = ("SIP/2.0/UDP 127.0.0.2:5062;branch=z9hG4bK-1",),
+    contact: bool = True,
 ) -> Request:
     to = "To: <sip:bob@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
     lines = [f"{method} {uri} SIP/2.0", *(f"Via: {v}" for v in vias), "Max-Forwards: 70",
-             "From: Alice <sip:alice@127.0.0.2>;tag=a1", to, "Call-ID: c1@127.0.0.2", f"CSeq: 7 {method}", *extra,
+             "From: Alice <sip:alice@127.0.0.2>;tag=a1", to, "Call-ID: c1@127.0.0.2", f"CSeq: 7 {method}",
+             *(["Contact: <sip:alice@127.0.0.2:5062>"] if method == "INVITE" and contact else []), *extra,
              f"Content-Length: {len(body)}"]
     msg = parse_message(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
     assert isinstance(msg, Request)
@@ -325,3 +327,21 @@ def test_headers_built_by_hand_work_too() -> None:
     response = make_response(req, 200, to_tag="t")
     assert response.to_tag == "t" and response.serialize().startswith(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP h;")
     assert check_request(req) is None
+
+
+# -- Contact (section 8.1.1.8; issue 17) -------------------------------------------------------------------
+
+
+def test_a_new_invite_without_contact_gets_400_before_anything_is_forwarded() -> None:
+    refusal = check_request(request(contact=False))
+    assert refusal is not None and (refusal.status, refusal.reason) == (400, "Missing Contact")
+    assert check_request(request(contact=False, to_tag="b1")) is None, "a re-INVITE keeps its dialog's target"
+    assert check_request(request("OPTIONS")) is None
+
+
+@pytest.mark.parametrize("contact", ["<sip:alice@127H0.0.2>", "<tel:+123>", "<sip:alice@[::1>", "garbage <<"])
+def test_a_contact_that_cannot_be_a_target_gets_400(contact: str) -> None:
+    refusal = check_request(request(contact=False, extra=[f"Contact: {contact}"]))
+    assert refusal is not None and (refusal.status, refusal.reason) == (400, "Bad Contact")
+    refusal = check_request(request("BYE", to_tag="b1", extra=[f"Contact: {contact}"]))
+    assert refusal is not None and refusal.status == 400

@@ -46,6 +46,7 @@ from .uas import (
     check_extensions_and_body,
     check_method_and_uri,
     check_request,
+    contact_is_target,
     make_response,
     salvage_response,
 )
@@ -263,15 +264,18 @@ class TransactionLayer:
             self.stats.stray_responses += 1
             logger.info("dropped a response whose Call-ID, From tag or CSeq is not its request's: %r", response)
             return
-        if response.status >= 300 and isinstance(tx, InviteClientTransaction):
-            # The transaction builds its ACK from this response's To (section 17.1.1.3): a malformed one is
-            # dropped before, as if lost, so no malformed ACK goes out; the UAS retransmits it until Timer H.
-            try:
-                check_message(response)
-            except ParseError as error:
-                self.stats.malformed += 1
-                logger.info("dropped a malformed response %r: %s", response, error.reason)
-                return
+        try:
+            # Checked before the transaction sees it: a response the TU would drop must not move the
+            # transaction either (found by the stack fuzz target: a garbled 100 put our INVITE in Proceeding,
+            # where no timer runs, while the session never saw it and so could never CANCEL; and a garbled
+            # 486 made the transaction send an ACK copying its To, section 17.1.1.3). Dropped as if lost.
+            check_message(response)
+            if cseq.method == "INVITE" and 100 < response.status < 300 and not contact_is_target(response):
+                raise ParseError("the Contact of a dialog-creating answer is not a SIP URI", header="Contact")
+        except ParseError as error:
+            self.stats.malformed += 1
+            logger.info("dropped a malformed response %r: %s", response, error.reason)
+            return
         self._run(tx, tx.receive_response(response, now))
 
     def _receive_request(self, request: Request, source: Destination, now: float, data: bytes) -> None:
@@ -381,12 +385,7 @@ class TransactionLayer:
                     self._transmit(message, destination)
                 case ResponseToTU(response):
                     assert isinstance(tx, ClientTransaction)
-                    try:
-                        check_message(response)
-                    except ParseError as error:
-                        logger.info("dropped a malformed response %r: %s", response, error.reason)
-                        continue
-                    self._events.append(ResponseReceived(response, tx))
+                    self._events.append(ResponseReceived(response, tx))  # checked in _receive_response
                 case AckToTU(request):
                     try:
                         check_message(request)

@@ -544,6 +544,12 @@ class UserAgent:
         session = self._by_call_id.get(response.call_id or "")
         if session is not None and session.role is Role.UAC and response.from_tag == session.local_tag:
             session.on_invite_response(response, now)
+            tx = session.invite_tx
+            if isinstance(tx, ClientTransaction) and not tx.terminated:
+                # The 2xx answered our INVITE outside its transaction (a peer that mangled the Via branch):
+                # no final response will match the transaction now, and in Proceeding it has no timer, so it
+                # would stay for ever once the call ends (found by the stack fuzz target).
+                self.abandon(tx)
 
     def _on_timeout(self, tx: ClientTransaction, reason: str) -> None:
         owner = self._owners.get(tx)

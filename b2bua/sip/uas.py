@@ -16,7 +16,7 @@ from ..errors import ParseError
 from .headers import Via, parse_accept, parse_top_via
 from .message import COMPACT_FORMS, REASONS, Field, Headers, Request, Response, canonical_name, header_key
 from .parser import KNOWN_METHODS
-from .uri import SUPPORTED_SCHEMES, AbsoluteUri
+from .uri import SUPPORTED_SCHEMES, AbsoluteUri, parse_uri
 
 #: Headers a response copies from its request (section 8.2.6.2), in the order they are written.
 _COPIED = ("via", "from", "to", "call-id", "cseq")
@@ -146,6 +146,9 @@ def check_extensions_and_body(request: Request, policy: UasPolicy = DEFAULT_POLI
         encoding = request.headers.get("content-encoding")
         if encoding and encoding.lower() != "identity":
             return make_response(request, 415, headers=[("Accept-Encoding", "identity")])
+    refusal = _check_contact(request)
+    if refusal is not None:
+        return refusal
     if method == "INVITE" and "accept" in request.headers:
         try:
             accepted = parse_accept(",".join(request.headers.get_all("accept")))
@@ -154,6 +157,29 @@ def check_extensions_and_body(request: Request, policy: UasPolicy = DEFAULT_POLI
         if not any(m.matches("application/sdp") for m in accepted):
             return make_response(request, 406, headers=[("Accept", "application/sdp")])
     return None
+
+
+def _check_contact(request: Request) -> Response | None:
+    """400 for a Contact that is not a name-addr with a SIP or SIPS URI (section 8.1.1.8; ``*`` aside), and
+    for a new INVITE without one: the Contact becomes the dialog's remote target (section 12.1.1), and a
+    B2BUA that forwarded such a request would only find out once the callee answered (issue 17)."""
+    if "contact" not in request.headers:
+        return make_response(request, 400, "Missing Contact") if request.method == "INVITE" and \
+            request.to_tag is None else None
+    return None if contact_is_target(request) else make_response(request, 400, "Bad Contact")
+
+
+def contact_is_target(message: Request | Response) -> bool:
+    """Whether the first Contact can be a dialog's remote target: a SIP or SIPS URI (sections 8.1.1.8,
+    12.1; ``*`` passes, REGISTER's business), or no Contact at all."""
+    try:
+        contact = message.contact
+        if contact is None or contact.star:
+            return True
+        uri = parse_uri(contact.uri_text)
+    except ParseError:
+        return False
+    return not isinstance(uri, AbsoluteUri) and uri.scheme in ("sip", "sips")
 
 
 def salvage_response(data: bytes, error: ParseError) -> Response | None:
