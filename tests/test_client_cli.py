@@ -1,4 +1,4 @@
-"""The ``call-api-client`` command (rpc/client.py) against a real ApiServer with the fake control of
+"""The ``call-api-client`` command (rpc/client/cli.py) against a real ApiServer with the fake control of
 test_server.py, run on its own loop in a thread so the command runs as it does from a shell."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from rpc.client import build_request, main
+from rpc.client.cli import build_request, main
 from rpc.errors import CALL_NOT_FOUND, INVALID_PARAMS
 from tests.test_server import Api, api
 
