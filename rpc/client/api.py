@@ -23,7 +23,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import fields
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, assert_never
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -100,7 +100,7 @@ class CommandHandle:
                 if isinstance(note, Ended):
                     return
             elif self._lost is not None:
-                raise self._lost
+                raise ConnectionLostError(str(self._lost), self._lost.close_code)
             else:
                 changed = self._changed
                 await changed.wait()
@@ -120,7 +120,7 @@ class CommandHandle:
                     if failed is not None:
                         raise CommandFailedError(self.cmd_id, failed.code, failed.message)
                 case _:
-                    raise TypeError(f"not a notification: {note!r}")
+                    assert_never(note)
 
     async def wait(self) -> tuple[Event, ...]:
         """Wait for ``Ended`` and return every ``Event``; raises as :meth:`events` does."""
@@ -286,7 +286,7 @@ class CallApi:
                     ) -> CommandHandle:
         connection = self._connection
         if self._lost is not None:
-            raise self._lost
+            raise ConnectionLostError(str(self._lost), self._lost.close_code)
         if connection is None:
             raise RuntimeError("open the CallApi first: async with CallApi(...) as api")
         if request_id is None:
@@ -359,7 +359,7 @@ class CallApi:
             case Ignored(reason=why):
                 logger.debug("ignored from the server: %s", why)
             case _:
-                raise TypeError(f"unexpected message {message!r}")
+                assert_never(message)
         return None
 
     def _waiter(self, request_id: object) -> tuple[str, asyncio.Future[CommandHandle]] | None:
