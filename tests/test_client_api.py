@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import re
 import typing
 from collections.abc import Awaitable, Callable
@@ -357,8 +358,74 @@ def test_misuse_raises() -> None:
                     await request.start()
             with pytest.raises(RuntimeError, match="opens once"):
                 await client.open()
+            await CallApi(a.url).close()
 
     run(body)
+
+
+def test_request_ids_are_made_fresh_and_given_ones_must_be_free() -> None:
+    async def body() -> None:
+        ids = iter([5, 5, 6])
+        async with api() as a, CallApi(a.url, new_request_id=lambda: next(ids)) as client:
+            first, second = await asyncio.gather(client.call_hold("slow-1@h").start(),
+                                                 client.call_hold("slow-2@h").start())
+            assert (first.response["id"], second.response["id"]) == (5, 6)
+            pending = asyncio.ensure_future(client.request("CallHold", {"callid": "slow-3@h"}, request_id="r").run())
+            await asyncio.sleep(0)
+            with pytest.raises(ValueError, match="'r' is already waiting"):
+                await client.request("CallEnd", {"callid": "x"}, request_id="r").start()
+            await asyncio.gather(first.wait(), second.wait(), pending)
+
+    run(body)
+
+
+def test_what_belongs_to_no_request_or_command_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    frames = [
+        '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"not yours"}}',
+        '{"jsonrpc":"2.0","id":"other","result":{"cmd_id":"x","status":"Started"}}',
+        '{"jsonrpc":"2.0","id":"other","result":{}}',
+        '{"jsonrpc":"2.0","method":"Event","params":{"cmd_id":"c","data":"EARLY"}}',
+        '[1, 2]',
+        '{"jsonrpc":"2.0","id":"{id}","result":{"cmd_id":"c","status":"Started"}}',
+        '{"jsonrpc":"2.0","method":"Event","params":{"cmd_id":"x","data":"NOT_MINE"}}',
+        '{"jsonrpc":"2.0","method":"Event","params":{"cmd_id":"c","data":"CALL_HOLD"}}',
+        '{"jsonrpc":"2.0","method":"Ended","params":{"cmd_id":"c"}}',
+        '{"jsonrpc":"2.0","method":"Event","params":{"cmd_id":"c","data":"LATE"}}',
+    ]
+
+    async def handler(connection: ServerConnection) -> None:
+        request = await connection.recv()
+        assert isinstance(request, str)
+        request_id = request.rsplit('"id":"', 1)[1].split('"')[0]
+        for frame in frames:
+            await connection.send(frame.replace("{id}", request_id))
+        await connection.wait_closed()
+
+    async def body() -> None:
+        server = await serve_script(handler)
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        try:
+            async with CallApi(url) as client:
+                assert await client.call_hold("x@h") == (Event("c", "CALL_HOLD"),)
+                await asyncio.sleep(0.05)
+                assert not client.closed
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    caplog.set_level(logging.DEBUG, logger="call_api.rpc.client")
+    run(body)
+    assert [r.getMessage() for r in caplog.records] == [
+        "ignored from the server: a response to no request waiting (id None)",
+        "ignored from the server: a response to no request waiting (id 'other')",
+        "ignored from the server: a response to no request waiting (id 'other')",
+        "cmd 'c': Event of no command of this connection, ignored",
+        "ignored from the server: a frame that is not an object: list",
+        "cmd 'c' CallHold: started",
+        "cmd 'x': Event of no command of this connection, ignored",
+        "cmd 'c' CallHold: ended",
+        "cmd 'c': Event of no command of this connection, ignored",
+    ]
 
 
 # -- the connection: token, Origin, nobody there --------------------------------------------------------------

@@ -213,12 +213,8 @@ class CallApi:
                                              open_timeout=self.open_timeout)
         except InvalidStatus as exc:
             raise ConnectError(f"cannot connect to {self.url}: {exc}", exc.response.status_code) from None
-        except InvalidURI as exc:
+        except (InvalidURI, OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
             raise ConnectError(f"cannot connect to {self.url}: {exc}") from None
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
-            raise ConnectError(f"cannot connect to {self.url}: {exc}") from None
-        except ConnectionClosed as exc:
-            raise ConnectError(f"the connection to {self.url} failed: {exc}") from None
         self._reader = asyncio.create_task(self._read(self._connection))
 
     async def close(self) -> None:
@@ -309,6 +305,7 @@ class CallApi:
             self._waiting.pop(request_id, None)
 
     async def _read(self, connection: ClientConnection) -> None:
+        """Hand each frame to its waiter until the connection ends, which every waiter then hears of."""
         reason: str | None = None
         try:
             async for frame in connection:
@@ -317,32 +314,33 @@ class CallApi:
                     break
         except ConnectionClosed:
             pass
+        finally:
+            self._lose(reason, connection.close_code if reason is None else PROTOCOL_BROKEN)
         if reason is not None:
-            self._lose(reason, PROTOCOL_BROKEN)
             await connection.close(PROTOCOL_BROKEN, "protocol error")
-        else:
-            self._lose(None, connection.close_code)
 
     def _receive(self, frame: str | bytes) -> str | None:
         """Hand one frame to its waiter; the reason to drop the connection when the service broke the protocol."""
         message = read_message(frame)
         match message:
-            case Started(request_id=request_id, cmd_id=cmd_id):
-                waiting = self._waiter(request_id)
-                if waiting is not None:
-                    method, answer = waiting
-                    handle = CommandHandle(cmd_id, method, message.raw)
-                    self._running[cmd_id] = handle
-                    answer.set_result(handle)
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug("cmd %s %s: started", cmd_id, method)
-            case Refusal(request_id=request_id, code=code, message=text, data=data):
-                waiting = self._waiter(request_id)
-                if waiting is not None:
-                    waiting[1].set_exception(RequestRefusedError(code, text, data, message.raw))
-            case Malformed(request_id=request_id, reason=why):
-                if self._waiter(request_id) is not None:
-                    return f"the server answered request {request_id!r} badly: {why}"
+            case Started() | Refusal() | Malformed():
+                waiting = self._waiter(message.request_id)
+                if waiting is None:
+                    logger.debug("ignored from the server: a response to no request waiting (id %s)",
+                                 repr(message.request_id)[:60])
+                    return None
+                method, answer = waiting
+                if isinstance(message, Malformed):
+                    return f"the server answered request {message.request_id!r} badly: {message.reason}"
+                if isinstance(message, Refusal):
+                    answer.set_exception(RequestRefusedError(message.code, message.message, message.data,
+                                                             message.raw))
+                    return None
+                handle = CommandHandle(message.cmd_id, method, message.raw)
+                self._running[message.cmd_id] = handle
+                answer.set_result(handle)
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("cmd %r %s: started", message.cmd_id[:60], method)
             case Event() | Failed() | Ended():
                 running = self._running.get(message.cmd_id)
                 if running is None:
@@ -352,7 +350,7 @@ class CallApi:
                 if isinstance(message, Ended):
                     del self._running[message.cmd_id]
                     if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug("cmd %s %s: ended", running.cmd_id, running.method)
+                        logger.debug("cmd %r %s: ended", running.cmd_id[:60], running.method)
                 running._add(message)
             case Unreadable(reason=why):
                 return why
