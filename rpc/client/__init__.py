@@ -9,6 +9,7 @@ and follows their notifications, typed; and ``call-api-client`` (:func:`main`), 
 The exceptions it raises are :class:`~b2bua.errors.ClientError` and its subclasses, re-exported here.
 """
 
+from b2bua.call.leg import LegName
 from b2bua.errors import (
     ClientError,
     CommandFailedError,
@@ -32,6 +33,7 @@ __all__ = [
     "Ended",
     "Event",
     "Failed",
+    "LegName",
     "Notification",
     "Request",
     "RequestRefusedError",

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import secrets
+import warnings
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import fields
 from types import TracebackType
@@ -155,6 +156,10 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.params!r}>"
+
+    def __del__(self) -> None:
+        if not self._sent:  # as Python warns of a coroutine never awaited
+            warnings.warn(f"{self!r} was never sent: await it, or its start()", RuntimeWarning, stacklevel=2)
 
     async def start(self) -> CommandHandle:
         """Send the request and return the handle of the command it started; raises
