@@ -10,6 +10,7 @@ import logging
 import re
 import typing
 from collections.abc import Awaitable, Callable
+from itertools import chain, count
 from typing import Any
 
 import pytest
@@ -368,7 +369,7 @@ def test_misuse_raises() -> None:
 
 def test_request_ids_are_made_fresh_and_given_ones_must_be_free() -> None:
     async def body() -> None:
-        ids = iter([5, 5, 6])
+        ids = chain([5, 5, 6], count(7))
         async with api() as a, CallApi(a.url, new_request_id=lambda: next(ids)) as client:
             first, second = await asyncio.gather(client.call_hold("slow-1@h").start(),
                                                  client.call_hold("slow-2@h").start())
@@ -378,6 +379,15 @@ def test_request_ids_are_made_fresh_and_given_ones_must_be_free() -> None:
             with pytest.raises(ValueError, match="'r' is already waiting"):
                 await client.request("CallEnd", {"callid": "x"}, request_id="r").start()
             await asyncio.gather(first.wait(), second.wait(), pending)
+            with pytest.raises(TypeError, match="not JSON serializable"):
+                await client.request("CallEnd", {"callid": object()}, request_id="r").start()
+            try:
+                async with asyncio.timeout(0.05):
+                    await client.call_hold("slow-4@h", cmd_id="given-up")
+            except TimeoutError:
+                pass
+            assert await client.request("CallEnd", {"callid": "sync@h"}, request_id="r") == ()
+            assert await client.call_end("sync@h") == ()
 
     run(body)
 

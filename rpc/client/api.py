@@ -300,11 +300,12 @@ class CallApi:
         if params is not None:
             document["params"] = params
         document["id"] = request_id
+        text = _dump(document)
         answer: asyncio.Future[CommandHandle] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = (method, answer)
-        with contextlib.suppress(ConnectionClosed):  # the reader sees the end too, and fails the answer
-            await connection.send(_dump(document))
         try:
+            with contextlib.suppress(ConnectionClosed):  # the reader sees the end too, and fails the answer
+                await connection.send(text)
             return await answer
         finally:
             self._waiting.pop(request_id, None)
