@@ -61,3 +61,16 @@ def test_unparsable_sdp_is_relayed_as_is() -> None:
 
 def test_leg_names_are_the_literal() -> None:
     assert LEG_NAMES == get_args(LegName) == ("caller", "callee")
+
+
+def test_a_leg_says_whose_answer_it_carries_and_a_replacement_takes_that_over() -> None:
+    net = Network()
+    node = net.add("x", "127.0.0.9")
+    call = Call("c")
+    sessions = [node.ua.invite(f"sip:{u}@127.0.0.8", 0.0, from_addr="<sip:x@x>", to_addr=f"<sip:{u}@y>")
+                for u in ("a", "b", "c")]
+    caller = call.add_leg("caller", sessions[0])
+    callee = call.add_leg("callee", sessions[1], answers_to=caller)
+    assert caller.answers_to is None and callee.answers_to is caller
+    newcomer = call.replace_leg(caller, sessions[2])
+    assert callee.answers_to is newcomer and newcomer.answers_to is None and call.caller is newcomer

@@ -253,6 +253,25 @@ class TransactionLayer:
                 self.stats.stray_responses += 1
                 logger.debug("dropped a response that matches no transaction: %r", response)
             return
+        request = tx.request
+        cseq, asked = response.cseq, request.cseq
+        if response.call_id != request.call_id or response.from_tag != request.from_tag or \
+                cseq is None or asked is None or cseq.number != asked.number:
+            # Section 8.2.6.2: a response copies its request's Call-ID, From (tag included) and CSeq; one
+            # that matched by branch but not these answers nothing we sent (found by the stack fuzz target:
+            # a 200 with another Call-ID built a dialog that could not be, and the error escaped).
+            self.stats.stray_responses += 1
+            logger.info("dropped a response whose Call-ID, From tag or CSeq is not its request's: %r", response)
+            return
+        if response.status >= 300 and isinstance(tx, InviteClientTransaction):
+            # The transaction builds its ACK from this response's To (section 17.1.1.3): a malformed one is
+            # dropped before, as if lost, so no malformed ACK goes out; the UAS retransmits it until Timer H.
+            try:
+                check_message(response)
+            except ParseError as error:
+                self.stats.malformed += 1
+                logger.info("dropped a malformed response %r: %s", response, error.reason)
+                return
         self._run(tx, tx.receive_response(response, now))
 
     def _receive_request(self, request: Request, source: Destination, now: float, data: bytes) -> None:
