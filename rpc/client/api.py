@@ -146,13 +146,13 @@ class Request:
 
     def __init__(self, api: CallApi, method: str, params: Mapping[str, object] | None,
                  request_id: RequestId | None = None, cmd_id: str | None = None) -> None:
+        self._sent = False
         self.api = api
         self.method = method
         self.params = dict(params) if params is not None else None
         if cmd_id is not None:
             self.params = {**(self.params or {}), "cmd_id": cmd_id}
         self.request_id = request_id
-        self._sent = False
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.params!r}>"
