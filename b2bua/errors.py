@@ -13,7 +13,11 @@
      |    +-- CallStateError        the call is not in a state for this command
      |    +-- CallBusyError         another command is running on the call
      +-- RpcError                   a JSON-RPC error response to send (codes: rpc.errors)
-     +-- ClientError                call-api-client could not make or follow its request
+     +-- ClientError                the client library (rpc.client) or call-api-client failed
+          +-- ConnectError          the connection could not be opened (HTTP ``status`` when refused)
+          +-- ConnectionLostError   the connection ended before an answer or an Ended
+          +-- RequestRefusedError   a JSON-RPC error response: no command started (``code``)
+          +-- CommandFailedError    a command's Error notification (``code``: SIP status or service code)
 
 Local errors raise; remote errors (bad bytes from the network) become a response to send or a logged drop,
 and never leave ``receive()``. :class:`ConfigError` and :class:`ParseError` are also ``ValueError`` s, as
@@ -30,9 +34,13 @@ __all__ = [
     "CallNotFoundError",
     "CallStateError",
     "ClientError",
+    "CommandFailedError",
     "ConfigError",
+    "ConnectError",
+    "ConnectionLostError",
     "ControlError",
     "ParseError",
+    "RequestRefusedError",
     "RpcError",
     "SessionError",
     "SipError",
@@ -131,5 +139,52 @@ class RpcError(CallApiError):
         return f"RpcError({self.code}, {self.message!r}, {self.data!r})"
 
 
+# --- the client -----------------------------------------------------------------------------------------------
+
+
 class ClientError(CallApiError):
-    """``call-api-client`` could not make its request or follow it to its end (exit status 2)."""
+    """The client library (:mod:`rpc.client`) or ``call-api-client`` could not make a request or follow it to its
+    end (the command's exit status 2, but 1 for :class:`CommandFailedError`)."""
+
+
+class ConnectError(ClientError):
+    """The connection could not be opened: nobody listening, a timeout, or a refused handshake, whose HTTP
+    ``status`` is kept (401 without the right token, 403 for an Origin not allowed, 404 for another path)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ConnectionLostError(ClientError):
+    """The connection closed, or the server broke the protocol, before a request was answered or a command
+    ended; ``close_code`` is the WebSocket close code when there was one. The command may run on in the service
+    (docs/API.md: a command outlives its connection)."""
+
+    def __init__(self, message: str, close_code: int | None = None) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+
+
+class RequestRefusedError(ClientError):
+    """The service answered a request with a JSON-RPC error response, so no command started: ``code`` (one of
+    :mod:`rpc.errors`), ``message``, ``data``, and the ``response`` object as received."""
+
+    def __init__(self, code: int, message: str, data: object = None,
+                 response: Mapping[str, object] | None = None) -> None:
+        super().__init__(f"{message} ({code})")
+        self.code = code
+        self.message = message
+        self.data = data
+        self.response = response
+
+
+class CommandFailedError(ClientError):
+    """A started command reported an ``Error``: ``code`` is the SIP status that caused it or a service code
+    (docs/API.md, Notifications). Raised once the command's ``Ended`` came, so the call is free again."""
+
+    def __init__(self, cmd_id: str, code: int, message: str) -> None:
+        super().__init__(f"command {cmd_id} failed: {message} ({code})")
+        self.cmd_id = cmd_id
+        self.code = code
+        self.message = message

@@ -16,9 +16,13 @@ from b2bua.errors import (
     CallNotFoundError,
     CallStateError,
     ClientError,
+    CommandFailedError,
     ConfigError,
+    ConnectError,
+    ConnectionLostError,
     ControlError,
     ParseError,
+    RequestRefusedError,
     RpcError,
     SessionError,
     SipError,
@@ -43,6 +47,10 @@ TREE: dict[type[Exception], type[Exception]] = {
     CallBusyError: ControlError,
     RpcError: CallApiError,
     ClientError: CallApiError,
+    ConnectError: ClientError,
+    ConnectionLostError: ClientError,
+    RequestRefusedError: ClientError,
+    CommandFailedError: ClientError,
 }
 
 
@@ -71,6 +79,13 @@ def test_what_the_errors_carry() -> None:
     rpc = RpcError(-32602, "params.leg is missing", {"param": "leg"})
     assert (rpc.code, rpc.message, rpc.data) == (-32602, "params.leg is missing", {"param": "leg"})
     assert repr(rpc) == "RpcError(-32602, 'params.leg is missing', {'param': 'leg'})"
+    refused = RequestRefusedError(-32001, "no call", None, {"id": 1})
+    assert (refused.code, refused.message, refused.data, refused.response) == (-32001, "no call", None, {"id": 1})
+    assert str(refused) == "no call (-32001)"
+    failed = CommandFailedError("cmd-1", 488, "not accepted")
+    assert (failed.cmd_id, failed.code, failed.message) == ("cmd-1", 488, "not accepted")
+    assert str(failed) == "command cmd-1 failed: not accepted (488)"
+    assert (ConnectError("refused", 401).status, ConnectionLostError("gone", 1006).close_code) == (401, 1006)
 
 
 def test_errors_imports_nothing_of_the_project() -> None:

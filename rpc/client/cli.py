@@ -4,7 +4,7 @@ It connects, sends the request, and prints the response and every notification o
 one compact JSON object per line, until ``Ended``. Exit status: 0 when the command ended without an
 ``Error``, 1 when it reported one, 2 when the request was refused (a JSON-RPC error response), the
 connection failed or closed before ``Ended``, or the command line was wrong. Flags may be spelled
-``--method`` or, as the upstream Go client does, ``-method``.
+``--method`` or, as the upstream Go client does, ``-method``. It is a thin user of :class:`rpc.client.CallApi`.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import sys
 from typing import Final
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import InvalidURI
+from websockets.uri import parse_uri
 
-from b2bua.errors import ClientError
+from b2bua.errors import ClientError, RequestRefusedError
 
-DEFAULT_URL: Final = "ws://localhost:5059/call-api"
+from .api import DEFAULT_URL, CallApi, new_request_id
+from .messages import Failed
 
 OK: Final = 0
 FAILED: Final = 1
@@ -58,7 +58,7 @@ def build_request(method: str, params: str | None, request_id: str | None) -> di
         if not isinstance(value, dict):
             raise ClientError("--params must be a JSON object")
         request["params"] = value
-    request["id"] = secrets.token_hex(6) if request_id is None else request_id
+    request["id"] = new_request_id() if request_id is None else request_id
     return request
 
 
@@ -66,51 +66,27 @@ def _emit(document: object) -> None:
     print(json.dumps(document, separators=(",", ":")), flush=True)
 
 
-async def follow(connection: ClientConnection, request: dict[str, object]) -> int:
-    """Send ``request``, print what belongs to it, and return the exit status once its command Ended."""
-    await connection.send(json.dumps(request, separators=(",", ":")))
-    cmd_id: str | None = None
-    failed = False
-    async for message in connection:
-        try:
-            document = json.loads(message)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ClientError(f"the server sent a frame that is not JSON: {message[:80]!r}") from None
-        if not isinstance(document, dict):
-            continue
-        if cmd_id is None:
-            if "method" in document or document.get("id") != request["id"]:
-                continue
-            _emit(document)
-            result = document.get("result")
-            if not isinstance(result, dict) or not isinstance(result.get("cmd_id"), str):
-                return REFUSED
-            cmd_id = result["cmd_id"]
-            continue
-        params = document.get("params")
-        if not isinstance(params, dict) or params.get("cmd_id") != cmd_id:
-            continue
-        _emit(document)
-        method = document.get("method")
-        if method == "Error":
-            failed = True
-        elif method == "Ended":
-            return FAILED if failed else OK
-    reason = "before the response" if cmd_id is None else f"before command {cmd_id} ended"
-    raise ClientError(f"the connection closed {reason} (code {connection.close_code})")
-
-
 async def run(url: str, request: dict[str, object], token: str | None) -> int:
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+    """Send ``request``, print its response and its command's notifications, and return the exit status."""
     try:
-        async with connect(url, additional_headers=headers, open_timeout=10) as connection:
-            return await follow(connection, request)
+        parse_uri(url)
     except InvalidURI as exc:
         raise ClientError(f"bad --url: {exc}") from None
-    except (OSError, TimeoutError, InvalidHandshake) as exc:
-        raise ClientError(f"cannot connect to {url}: {exc}") from None
-    except ConnectionClosed as exc:
-        raise ClientError(f"the connection to {url} failed: {exc}") from None
+    method, params, request_id = request["method"], request.get("params"), request["id"]
+    assert isinstance(method, str) and isinstance(request_id, str)
+    assert params is None or isinstance(params, dict)
+    async with CallApi(url, token=token) as api:
+        try:
+            handle = await api.request(method, params, request_id=request_id).start()
+        except RequestRefusedError as exc:
+            _emit(exc.response)
+            return REFUSED
+        _emit(handle.response)
+        failed = False
+        async for note in handle.notifications():
+            _emit(note.raw)
+            failed = failed or isinstance(note, Failed)
+        return FAILED if failed else OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +103,3 @@ def main(argv: list[str] | None = None) -> int:
         return REFUSED
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

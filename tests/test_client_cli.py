@@ -1,4 +1,4 @@
-"""The ``call-api-client`` command (rpc/client.py) against a real ApiServer with the fake control of
+"""The ``call-api-client`` command (rpc/client/cli.py) against a real ApiServer with the fake control of
 test_server.py, run on its own loop in a thread so the command runs as it does from a shell."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from rpc.client import build_request, main
+from rpc.client.cli import build_request, main
 from rpc.errors import CALL_NOT_FOUND, INVALID_PARAMS
 from tests.test_server import Api, api
 
@@ -260,9 +260,12 @@ def test_only_the_response_and_notifications_of_the_command_are_printed(
     (["not json"], "the server sent a frame that is not JSON: 'not json'"),
     ([b"\xff"], "the server sent a frame that is not JSON"),
     ([], "the connection closed before the response (code 1000)"),
+    (['{"jsonrpc":"2.0","id":"{id}","result":{"status":"Started"}}'],
+     "the server answered request '{id}' badly: its result has no cmd_id"),
 ])
 def test_a_server_that_misbehaves_exits_2(background: Background, frames: list[str | bytes], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     url = scripted(background, frames)
-    assert main(["--url", url, "--method", "CallEnd"]) == 2
-    assert message in capsys.readouterr().err
+    assert main(["--url", url, "--method", "CallEnd", "--id", "r1"]) == 2
+    captured = capsys.readouterr()
+    assert message.replace("{id}", "r1") in captured.err and captured.out == ""
