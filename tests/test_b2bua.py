@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b2bua.call.b2bua import B2bua, B2buaSettings
+from b2bua.call.b2bua import B2bua, B2buaSettings, strip_correlation
 from b2bua.call.call import CallState
 from b2bua.sip.message import Request, Response
 from b2bua.sip.session import Session
@@ -263,3 +263,96 @@ def test_an_ended_call_is_freed_by_reference_counting() -> None:
         assert [r() for r in session_refs] == [None, None]  # gone with the last transactions
     finally:
         gc.enable()
+
+
+def test_strip_correlation_takes_the_transfer_token_off_a_sip_uri_only() -> None:
+    assert strip_correlation("sip:carol@127.0.0.4;osid=t1") == ("sip:carol@127.0.0.4", "t1")
+    assert strip_correlation("sip:carol@127.0.0.4") == ("sip:carol@127.0.0.4", None)
+    assert strip_correlation("tel:+15551234;osid=t1") == ("tel:+15551234;osid=t1", None)
+    assert strip_correlation("sip:") == ("sip:", None)  # unreadable: left as it is
+
+
+def test_calls_over_the_limit_get_503_with_retry_after() -> None:
+    net, alice, bob, service, app = rig()
+    service.app = app = B2bua(service.ua, B2buaSettings(max_calls=1))
+    dial(net, alice, bob)
+    alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>", body=SDP_A)
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 503
+    refusal = [m for m in alice.inbox if isinstance(m, Response) and m.status == 503][0]
+    assert refusal.headers.get("retry-after") == "5" and len(app.table) == 1
+
+
+def test_an_invite_with_max_forwards_zero_gets_483() -> None:
+    net, alice, bob, service, app = rig()
+    alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>",
+                    body=SDP_A, max_forwards=0)
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 483
+    assert not any(isinstance(e, IncomingCall) for e in bob.events) and len(app.table) == 0
+
+
+def test_the_callee_invite_carries_max_forwards_minus_one() -> None:
+    net, alice, bob, service, app = rig()
+    alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>",
+                    body=SDP_A, max_forwards=7)
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall) and incoming.request.max_forwards == 6
+
+
+def test_a_callee_asking_for_credentials_is_reported_to_the_caller_as_403() -> None:
+    """The challenge is for the service's own INVITE: the caller cannot answer it, so it hears 403."""
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(407, net.now, headers=[("Proxy-Authenticate", 'Digest realm="bob", nonce="n1"')])
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 403
+    assert failed.reason == "Callee Requires Credentials" and len(app.table) == 0
+
+
+def test_an_answer_crossing_the_callers_cancel_is_ended_with_bye() -> None:
+    """RFC 3261 section 9.1: the callee's 200 crosses the CANCEL; the caller's call is over (487), so the
+    service ends the callee's fresh dialog with a BYE."""
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(180, net.now)
+    net.settle()
+    a.end(net.now)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    assert isinstance(take(bob, CallEnded), CallEnded)
+    assert a.ended and b.ended and len(app.table) == 0
+    assert 487 in [m.status for m in alice.inbox if isinstance(m, Response)]
+
+
+def test_a_notify_in_a_bridged_dialog_is_relayed() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    b.request("NOTIFY", net.now, body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag",
+              headers=[("Event", "refer"), ("Subscription-State", "terminated;reason=noresource")])
+    net.settle()
+    notify = take(alice, DialogRequest)
+    assert isinstance(notify, DialogRequest) and notify.request.method == "NOTIFY"
+    assert notify.request.headers.get("event") == "refer" and notify.request.body == b"SIP/2.0 200 OK\r\n"
+
+
+def test_an_in_dialog_request_for_a_session_no_call_owns_gets_481() -> None:
+    """A dialog the service's UA made without the B2BUA (no leg owns it): the B2BUA does not know it."""
+    net, alice, bob, service, app = rig()
+    service.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:svc@127.0.0.1>", to_addr="<sip:bob@y>",
+                      body=SDP_A)
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    incoming.session.respond(200, net.now, body=SDP_B)
+    net.settle()
+    incoming.session.request("INFO", net.now, body=b"Signal=1\r\n", content_type="application/dtmf-relay")
+    net.settle()
+    answers = [e.response.status for e in bob.events if isinstance(e, DialogResponse) and e.response is not None]
+    assert answers == [481]
