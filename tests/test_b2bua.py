@@ -356,3 +356,71 @@ def test_an_in_dialog_request_for_a_session_no_call_owns_gets_481() -> None:
     net.settle()
     answers = [e.response.status for e in bob.events if isinstance(e, DialogResponse) and e.response is not None]
     assert answers == [481]
+
+
+# -- INVITE with Replaces (RFC 3891) ------------------------------------------------------------------------
+
+
+def bobs_dialog(b: Session, *params: str) -> str:
+    """The Replaces value naming bob's dialog with the service as bob sees it."""
+    assert b.dialog is not None
+    return ";".join([f"{b.call_id};to-tag={b.local_tag};from-tag={b.dialog.id.remote_tag}", *params])
+
+
+def replacing_invite(net: Network, alice: Node, replaces: str, body: bytes = SDP_A) -> Session:
+    """alice, as a newcomer, INVITEs the service with ``Replaces: replaces``."""
+    return alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@127.0.0.2>", to_addr="<sip:bob@y>",
+                           body=body, headers=[("Replaces", replaces)])
+
+
+def replace_refused_with(net: Network, alice: Node, newcomer: Session) -> int:
+    net.settle()
+    assert newcomer.ended
+    failed = [e for e in alice.events if isinstance(e, CallFailed) and e.session is newcomer]
+    assert len(failed) == 1
+    return failed[0].status
+
+
+def test_replaces_that_cannot_be_read_gets_400() -> None:
+    net, alice, bob, service, app = rig()
+    assert replace_refused_with(net, alice, replacing_invite(net, alice, ";;;")) == 400
+
+
+def test_replaces_early_only_naming_a_confirmed_dialog_gets_486() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    newcomer = replacing_invite(net, alice, bobs_dialog(b, "early-only"))
+    assert replace_refused_with(net, alice, newcomer) == 486
+    assert a.confirmed and b.confirmed
+
+
+def test_replaces_naming_a_dialog_not_yet_confirmed_gets_486() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(180, net.now)
+    net.settle()
+    assert replace_refused_with(net, alice, replacing_invite(net, alice, bobs_dialog(b))) == 486
+
+
+def test_replaces_without_an_offer_gets_488() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    assert replace_refused_with(net, alice, replacing_invite(net, alice, bobs_dialog(b), body=b"")) == 488
+
+
+def test_replaces_refused_by_the_kept_party_is_answered_with_its_status_and_the_call_stays() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    newcomer = replacing_invite(net, alice, bobs_dialog(b))
+    net.settle()
+    reinvite = take(bob, DialogRequest)
+    assert isinstance(reinvite, DialogRequest) and reinvite.request.method == "INVITE"
+    b.reply(reinvite.transaction, 488, net.now)
+    assert replace_refused_with(net, alice, newcomer) == 488
+    assert a.confirmed and b.confirmed and len(app.table) == 1

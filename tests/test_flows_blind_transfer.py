@@ -1,0 +1,91 @@
+"""Tests for b2bua.call.flows.blind_transfer (and the REFER flow under it, b2bua.call.flows.refer): who the
+Referred-By names, and how the transfer fails when the transferee stays silent or reports no final result
+(RFC 3515, RFC 5359 section 2.4)."""
+
+from __future__ import annotations
+
+from b2bua.call.commands import CallBlindTransfer
+from b2bua.call.events import FlowError
+from b2bua.call.flows.blind_transfer import identity_of
+from b2bua.call.flows.refer import add_correlation
+from b2bua.sip.session import Session
+from b2bua.sip.ua_events import DialogRequest, DialogResponse
+
+from .sipnet import Network, Node
+from .test_b2bua import take
+from .test_control import answered_call, names, reports
+
+CAROL = "sip:carol@127.0.0.4:5060"
+
+
+def refer_reaching(net: Network, node: Node) -> DialogRequest:
+    net.settle()
+    refer = take(node, DialogRequest)
+    assert isinstance(refer, DialogRequest) and refer.request.method == "REFER"
+    return refer
+
+
+def notify(net: Network, session: Session, refer: DialogRequest, frag: bytes, state: str) -> None:
+    cseq = refer.request.cseq
+    session.request("NOTIFY", net.now, body=frag, content_type="message/sipfrag",
+                    headers=[("Event", f"refer;id={cseq.number if cseq else 0}"), ("Subscription-State", state)])
+    net.settle()
+
+
+def test_the_referred_by_is_the_other_party_as_its_dialog_names_it() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    call = control.find(a.call_id)
+    assert identity_of(call.legs["caller"]) == "Alice <sip:alice@127.0.0.2>"
+    assert identity_of(None) is None
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer = refer_reaching(net, bob)
+    assert refer.request.headers.get("referred-by") == "Alice <sip:alice@127.0.0.2>"
+
+
+def test_the_correlation_token_goes_on_sip_uris_only() -> None:
+    assert add_correlation(CAROL, "t1") == CAROL + ";osid=t1"
+    assert add_correlation("tel:+15551234", "t1") == "tel:+15551234"
+
+
+def test_a_refer_nobody_answers_fails_the_transfer_and_keeps_the_call() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer_reaching(net, bob)  # bob never answers it
+    net.run(until=net.now + 40.0)
+    assert names(out) == ["FlowError", "FlowEnded"]
+    assert isinstance(out[0], FlowError) and "did not answer the REFER" in out[0].message
+
+
+def test_a_subscription_ended_without_a_final_result_fails_the_transfer_487() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer = refer_reaching(net, bob)
+    b.reply(refer.transaction, 202, net.now)
+    net.settle()
+    notify(net, b, refer, b"SIP/2.0 100 Trying\r\n", "terminated;reason=noresource")
+    assert names(out) == ["TRANSFER_ACCEPT", "FlowError", "FlowEnded"]
+    error = out[1]
+    assert isinstance(error, FlowError) and error.code == 487 and "without a final result" in error.message
+    assert a.confirmed and b.confirmed
+    answers = [e.response.status for e in bob.events if isinstance(e, DialogResponse) and e.response is not None]
+    assert answers[-1] == 200
+
+
+def test_a_notify_for_another_subscription_is_not_the_transfers() -> None:
+    """A NOTIFY whose Event id names no REFER of ours (RFC 3515 section 2.4.6) is relayed, not taken as the
+    transfer's progress."""
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer = refer_reaching(net, bob)
+    b.reply(refer.transaction, 202, net.now)
+    net.settle()
+    b.request("NOTIFY", net.now, body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag",
+              headers=[("Event", "refer;id=999"), ("Subscription-State", "terminated;reason=noresource")])
+    net.settle()
+    assert names(out) == ["TRANSFER_ACCEPT"]
+    relayed = take(alice, DialogRequest)
+    assert isinstance(relayed, DialogRequest) and relayed.request.method == "NOTIFY"
