@@ -424,3 +424,31 @@ def test_replaces_refused_by_the_kept_party_is_answered_with_its_status_and_the_
     b.reply(reinvite.transaction, 488, net.now)
     assert replace_refused_with(net, alice, newcomer) == 488
     assert a.confirmed and b.confirmed and len(app.table) == 1
+
+
+def test_a_callee_the_service_cannot_call_gets_the_caller_503() -> None:
+    """A Request-URI that names no SIP host (RFC 3966 tel:) cannot be forwarded without an outbound proxy."""
+    net, alice, bob, service, app = rig()
+    alice.ua.invite("tel:+15551234", net.now, from_addr="<sip:alice@127.0.0.2>", to_addr="<tel:+15551234>",
+                    body=SDP_A)
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 503 and failed.reason == "Cannot Reach Callee"
+    assert len(app.table) == 0
+
+
+def test_with_an_outbound_proxy_a_uri_naming_the_service_is_sent_on() -> None:
+    """Behind a proxy, the service's own address in a Request-URI is the proxy's business (it may rewrite it),
+    not a loop the service can see: no 482."""
+    net = Network()
+    proxy = parse_sip_uri("sip:127.0.0.3:5060;lr")  # bob plays the outbound proxy
+    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=parse_sip_uri("sip:127.0.0.1:5080;lr")))
+    bob = net.add("bob", "127.0.0.3")
+    service = net.add("service", "127.0.0.1", UaSettings(outbound_proxy=proxy), port=5080)
+    service.app = B2bua(service.ua)
+    alice.ua.invite("sip:call-api@127.0.0.1:5080", net.now, from_addr="<sip:alice@x>", to_addr="<sip:s@y>",
+                    body=SDP_A)
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall) and incoming.request.uri == "sip:call-api@127.0.0.1:5080"
+    assert not any(isinstance(e, CallFailed) for e in alice.events)

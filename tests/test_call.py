@@ -136,3 +136,11 @@ def test_crossing_reinvites_meet_at_the_b2bua_and_one_gets_491() -> None:
     net.run(until=net.now + 0.01)
     statuses = [m.status for m in alice.inbox + bob.inbox if isinstance(m, Response)]
     assert 491 in statuses
+
+
+def test_a_response_to_a_request_the_call_did_not_send_is_not_its_own() -> None:
+    net, alice, bob, call, a, b = answered()
+    stranger = Request("INFO", "sip:bob@127.0.0.3", Headers.of(("CSeq", "9 INFO")))
+    ok = Response(200, "OK", Headers.of(("CSeq", "9 INFO")))
+    assert call.on_response(call.legs["callee"], stranger, ok, net.now) is False
+    assert call.state is CallState.ANSWERED

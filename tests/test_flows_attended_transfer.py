@@ -62,3 +62,15 @@ def test_both_calls_are_busy_while_the_transfer_runs_and_freed_when_it_fails() -
     assert a.confirmed and b_out.confirmed and carol_session.confirmed
     call_b = control.find(b_out.call_id)
     assert isinstance(call_b, Call) and call_b.busy is None and control.find(a.call_id).busy is None
+
+
+def test_a_transferee_with_an_invite_pending_is_not_referred_491() -> None:
+    """RFC 3515 section 2.4.1 with RFC 3261 section 14.1: no REFER into a dialog busy with an INVITE."""
+    net, alice, bob, carol, control, a, b_out, carol_session = two_calls()
+    a.request("INVITE", net.now, body=SDP_A.replace(b"10 1", b"10 2"))
+    net.settle()  # alice's re-INVITE reaches bob, who does not answer yet
+    out, sink = reports()
+    control.start(CallAttendedTransfer(a.call_id, "caller", b_out.call_id, "callee", None), net.now, sink)  # type: ignore[arg-type]
+    assert names(out) == ["FlowError", "FlowEnded"]
+    assert isinstance(out[0], FlowError) and out[0].code == 491 and "busy with an INVITE" in out[0].message
+    assert not any(isinstance(e, DialogRequest) and e.request.method == "REFER" for e in alice.events)

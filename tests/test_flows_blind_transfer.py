@@ -4,10 +4,14 @@ Referred-By names, and how the transfer fails when the transferee stays silent o
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
 from b2bua.call.commands import CallBlindTransfer
 from b2bua.call.events import FlowError
 from b2bua.call.flows.blind_transfer import identity_of
 from b2bua.call.flows.refer import add_correlation
+from b2bua.call.leg import Leg
 from b2bua.sip.session import Session
 from b2bua.sip.ua_events import DialogRequest, DialogResponse
 
@@ -89,3 +93,39 @@ def test_a_notify_for_another_subscription_is_not_the_transfers() -> None:
     assert names(out) == ["TRANSFER_ACCEPT"]
     relayed = take(alice, DialogRequest)
     assert isinstance(relayed, DialogRequest) and relayed.request.method == "NOTIFY"
+
+
+def test_a_party_whose_uri_cannot_be_read_has_no_identity() -> None:
+    unreadable = SimpleNamespace(session=SimpleNamespace(dialog=SimpleNamespace(remote_uri="<sip:bob@x")))
+    assert identity_of(cast(Leg, unreadable)) is None
+    without_dialog = SimpleNamespace(session=SimpleNamespace(dialog=None))
+    assert identity_of(cast(Leg, without_dialog)) is None
+
+
+def test_no_final_notify_in_time_fails_the_transfer_and_keeps_the_call() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer = refer_reaching(net, bob)
+    b.reply(refer.transaction, 202, net.now)
+    net.settle()
+    notify(net, b, refer, b"SIP/2.0 100 Trying\r\n", "active;expires=60")
+    net.run(until=net.now + 40.0)  # refer_notify_timeout is 32 s
+    assert names(out) == ["TRANSFER_ACCEPT", "CALL_START", "FlowError", "FlowEnded"]
+    error = out[2]
+    assert isinstance(error, FlowError) and error.code == 408 and "no final NOTIFY" in error.message
+    assert a.confirmed and b.confirmed
+
+
+
+def test_a_notify_without_a_sipfrag_is_answered_200_and_reports_no_progress() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer = refer_reaching(net, bob)
+    b.reply(refer.transaction, 202, net.now)
+    net.settle()
+    bob.events.clear()
+    notify(net, b, refer, b"not a status line", "active;expires=60")
+    answers = [e.response.status for e in bob.events if isinstance(e, DialogResponse) and e.response is not None]
+    assert answers == [200] and names(out) == ["TRANSFER_ACCEPT"]
