@@ -144,3 +144,12 @@ def test_a_response_to_a_request_the_call_did_not_send_is_not_its_own() -> None:
     ok = Response(200, "OK", Headers.of(("CSeq", "9 INFO")))
     assert call.on_response(call.legs["callee"], stranger, ok, net.now) is False
     assert call.state is CallState.ANSWERED
+
+
+def test_a_request_crossing_the_other_partys_bye_is_answered_not_left_hanging() -> None:
+    net, alice, bob, call, a, b = answered()
+    b.end(net.now)
+    a.request("INFO", net.now, body=b"Signal=3\r\n", content_type="application/dtmf-relay")
+    net.settle()
+    assert info_answers(alice) in ([480], [481])
+    assert a.ended and b.ended and call.ended

@@ -8,16 +8,18 @@ from types import SimpleNamespace
 from typing import cast
 
 from b2bua.call.commands import CallBlindTransfer
-from b2bua.call.events import FlowError
+from b2bua.call.events import FlowError, FlowEvent
 from b2bua.call.flows.blind_transfer import identity_of
 from b2bua.call.flows.refer import add_correlation
 from b2bua.call.leg import Leg
+from b2bua.sip.headers import parse_name_addr
 from b2bua.sip.session import Session
 from b2bua.sip.ua_events import DialogRequest, DialogResponse
 
 from .sipnet import Network, Node
-from .test_b2bua import take
+from .test_b2bua import SDP_B, dial, take
 from .test_control import answered_call, names, reports
+from .test_refer_flows import three_phones
 
 CAROL = "sip:carol@127.0.0.4:5060"
 
@@ -129,3 +131,47 @@ def test_a_notify_without_a_sipfrag_is_answered_200_and_reports_no_progress() ->
     notify(net, b, refer, b"not a status line", "active;expires=60")
     answers = [e.response.status for e in bob.events if isinstance(e, DialogResponse) and e.response is not None]
     assert answers == [200] and names(out) == ["TRANSFER_ACCEPT"]
+
+
+def test_other_requests_during_a_transfer_are_relayed_as_usual() -> None:
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer_reaching(net, bob)
+    a.request("INFO", net.now, body=b"Signal=5\r\n", content_type="application/dtmf-relay")
+    net.settle()
+    info = take(bob, DialogRequest)
+    assert isinstance(info, DialogRequest) and info.request.method == "INFO" and info.request.body == b"Signal=5\r\n"
+    assert names(out) == []
+
+
+def test_a_final_notify_before_the_202_completes_the_transfer_and_the_late_202_changes_nothing() -> None:
+    """RFC 6665 section 4.1.2.4: a NOTIFY may overtake the 2xx to the REFER; it counts as acceptance."""
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer = refer_reaching(net, bob)
+    notify(net, b, refer, b"SIP/2.0 200 OK\r\n", "terminated;reason=noresource")
+    assert names(out) == ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded"]
+    b.reply(refer.transaction, 202, net.now)
+    net.settle()
+    assert names(out) == ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded"] and a.ended
+
+
+def test_call_start_names_the_new_call_once_when_its_invite_comes_before_the_first_notify() -> None:
+    net, alice, bob, carol, control = three_phones()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer = refer_reaching(net, bob)
+    b.reply(refer.transaction, 202, net.now)
+    target = parse_name_addr(refer.request.headers.get("Refer-To") or "").uri_text
+    new = bob.ua.invite(target, net.now, from_addr="<sip:bob@127.0.0.3>", to_addr=f"<{target}>", body=SDP_B)
+    net.settle()
+    notify(net, b, refer, b"SIP/2.0 180 Ringing\r\n", "active;expires=60")
+    assert names(out) == ["TRANSFER_ACCEPT", "CALL_START"]
+    start = out[1]
+    # reported once, as soon as the INVITE came through (no status yet); the NOTIFY adds nothing
+    assert isinstance(start, FlowEvent) and start.callid == new.call_id and start.status is None
