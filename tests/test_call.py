@@ -153,3 +153,16 @@ def test_a_request_crossing_the_other_partys_bye_is_answered_not_left_hanging() 
     net.settle()
     assert info_answers(alice) in ([480], [481])
     assert a.ended and b.ended and call.ended
+
+
+def test_a_request_reaching_the_service_after_the_other_party_hung_up_gets_480() -> None:
+    """bob's BYE is in and the service's BYE to alice is on its way when alice's INFO arrives: there is no one
+    to relay it to (RFC 3261 section 21.4.18, Temporarily Unavailable)."""
+    net, alice, bob, call, a, b = answered()
+    b.end(net.now)
+    net.run(until=net.now + 0.0015)  # the service has bob's BYE; its BYE to alice is in flight
+    assert call.state is CallState.ENDING and call.legs["callee"].session.ended
+    a.request("INFO", net.now, body=b"Signal=3\r\n", content_type="application/dtmf-relay")
+    net.settle()
+    assert info_answers(alice) == [480]
+    assert a.ended and call.ended
