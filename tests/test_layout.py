@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 SOURCES = sorted(p for package in ("b2bua", "rpc") for p in (ROOT / package).rglob("*.py") if p.name != "__init__.py")
 
-#: Source modules whose test module goes by another name than the rule in :func:`tests_of` gives.
+#: Source modules whose test module goes by another name than the rule in :func:`find_test_module` gives.
 TESTED_BY: dict[str, str] = {
     # Both flows/refer.py and sip/refer.py would be test_refer.py; the transfer flows' tests came first.
     "b2bua/call/flows/refer.py": "test_refer_flows.py",
@@ -26,7 +26,7 @@ TESTED_BY: dict[str, str] = {
 WITHOUT_TESTS: dict[str, str] = {}
 
 
-def tests_of(source: Path) -> Path | None:
+def find_test_module(source: Path) -> Path | None:
     """``tests/test_<package>_<name>.py`` (``test_io_udp.py``, ``test_flows_hold.py``), else ``tests/test_<name>.py``
     (``test_dialog.py``), else what :data:`TESTED_BY` names; None when there is none."""
     relative = source.relative_to(ROOT).as_posix()
@@ -41,8 +41,8 @@ def tests_of(source: Path) -> Path | None:
 def test_sources_are_found() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in SOURCES}
     assert {"b2bua/sip/dialog.py", "b2bua/call/flows/hold.py", "b2bua/io/udp.py", "rpc/server.py"} <= names
-    assert tests_of(ROOT / "b2bua" / "io" / "udp.py") == TESTS / "test_io_udp.py"
-    assert tests_of(ROOT / "b2bua" / "sip" / "dialog.py") == TESTS / "test_dialog.py"
+    assert find_test_module(ROOT / "b2bua" / "io" / "udp.py") == TESTS / "test_io_udp.py"
+    assert find_test_module(ROOT / "b2bua" / "sip" / "dialog.py") == TESTS / "test_dialog.py"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -50,7 +50,7 @@ def test_every_source_module_has_a_test_module(source: Path) -> None:
     relative = source.relative_to(ROOT).as_posix()
     if relative in WITHOUT_TESTS:
         return
-    tests = tests_of(source)
+    tests = find_test_module(source)
     assert tests is not None, (f"{relative} has no test module: add tests/test_{source.stem}.py (or "
                                f"tests/test_{source.parent.name}_{source.stem}.py when the name is taken)")
     assert tests.exists(), f"{relative}: {tests.name} (named in TESTED_BY) does not exist"
@@ -61,7 +61,7 @@ def test_a_test_module_found_by_name_tests_one_source_module() -> None:
     claims: dict[Path, list[str]] = defaultdict(list)
     for source in SOURCES:
         relative = source.relative_to(ROOT).as_posix()
-        tests = tests_of(source)
+        tests = find_test_module(source)
         if tests is not None and relative not in TESTED_BY:
             claims[tests].append(relative)
     shared = {tests.name: sources for tests, sources in claims.items() if len(sources) > 1}
