@@ -21,6 +21,7 @@ from .call.control import Control
 from .config import Config, LogConfig
 from .io.ids import RandomIds
 from .io.runtime import Service
+from .logs import SafeFormatter
 from .sip.timers import TimerSettings
 from .sip.ua import UaSettings, UserAgent
 from .sip.uri import parse_sip_uri
@@ -85,6 +86,9 @@ def build_service(config: Config) -> CallApi:
 
 
 def configure_logging(config: LogConfig) -> None:
-    """Log to stderr at ``config.level`` (the root logger's level, so libraries' records follow it too)."""
-    logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Log to stderr at ``config.level`` (the root logger's level, so libraries' records follow it too),
+    one line per record whatever the network sent (:class:`b2bua.logs.SafeFormatter`)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(handlers=[handler])
     logging.getLogger().setLevel(config.level)

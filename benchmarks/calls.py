@@ -93,9 +93,9 @@ from types import FrameType
 from typing import IO, Any
 
 from benchmarks import gc_probe, series
-from benchmarks.series import WINDOW, Window, percentile
-from benchmarks.watch import Stall, Watch
-from benchmarks.watch import cpu_seconds as _cpu_seconds
+from benchmarks.series import WINDOW, Window
+from benchmarks.series import percentile as percentile  # api.py and held.py import it from here
+from benchmarks.watch import Stall, Watch, cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "sipp-scenarios"
@@ -156,6 +156,10 @@ class Processes:
     def stop_all(self) -> None:
         for proc in reversed(list(self.procs)):
             self.stop(proc, grace=3.0)
+
+
+#: The name api.py, held.py and options_load.py import.
+_cpu_seconds = cpu_seconds
 
 
 def shown(path: Path) -> str:
@@ -514,6 +518,8 @@ class Step:
     rejected_503: int = 0
     rss_max_mb: float | None = None
     gc_max_ms: float | None = None
+    #: The GC probe's threshold, None when the probe was off.
+    gc_min_ms: float | None = None
     series: list[Window] = field(default_factory=list)
     stall: Stall | None = None
     #: Epoch seconds of the SIGSTOP and the SIGCONT actually sent, and the seconds from the SIGCONT to
@@ -562,7 +568,7 @@ def running(procs: Processes, args: argparse.Namespace, c: Contender, scenarios:
     with open(logdir / f"{name}.stderr", "wb") as err:
         c.log = Path(err.name)
         c.proc = start_contender(procs, args, c, err, logdir / f"sippy-{name}.sock",
-                                 step_dir(logdir, scenarios, c, rate) / "gc.log")
+                                 step_dir(logdir, scenarios, c, rate) / "gc.log" if args.gc_probe else None)
         try:
             yield c
         finally:
@@ -583,9 +589,12 @@ def _column_total(rows: list[dict[str, str]], suffix: str) -> int:
 
 
 def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios: Scenarios, rate: int,
-             logdir: Path, seconds: float | None = None) -> Step:
+             logdir: Path, seconds: float | None = None, call_limit: int | None = None) -> Step:
     """One step at ``rate`` for ``seconds`` (default ``args.seconds``) against the running contender,
-    watched (the series of ``benchmarks.series``) and stalled as ``--stall-at``/``--stall-for`` say."""
+    watched (the series of ``benchmarks.series``) and stalled as ``--stall-at``/``--stall-for`` say.
+    ``call_limit`` is the caller's ``-l``, its most calls in flight; SIPp's default, 3 x rate x call
+    length, makes it slow down (silently) once that many are up, which a step meant to offer a rate
+    whatever happens must raise."""
     seconds = args.seconds if seconds is None else seconds
     assert c.proc is not None and c.log is not None
     service, service_log = c.proc, c.log
@@ -599,7 +608,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         *_sipp_common(scenarios, scenarios.uac, workdir, args.uac_port, args.uac_port + 100, args.uac_port + 200),
         "-s", "bench", *keys,
         "-r", str(rate), "-rp", "1000", "-m", str(calls), "-d", str(int(args.hold * 1000)),
-        "-trace_rtt", "-rtt_freq", "1", f"{HOST}:{c.port}"]
+        "-trace_rtt", "-rtt_freq", "1", *(["-l", str(call_limit)] if call_limit else []), f"{HOST}:{c.port}"]
     (workdir / "commands.txt").write_text(f"{shlex.join(uas_cmd)}\n{shlex.join(uac_cmd)}\n")
     log_mark = service_log.stat().st_size
     uas_err_path, uac_err_path = workdir / f"{scenarios.uas}.stderr", workdir / f"{scenarios.uac}.stderr"
@@ -655,6 +664,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         answered=_column_total(uac_counts, "_200_Recv"), rejected_503=_column_total(uac_counts, "_503_Recv"),
         rss_max_mb=max((s.rss_kb / 1024 for s in watch.samples), default=None),
         gc_max_ms=max((p.ms for p in pauses if epoch0 <= p.t <= epoch1), default=None),
+        gc_min_ms=args.gc_min_ms if c.gc_log is not None else None,
         series=windows, stall=watch.stall, stopped_at=watch.stopped_at, resumed_at=watch.resumed_at,
         last_retransmission_after_resume=(retrans.last_after(watch.resumed_at)
                                           if watch.resumed_at is not None else None),
@@ -701,18 +711,18 @@ def stall_text(step: Step) -> str | None:
                else f"last retransmission {took:.1f} s after the resume (recovered in {took:.1f} s)"))
 
 
-def step_report(step: Step, gc_min_ms: float) -> str:
+def step_report(step: Step) -> str:
     """One step under its own heading: its verdict, its row, its time series, its stall."""
     verdict = "clean" if step.clean else "NOT clean"
     lines = [f"### {step.contender} {step.rate}/s, {step.seconds:g} s: {verdict}", "", HEADER, row(step), "",
-             series.series_table(step.series, gc_min_ms)]
+             series.series_table(step.series, step.gc_min_ms)]
     stall = stall_text(step)
     if stall:
         lines += ["", stall]
     return "\n".join(lines) + "\n"
 
 
-def _details(step: Step) -> Iterator[str]:
+def details(step: Step) -> Iterator[str]:
     for side in (step.uac, step.uas):
         bits = side.problems()
         if bits:
@@ -790,15 +800,16 @@ def run_pass(procs: Processes, args: argparse.Namespace, contenders: list[Conten
                     if not first:
                         time.sleep(args.pause)
                     first = False
+                    gc_log = step_dir(logdir, scenarios, c, c.rates[i]) / "gc.log" if args.gc_probe else None
                     c.proc = start_contender(procs, args, c, errs[c.label], logdir / f"sippy-{scenarios.key}.sock",
-                                             step_dir(logdir, scenarios, c, c.rates[i]) / "gc.log")
+                                             gc_log)
                     step = run_step(procs, args, c, scenarios, c.rates[i], logdir)
                     steps[c.label].append(step)
                     data["steps"].append(_step_json(step))
                     data["headline"] = max((s.rate for s in steps[c.label] if s.clean), default=None)
-                    data["notes"] = [line for s in steps[c.label] for line in _details(s)]
+                    data["notes"] = [line for s in steps[c.label] for line in details(s)]
                     rows.append(row(step))
-                    print(step_report(step, args.gc_min_ms), flush=True)
+                    print(step_report(step), flush=True)
                     assert c.proc is not None
                     if c.proc.poll() is not None:
                         data["stopped"] = f"exited with status {c.proc.returncode} during the {step.rate}/s step"
@@ -839,6 +850,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds before the SIGCONT that ends the stall (with --stall-at)")
     parser.add_argument("--gc-min-ms", type=float, default=1.0,
                         help="shortest collection the contender's GC probe records, ms (default 1)")
+    parser.add_argument("--gc-probe", action=argparse.BooleanOptionalAction, default=True,
+                        help="load the GC probe into the contender (default on; off to measure its cost)")
     parser.add_argument("--service-arg", action="append", default=[], metavar="ARG",
                         help="one more argument for the call-api command line (repeat: --service-arg=--flag)")
     parser.add_argument("--service-port", type=int, default=16080,

@@ -4,7 +4,7 @@ against issue 12's overload criteria (exit status 1 on any FAIL).
 Run::
 
     flock /tmp/callapi-heavy.lock .venv/bin/python -m benchmarks.overload --rate 600 --overload 1.5,2,3 \\
-        --seconds 60 --sippy-rate 150 --rss-bound 600 --service-arg=--overload
+        --seconds 60 --sippy-rate 150 --rss-bound 600
 
 Not a test. For each multiple M of ``--overload``, a contender is started afresh (as in
 ``benchmarks.calls``: same processes, CPUs, ports; ``--hold``, ``--window``, ``--service-arg`` and the
@@ -12,25 +12,28 @@ rest apply) and takes two steps back to back, ``--pause`` seconds apart, each wi
 
 1. the overload step: M x ``--rate`` calls per second for ``--seconds``, from
    ``sipp-scenarios/bench_uac_overload.xml``, which takes a 503 to the INVITE as an expected answer
-   (it ACKs it and ends the call) rather than a failure;
+   (it ACKs it and ends the call) rather than a failure; its ``-l`` (most calls in flight) raised to
+   rate x (hold + 70 s), so that SIPp keeps offering the rate however many calls pile up (its default,
+   3 x rate x call length, slows it down silently: 900/s offered became 470/s);
 2. the after step: ``--rate`` for ``--after-seconds`` (default ``--seconds``) with the usual caller
    (``bench_uac_target.xml``), against the same process, so whatever the overload left behind (a
    backlog, transactions kept 64*T1, memory) is still there.
 
 With ``--sippy-rate S`` the Sippy B2BUA takes the same multiples of its own S, interleaved with
-call-api by multiple. Per multiple: calls offered; admitted (answered 200); rejected with 503; failed,
-i.e. neither (no 200 nor 503: timed out, or another answer); retransmissions; INVITE->200 p99 and max
-among the admitted calls (the caller's ``-trace_rtt``); the contender's highest RSS; the after step's
-verdict. The criteria, per multiple:
+call-api by multiple. Per multiple: calls offered; admitted (answered 200); rejected with 503 and a
+Retry-After; failed, i.e. neither (timed out, another answer, or a 503 without Retry-After, which is
+no load shedding: call-api answers so when it cannot place the callee's INVITE); retransmissions;
+INVITE->200 p99 and max among the admitted calls (the caller's ``-trace_rtt``); the contender's highest
+RSS; the after step's verdict. The criteria, per multiple:
 
 - the admitted calls have no failure (SIPp counts no failed or unfinished call, and none was left
-  unended at the callee) and every other call got a 503;
+  unended at the callee) and every other call got a 503 with a Retry-After;
 - INVITE->200 p99 of the admitted calls under 200 ms;
 - RSS under ``--rss-bound`` MB (reported only when no bound is given);
 - the after step is clean (``benchmarks.calls``'s definition: every call succeeded, no retransmission).
 
-call-api sheds load only when its overload control is on (``--service-arg`` passes the flag to it);
-without it the overload steps show what happens to a service that queues everything. The report
+call-api's overload control is on by default (docs/RELIABILITY.md); ``--service-arg=--overload-high=0``
+turns it off, and the overload steps then show what happens to a service that queues everything. The report
 goes to ``benchmarks/results/overload-<timestamp>.json``, the logs to ``benchmarks/results/overload-<timestamp>/``.
 """
 
@@ -49,6 +52,7 @@ from benchmarks.calls import (
     BENCH,
     SERVICE_CPU,
     SIPP_CPU,
+    TAIL_GRACE,
     Contender,
     Run,
     Scenarios,
@@ -56,6 +60,7 @@ from benchmarks.calls import (
     _step_json,
     add_common_arguments,
     build_contenders,
+    details,
     ensure_sippy,
     run_step,
     running,
@@ -79,6 +84,7 @@ class Outcome:
     offered: int
     admitted: int
     rejected: int
+    bare_503: int
     neither: int
     failed: int
     retransmissions: int
@@ -90,9 +96,13 @@ class Outcome:
 
     @classmethod
     def of(cls, multiple: float, step: Step, after: Step) -> Outcome:
+        """``rejected`` counts the 503s with a Retry-After; one without fails the call in SIPp (its
+        regular expression on the header finds nothing) and counts as ``bare_503`` and in ``neither``."""
+        bare = min(step.rejected_503, step.uac.failed_by_reason.get("RegexpHdrNotFound", 0))
+        rejected = step.rejected_503 - bare
         return cls(contender=step.contender, multiple=multiple, rate=step.rate, offered=step.attempted,
-                   admitted=step.answered, rejected=step.rejected_503,
-                   neither=max(0, step.attempted - step.answered - step.rejected_503),
+                   admitted=step.answered, rejected=rejected, bare_503=bare,
+                   neither=max(0, step.attempted - step.answered - rejected),
                    failed=step.failed + step.unfinished + step.callee_unfinished,
                    retransmissions=step.retransmissions, p99_ms=step.setup_ms_p99, max_ms=step.setup_ms_max,
                    rss_max_mb=max((m for m in (step.rss_max_mb, after.rss_max_mb) if m is not None), default=None),
@@ -103,7 +113,8 @@ def verdicts(o: Outcome, rss_bound: float | None) -> list[Verdict]:
     """Issue 12's overload criteria for one multiple."""
     out = [
         Verdict("admitted calls without failure, the others got 503", o.failed == 0 and o.neither == 0,
-                f"{o.admitted} admitted, {o.rejected} got 503, {o.neither} neither, {o.failed} failed"),
+                f"{o.admitted} admitted, {o.rejected} got 503, {o.neither} neither"
+                + (f" ({o.bare_503} a 503 without Retry-After)" if o.bare_503 else "") + f", {o.failed} failed"),
         Verdict(f"INVITE->200 p99 of admitted calls under {P99_BAR_MS:g} ms",
                 o.p99_ms is not None and o.p99_ms < P99_BAR_MS, _ms(o.p99_ms)),
     ]
@@ -148,11 +159,11 @@ def measure(run: Run, args: argparse.Namespace, c: Contender, base: int, multipl
     over = replace(OVERLOAD, key=f"overload{multiple:g}x")
     after = replace(BENCH, key=f"after{multiple:g}x")
     with running(run.procs, args, c, over, rate, run.logdir):
-        step = run_step(run.procs, args, c, over, rate, run.logdir)
-        print(step_report(step, args.gc_min_ms), flush=True)
+        step = run_step(run.procs, args, c, over, rate, run.logdir, call_limit=rate * int(args.hold + TAIL_GRACE))
+        print(step_report(step), *details(step), sep="\n", flush=True)
         time.sleep(args.pause)
         after_step = run_step(run.procs, args, c, after, base, run.logdir, args.after_seconds or args.seconds)
-        print(step_report(after_step, args.gc_min_ms), flush=True)
+        print(step_report(after_step), *details(after_step), sep="\n", flush=True)
     return step, after_step
 
 

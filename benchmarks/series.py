@@ -257,12 +257,13 @@ SERIES_HEADER = ("| window s | retrans | in flight | CPU % | RSS MB | longest GC
                  "|---|---:|---:|---:|---:|---:|---:|")
 
 
-def series_table(rows: Sequence[Window], gc_min_ms: float) -> str:
+def series_table(rows: Sequence[Window], gc_min_ms: float | None) -> str:
     """The series as a Markdown table; a window with no collection of ``gc_min_ms`` or more shows
-    ``<gc_min_ms``."""
+    ``<gc_min_ms``, and every window ``-`` when the probe was off (``gc_min_ms`` None)."""
     lines = [SERIES_HEADER]
+    no_gc = "-" if gc_min_ms is None else f"<{gc_min_ms:g}"
     for w in rows:
         lines.append(f"| {w.start:.0f}-{w.end:.0f} | {w.retransmissions} | {w.in_flight} | "
                      f"{_cell(w.cpu_pct, '.0f')} | {_cell(w.rss_mb, '.1f')} | "
-                     f"{_cell(w.gc_max_ms, '.1f', f'<{gc_min_ms:g}')} | {_cell(w.setup_max_ms, '.0f')} |")
+                     f"{_cell(w.gc_max_ms, '.1f', no_gc)} | {_cell(w.setup_max_ms, '.0f')} |")
     return "\n".join(lines)

@@ -51,6 +51,7 @@ from benchmarks.calls import (
     _step_json,
     add_common_arguments,
     build_contenders,
+    details,
     ensure_sippy,
     run_step,
     running,
@@ -228,7 +229,7 @@ def main() -> int:
             step = run_step(run.procs, args, c, BENCH, args.rate, run.logdir)
         report["step"] = _step_json(step)
         report["exit_status"] = c.exit_status
-        print(step_report(step, args.gc_min_ms))
+        print(step_report(step), *details(step), sep="\n")
         verdicts = soak_verdicts(step, spans)
         report["verdicts"] = [asdict(v) for v in verdicts]
         print(f"## Verdicts\n\n{verdict_table(verdicts)}\n")

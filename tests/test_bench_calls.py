@@ -28,7 +28,7 @@ def _step(**changes: object) -> Step:
         successful=200, failed=0, unfinished=0, callee_unfinished=0, retransmissions=0, achieved=20.0,
         creation_seconds=10.0, wall_seconds=11.0, service_cpu=0.5, setup_ms_mean=3.0, setup_repartition_ms={"<5": 200},
         service_log_lines=[], uac=SippSide("caller", 0), uas=SippSide("callee", 0), logs="-",
-        setup_ms_p99=4.0, setup_ms_max=8.0,
+        setup_ms_p99=4.0, setup_ms_max=8.0, gc_min_ms=1.0,
         series=[Window(0.0, 10.0, 0, 21, 200, 0.5, 5.0, 31.5, None, 8.0),
                 Window(10.0, 11.0, 0, 3, 0, 0.0, 0.0, 31.6, 2.5, None)])
     fields.update(changes)
@@ -50,13 +50,14 @@ def test_stall_line_says_how_long_after_the_resume_the_retransmissions_went_on()
 
 
 def test_step_report_has_the_verdict_the_row_and_the_series() -> None:
-    lines = step_report(_step(), 1.0).splitlines()
+    lines = step_report(_step()).splitlines()
     assert lines[0] == "### call-api/uvloop 20/s, 10 s: clean"
     assert lines[4].startswith("| call-api/uvloop | 20 | 200 | 200 | 0 | 0 | 20.0 | 0.50 | 5 | 4 / 8 | <5:200 |")
     assert lines[8:] == ["| 0-10 | 0 | 21 | 5 | 31.5 | <1 | 8 |", "| 10-11 | 0 | 3 | 0 | 31.6 | 2.5 | - |"]
-    unclean = step_report(_step(retransmissions=3, stall=Stall(3.0, 1.0)), 1.0)
+    unclean = step_report(_step(retransmissions=3, stall=Stall(3.0, 1.0), gc_min_ms=None))
     assert unclean.startswith("### call-api/uvloop 20/s, 10 s: NOT clean")
     assert unclean.rstrip().endswith("not applied (the step ended first)")
+    assert "| 0-10 | 0 | 21 | 5 | 31.5 | - | 8 |" in unclean  # no probe, no GC figure
 
 
 def test_common_arguments_collect_service_arguments_in_order() -> None:

@@ -32,9 +32,19 @@ def _failing(vs: list[Verdict]) -> list[str]:
 def test_outcome_counts_admitted_rejected_and_neither() -> None:
     o = Outcome.of(2.0, _step(answered=39000, failed=700, unfinished=200, callee_unfinished=100), AFTER)
     assert (o.offered, o.admitted, o.rejected, o.neither, o.failed) == (72000, 39000, 32000, 1000, 1000)
+    assert o.bare_503 == 0
     assert (o.multiple, o.rate, o.after_rate, o.after_clean) == (2.0, 1200, 600, True)
     assert o.rss_max_mb == 320.0  # the highest of both steps
     assert Outcome.of(2.0, _step(rss_max_mb=None), replace(AFTER, rss_max_mb=None)).rss_max_mb is None
+
+
+def test_a_503_without_retry_after_is_no_rejection_but_a_failure() -> None:
+    caller = SippSide("caller", 1, failed=300, failed_by_reason={"RegexpHdrNotFound": 300})
+    o = Outcome.of(2.0, _step(uac=caller, failed=300, successful=71700), AFTER)
+    assert (o.admitted, o.rejected, o.bare_503, o.neither, o.failed) == (40000, 31700, 300, 300, 300)
+    first = verdicts(o, None)[0]
+    assert not first.passed
+    assert first.measured == "40000 admitted, 31700 got 503, 300 neither (300 a 503 without Retry-After), 300 failed"
 
 
 def test_a_shed_overload_and_a_clean_step_after_pass() -> None:

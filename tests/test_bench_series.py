@@ -121,6 +121,7 @@ def test_windows_cut_the_step_and_put_each_source_in_its_window() -> None:
     assert table.splitlines()[2] == "| 0-10 | 0 | 100 | 50 | 60.0 | <1 | 6 |"
     assert table.splitlines()[3] == "| 10-20 | 7 | 300 | 10 | 61.0 | 40.0 | 1000 |"
     assert table.splitlines()[4] == "| 20-25 | 0 | 90 | 10 | 62.0 | <1 | - |"
+    assert series_table(out[:1], None).splitlines()[2] == "| 0-10 | 0 | 100 | 50 | 60.0 | - | 6 |"
 
 
 def test_windows_without_samples_show_no_cpu_nor_rss() -> None:

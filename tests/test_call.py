@@ -11,6 +11,7 @@ from b2bua.call.call import TRANSITIONS, Call, CallState, relayed_headers
 from b2bua.errors import SipError
 from b2bua.sip.message import Headers, Request, Response
 from b2bua.sip.session import Session
+from b2bua.sip.session_host import Outgoing
 from b2bua.sip.ua_events import DialogRequest, DialogResponse
 
 from .sipnet import Network, Node
@@ -140,7 +141,7 @@ def test_crossing_reinvites_meet_at_the_b2bua_and_one_gets_491() -> None:
 
 def test_a_response_to_a_request_the_call_did_not_send_is_not_its_own() -> None:
     net, alice, bob, call, a, b = answered()
-    stranger = Request("INFO", "sip:bob@127.0.0.3", Headers.of(("CSeq", "9 INFO")))
+    stranger = Outgoing(Request("INFO", "sip:bob@127.0.0.3", Headers.of(("CSeq", "9 INFO"))))
     ok = Response(200, "OK", Headers.of(("CSeq", "9 INFO")))
     assert call.on_response(call.legs["callee"], stranger, ok, net.now) is False
     assert call.state is CallState.ANSWERED

@@ -137,6 +137,19 @@ def test_refused_reinvite_is_an_error_with_the_sip_status() -> None:
     assert isinstance(out[0], FlowError) and out[0].code == 488
 
 
+def test_a_leg_ending_under_a_pending_reinvite_fails_the_hold_with_487() -> None:
+    """The flow hears of its re-INVITE once, by its handle, with no response, when the leg is gone."""
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.start(CallHold(a.call_id, "callee"), net.now, sink)  # type: ignore[arg-type]
+    net.settle(0.5)
+    assert any(isinstance(e, DialogRequest) and e.request.method == "INVITE" for e in bob.events)
+    b.end(net.now)  # bob hangs up instead of answering the re-INVITE
+    net.settle()
+    assert names(out) == ["FlowError", "FlowEnded"]
+    assert isinstance(out[0], FlowError) and out[0].code == 487
+
+
 def test_unanswered_reinvite_times_out() -> None:
     net, alice, bob, control, a, b = answered_call()
     out, sink = reports()

@@ -4,7 +4,7 @@ exactly one Ended, and says nothing once it is done."""
 from __future__ import annotations
 
 from b2bua.call.call import Call
-from b2bua.call.events import FlowEnded, FlowError, FlowEvent
+from b2bua.call.events import FlowEnded, FlowError, FlowEvent, LegEnded
 from b2bua.call.flows.base import Flow, status_line
 from b2bua.sip.message import Headers, Response
 
@@ -43,9 +43,9 @@ def test_finishing_leaves_a_call_busy_with_another_flow_alone() -> None:
     assert call.busy is second
 
 
-def test_a_flow_consumes_no_session_event_unless_it_says_so() -> None:
+def test_a_flow_consumes_no_leg_event_unless_it_says_so() -> None:
     out, sink = reports()
-    assert Flow(Call("c4"), sink).on_session_event(None, None, 0.0) is False  # type: ignore[arg-type]
+    assert Flow(Call("c4"), sink).on_leg_event(None, LegEnded("bye", by_remote=True), 0.0) is False  # type: ignore[arg-type]
 
 
 def test_status_line() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import struct
 
 import pytest
 
@@ -266,5 +268,27 @@ def test_tcp_ipv6(run: Run[None]) -> None:
             assert await asyncio.wait_for(reader.readexactly(5), 3) == b"again"
             assert shell.connections == 1
             writer.close()
+
+    run(scenario)
+
+
+def test_a_connection_reset_before_accept_is_dropped_quietly(run: Run[None], caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 17: connect, RST (SO_LINGER 0) and close without a byte, as a port scanner does; the
+    accept then finds no peer name. Nothing is logged above DEBUG and the shell goes on serving."""
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("tcp", "127.0.0.1", 0)]) as shell:
+            port = shell.bound[0].port
+            for _ in range(50):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.connect(("127.0.0.1", port))
+                sock.close()
+            await asyncio.sleep(0.2)
+            reader, writer, _ = await connect(shell)
+            writer.write(sip(1))
+            await until(lambda: core.received, what="a message after the resets")
+            writer.close()
+        assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
 
     run(scenario)

@@ -1099,3 +1099,77 @@ def test_a_share_of_new_invites_is_admitted_evenly() -> None:
         admitted.append(bool(layer.take_events()))
         layer.take_datagrams()
     assert admitted == [False, False, False, True] * 3 and layer.shed == 9
+
+
+# -- retransmissions absorbed without parsing (issue 12) ---------------------------------------------------
+
+
+def test_a_byte_identical_retransmission_is_absorbed_without_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    layer = new_layer()
+    receive_request(layer, wire())
+    assert statuses(layer) == [100]
+
+    def no_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr("b2bua.sip.layer.parse_message", no_parse)
+    layer.receive(wire(), PEER, 0.4)
+    assert layer.take_events() == [] and statuses(layer) == [100]
+    assert layer.stats.retransmissions == 1
+
+
+def test_the_same_bytes_from_another_source_are_parsed_and_matched_as_usual() -> None:
+    layer = new_layer()
+    receive_request(layer, wire())
+    layer.take_datagrams()
+    layer.receive(wire(), Destination("udp", "127.0.0.9", 5062), 0.4)
+    assert layer.take_events() == [] and statuses(layer) == [100], "still the same transaction (by branch)"
+
+
+def test_the_bytes_are_forgotten_with_their_transaction() -> None:
+    layer = new_layer()
+    event = receive_request(layer, wire("OPTIONS", call_id="o-1@127.0.0.2", to_tag="t"))
+    layer.send_response(event.transaction, make_response(event.request, 200), 0.0)
+    layer.take_datagrams()
+    run_timers(layer, 40.0)  # Timer J: the transaction ends 64*T1 after its answer
+    assert len(layer) == 0
+    layer.take_events()
+    layer.receive(wire("OPTIONS", call_id="o-1@127.0.0.2", to_tag="t"), PEER, 41.0)
+    assert [type(e).__name__ for e in layer.take_events()] == ["RequestReceived"], "a new transaction"
+
+
+def test_over_tcp_the_same_bytes_are_parsed() -> None:
+    layer = new_layer()
+    receive_request(layer, wire(via="SIP/2.0/TCP 127.0.0.2:5062;branch=z9hG4bK-t1"), source=PEER_TCP)
+    layer.take_datagrams()
+    layer.receive(wire(via="SIP/2.0/TCP 127.0.0.2:5062;branch=z9hG4bK-t1"), PEER_TCP, 0.4)
+    assert layer.take_events() == [] and layer.stats.retransmissions == 1
+
+
+def test_a_malformed_final_answer_to_our_invite_is_dropped_before_its_ack_is_built() -> None:
+    """Found by the stack fuzz target: a 486 whose To was garbage made the transaction send an ACK with that
+    To (section 17.1.1.3 copies it). Dropped first, as if lost, it gets no ACK and no event."""
+    layer = new_layer()
+    invite = our_request("INVITE", branch="z9hG4bK-inv-out")
+    layer.send_request(invite, NEXT_HOP, 0.0)
+    layer.take_datagrams()
+    bad = answer(invite, 486).replace(b"To: <sip:bob@127.0.0.3>", b"To: \x00\x00:bob@127.0.0.3>")
+    layer.receive(bad, NEXT_HOP, 0.1)
+    assert layer.take_datagrams() == [] and layer.take_events() == [] and layer.stats.malformed == 1
+    layer.receive(answer(invite, 486), NEXT_HOP, 0.2)
+    ((ack, _),) = sent(layer)
+    assert isinstance(ack, Request) and ack.method == "ACK"
+
+
+@pytest.mark.parametrize(("old", "new"), [(b"Call-ID: out-1@127.0.0.1", b"Call-ID: other@127.0.0.1"),
+                                          (b"tag=ours-1", b"tag=theirs-9"), (b"CSeq: 1 INVITE", b"CSeq: 7 INVITE")])
+def test_a_response_that_does_not_copy_its_request_is_dropped(old: bytes, new: bytes) -> None:
+    """Found by the stack fuzz target: a 200 matching our INVITE by branch but with another Call-ID."""
+    layer = new_layer()
+    invite = our_request("INVITE", branch="z9hG4bK-inv-copy")
+    layer.send_request(invite, NEXT_HOP, 0.0)
+    layer.take_datagrams()
+    layer.receive(answer(invite, 200).replace(old, new), NEXT_HOP, 0.1)
+    assert layer.take_events() == [] and layer.take_datagrams() == [] and layer.stats.stray_responses == 1
+    layer.receive(answer(invite, 200), NEXT_HOP, 0.2)
+    assert [type(e).__name__ for e in layer.take_events()] == ["ResponseReceived"]

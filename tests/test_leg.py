@@ -80,3 +80,16 @@ def test_a_leg_knows_its_call_its_peer_and_shows_its_dialog() -> None:
     caller = leg.call.add_leg("caller", leg.session)
     assert leg.other is caller and caller.other is leg
     assert repr(leg) == f"<Leg callee {leg.session.call_id} {leg.session.state.value}>"
+
+
+def test_a_leg_says_whose_answer_it_carries_and_a_replacement_takes_that_over() -> None:
+    net = Network()
+    node = net.add("x", "127.0.0.9")
+    call = Call("c")
+    sessions = [node.ua.invite(f"sip:{u}@127.0.0.8", 0.0, from_addr="<sip:x@x>", to_addr=f"<sip:{u}@y>")
+                for u in ("a", "b", "c")]
+    caller = call.add_leg("caller", sessions[0])
+    callee = call.add_leg("callee", sessions[1], answers_to=caller)
+    assert caller.answers_to is None and callee.answers_to is caller
+    newcomer = call.replace_leg(caller, sessions[2])
+    assert callee.answers_to is newcomer and newcomer.answers_to is None and call.caller is newcomer

@@ -344,6 +344,6 @@ def test_late_notify_after_a_failed_transfer_is_answered_not_relayed() -> None:
               headers=[("Event", "refer;id=2"), ("Subscription-State", "terminated")])
     net.settle()
     assert not [e for e in alice.events if isinstance(e, DialogRequest)]  # alice never sees it
-    answers = [e for e in bob.events if isinstance(e, DialogResponse) and e.request.method == "NOTIFY"]
+    answers = [e for e in bob.events if isinstance(e, DialogResponse) and e.outgoing.method == "NOTIFY"]
     assert answers and answers[-1].response.status == 200
     assert a.confirmed and b.confirmed

@@ -14,6 +14,7 @@ import pytest
 
 from b2bua.config import SETTINGS, Config, load_config
 from b2bua.io.runtime import Service
+from b2bua.logs import SafeFormatter
 from b2bua.service import CallApi, build_service, configure_logging
 from b2bua.sip.auth import Credentials
 from b2bua.sip.overload import OverloadSettings
@@ -137,3 +138,15 @@ def test_start_closes_the_sip_side_again_when_the_api_cannot_listen() -> None:
             assert not built.runtime.shell.running
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+def test_configure_logging_writes_through_the_safe_formatter(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    level = root.level
+    try:
+        configure_logging(Config().log)
+        (handler,) = root.handlers
+        assert isinstance(handler.formatter, SafeFormatter) and root.level == logging.INFO
+    finally:
+        root.setLevel(level)

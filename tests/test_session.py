@@ -12,6 +12,7 @@ from b2bua.sip.auth import Credentials
 from b2bua.sip.events import RequestReceived
 from b2bua.sip.message import Request, Response
 from b2bua.sip.session import TRANSITIONS, Role, Session, SessionState
+from b2bua.sip.session_host import Outgoing
 from b2bua.sip.transaction_server import ServerTransaction
 from b2bua.sip.ua import UaSettings
 from b2bua.sip.ua_events import (
@@ -82,10 +83,10 @@ def answer_dialog_requests(net: Network, node: Node, session: Session, status: i
             session.reply(event.transaction, status, net.now, body=SDP if event.request.method == "INVITE" else b"")
 
 
-def finals(node: Node, request: Request) -> list[int]:
+def finals(node: Node, request: Outgoing) -> list[int]:
     """The final statuses reported to ``node``'s application for ``request``."""
     return [e.response.status for e in node.events
-            if isinstance(e, DialogResponse) and e.request is request and e.response.status >= 200]
+            if isinstance(e, DialogResponse) and e.outgoing is request and e.response.status >= 200]
 
 
 def step(net: Network) -> None:
@@ -426,7 +427,7 @@ def test_in_dialog_request_and_response() -> None:
     b.reply(request.transaction, 200, net.now)
     step(net)
     response = take(alice, DialogResponse)
-    assert isinstance(response, DialogResponse) and response.request is info and response.response.status == 200
+    assert isinstance(response, DialogResponse) and response.outgoing is info and response.response.status == 200
 
 
 def test_reinvite_answered_acked_and_target_refreshed() -> None:
@@ -434,7 +435,7 @@ def test_reinvite_answered_acked_and_target_refreshed() -> None:
     a, b = confirmed(net, alice, bob)
     reinvite = a.request("INVITE", net.now, body=SDP)
     step(net)
-    assert a.pending_reinvite is reinvite and b.pending_remote_invite is not None
+    assert a.pending_reinvite is reinvite.request and b.pending_remote_invite is not None
     answer_dialog_requests(net, bob, b)
     step(net)
     assert finals(alice, reinvite) == [200]
@@ -535,7 +536,7 @@ def test_in_dialog_timeout_fails_the_request_and_ends_the_session() -> None:
     info = a.request("INFO", net.now)
     net.run()
     failed = take(alice, DialogRequestFailed)
-    assert isinstance(failed, DialogRequestFailed) and failed.request is info and failed.status == 408
+    assert isinstance(failed, DialogRequestFailed) and failed.outgoing is info and failed.status == 408
     ended = take(alice, CallEnded)
     assert isinstance(ended, CallEnded) and ended.reason == "INFO timed out"
 
@@ -561,7 +562,8 @@ def test_challenged_reinvite_is_retried_and_reported_as_the_original() -> None:
     step(net)
     retry = take(bob, DialogRequest)
     assert isinstance(retry, DialogRequest) and retry.request.headers.get("authorization")
-    assert a.pending_reinvite is not None and a.pending_reinvite is not reinvite
+    assert a.pending_reinvite is not None and a.pending_reinvite is not reinvite.first
+    assert reinvite.request is a.pending_reinvite
     b.reply(retry.transaction, 200, net.now, body=SDP)
     step(net)
     assert finals(alice, reinvite) == [200] and a.pending_reinvite is None
@@ -664,7 +666,7 @@ def test_reinvite_given_up_when_its_cancel_goes_unanswered() -> None:
     net.drop = lambda src, dst, msg: src is bob  # bob goes silent after its 100
     net.run()
     failed = take(alice, DialogRequestFailed)
-    assert isinstance(failed, DialogRequestFailed) and failed.request is reinvite
+    assert isinstance(failed, DialogRequestFailed) and failed.outgoing is reinvite
     ended = take(alice, CallEnded)
     assert isinstance(ended, CallEnded) and ended.reason == "INVITE timed out" and a.ended
     assert len({m.branch for m in sent_by(net, "alice", "CANCEL")}) == 1  # one CANCEL, retransmitted
@@ -677,7 +679,7 @@ def test_reinvite_without_any_answer_times_out() -> None:
     reinvite = a.request("INVITE", net.now, body=SDP)
     net.run()
     failed = take(alice, DialogRequestFailed)
-    assert isinstance(failed, DialogRequestFailed) and failed.request is reinvite
+    assert isinstance(failed, DialogRequestFailed) and failed.outgoing is reinvite
     assert a.pending_reinvite is None and a.ended
     assert net.sent("CANCEL") == []  # no provisional ever came: nothing to CANCEL (section 9.1)
 

@@ -11,6 +11,7 @@ from b2bua.sip import ua_events
 from b2bua.sip.address import Destination
 from b2bua.sip.message import Response
 from b2bua.sip.session import Role, Session
+from b2bua.sip.session_host import Outgoing
 from b2bua.sip.timers import TimerSettings
 from b2bua.sip.transaction_server import NonInviteServerTransaction
 from b2bua.sip.ua import UserAgent
@@ -48,8 +49,8 @@ def every_event() -> list[UaEvent]:
         CallAcked(session, invite),
         CallCancelled(session, invite),
         DialogRequest(session, info, tx),
-        DialogResponse(session, info, ok),
-        DialogRequestFailed(session, info, 408, "no response"),
+        DialogResponse(session, Outgoing(info), ok),
+        DialogRequestFailed(session, Outgoing(info), 408, "no response"),
         CallEnded(session, "bye", by_remote=True),
     ]
 

@@ -16,25 +16,25 @@ from typing import assert_never
 
 from ..errors import ParseError, SipError
 from ..sip.headers import parse_replaces
-from ..sip.message import Request, Response
+from ..sip.message import Request
 from ..sip.session import Session, SessionState
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import UserAgent
-from ..sip.ua_events import (
-    CallAcked,
-    CallAnswered,
-    CallCancelled,
-    CallEnded,
-    CallFailed,
-    CallProgress,
-    DialogRequest,
-    DialogRequestFailed,
-    DialogResponse,
-    IncomingCall,
-    UaEvent,
-)
+from ..sip.ua_events import DialogRequest, IncomingCall, UaEvent
 from ..sip.uri import SipUri, parse_uri
 from .call import Call, CallState
+from .events import (
+    LegAcked,
+    LegAnswered,
+    LegCancelled,
+    LegEnded,
+    LegEvent,
+    LegFailed,
+    LegRequest,
+    LegResponse,
+    LegRinging,
+    leg_event,
+)
 from .flows.base import Flow
 from .flows.refer import CORRELATION_PARAM
 from .leg import Leg
@@ -79,6 +79,8 @@ class B2bua:
     # -- dispatch -----------------------------------------------------------------------------------
 
     def handle(self, event: UaEvent, now: float) -> None:
+        """The one way in for the UA's events: a new INVITE makes a call; a session event of a leg becomes a
+        :data:`~.events.LegEvent`, offered to the command running on the call, then acted on here."""
         if isinstance(event, IncomingCall):
             self._incoming(event.session, now)
             return
@@ -87,36 +89,38 @@ class B2bua:
             if isinstance(event, DialogRequest):
                 event.session.reply(event.transaction, 481, now)
             return
+        self.on_leg_event(leg, leg_event(event), now)
+
+    def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> None:
         call = leg.call
+        if isinstance(event, LegResponse):
+            # An answer goes to whoever sent the request, by its handle: the relay, or the command.
+            call.on_response(leg, event.outgoing, event.response, now)
+            return
         flow = call.busy
-        if isinstance(flow, Flow) and not flow.done and flow.on_session_event(leg, event, now):
+        if isinstance(flow, Flow) and not flow.done and flow.on_leg_event(leg, event, now):
             return
         match event:
-            case CallProgress(_, response):
-                if leg.name == "callee":
-                    self._relay_progress(call, leg, response.status, response.body,
-                                         response.headers.get("content-type"), now)
-            case CallAnswered(_, response):
-                if leg.name == "callee":
-                    self._callee_answered(call, leg, response.body, response.headers.get("content-type"), now)
-            case CallFailed(_, status, reason, _):
-                if leg.name == "callee":
-                    self._callee_failed(call, status, reason, now)
+            case LegRinging(status, _, body, ctype):
+                if leg.answers_to is not None:
+                    self._relay_progress(call, leg, leg.answers_to, status, body, ctype, now)
+            case LegAnswered(_, _, body, ctype):
+                if leg.answers_to is not None:
+                    self._callee_answered(call, leg, leg.answers_to, body, ctype, now)
+            case LegFailed(status, reason):
+                if leg.answers_to is not None:
+                    self._callee_failed(call, leg, leg.answers_to, status, reason, now)
                 else:
                     call.leg_ended(leg, now)
-            case CallAcked(_, ack):
-                self._relay_late_answer(call, leg, ack, now)
-            case CallCancelled(_, _):
+            case LegAcked(body, ctype):
+                self._relay_late_answer(call, leg, body, ctype, now)
+            case LegCancelled():
                 call.leg_ended(leg, now)
-            case DialogRequest(_, request, transaction):
+            case LegRequest(request, transaction):
                 if request.method == "NOTIFY" and self._own_notify(leg, request, transaction, now):
                     return
                 call.relay_request(leg, request, transaction, now)
-            case DialogResponse(_, request, response):
-                call.on_response(leg, request, response, now)
-            case DialogRequestFailed(_, request, _, _):
-                call.on_response(leg, request, None, now)
-            case CallEnded(_, reason, _, _):
+            case LegEnded(reason, _):
                 logger.info("call %s: %s leg ended (%s)", call.id, leg.name, reason)
                 call.leg_ended(leg, now)
             case _:
@@ -159,7 +163,7 @@ class B2bua:
             logger.info("call %s: cannot place the callee's INVITE: %s", call.id, error)
             session.respond(503, now, reason="Cannot Reach Callee")
             return
-        callee = call.add_leg("callee", callee_session)
+        callee = call.add_leg("callee", callee_session, answers_to=caller)
         if request.body:
             callee.outgoing_sdp(request.body)
         self.table.add(call)
@@ -236,8 +240,9 @@ class B2bua:
         if correlated is not None:
             correlated(call, session.call_id)
 
-    def _replaced(self, call: Call, kept: Leg, replaced: Leg, session: Session, response: Response | None,
+    def _replaced(self, call: Call, kept: Leg, replaced: Leg, session: Session, _leg: Leg, answer: LegResponse,
                   now: float) -> None:
+        response = answer.response
         if session.ended:
             return
         if response is None or response.status >= 300:
@@ -269,9 +274,8 @@ class B2bua:
         s = self.ua.settings
         return uri.host.strip("[]") == s.host.strip("[]") and (uri.port or 5060) == s.port
 
-    def _relay_progress(self, call: Call, callee: Leg, status: int, body: bytes, ctype: str | None,
+    def _relay_progress(self, call: Call, callee: Leg, caller: Leg, status: int, body: bytes, ctype: str | None,
                         now: float) -> None:
-        caller = call.caller
         if caller.session.state is not SessionState.RINGING:
             return
         if call.state is CallState.SETUP:
@@ -280,8 +284,8 @@ class B2bua:
         out = caller.outgoing_sdp(body) if body else b""
         caller.session.respond(status, now, body=out, content_type=ctype if out else None)
 
-    def _callee_answered(self, call: Call, callee: Leg, body: bytes, ctype: str | None, now: float) -> None:
-        caller = call.caller
+    def _callee_answered(self, call: Call, callee: Leg, caller: Leg, body: bytes, ctype: str | None,
+                         now: float) -> None:
         callee.remember_received(body, ctype)
         if caller.session.ended or call.state in (CallState.ENDING, CallState.ENDED):
             callee.session.end(now)
@@ -290,25 +294,23 @@ class B2bua:
         caller.session.respond(200, now, body=out, content_type=ctype if out else None)
         call.move(CallState.ANSWERED)
 
-    def _relay_late_answer(self, call: Call, leg: Leg, ack: Request, now: float) -> None:
+    def _relay_late_answer(self, call: Call, leg: Leg, body: bytes, ctype: str | None, now: float) -> None:
         """Late offer (RFC 3264 section 4, RFC 3261 section 13.2.2.4): an INVITE or re-INVITE relayed
         without SDP got the offer in the other leg's 2xx, whose ACK is held until this leg's ACK brings
         the answer; it crosses like any SDP (the other leg's o= line continuity kept)."""
         other = call.other(leg)
         if other is None or other.session.held_ack is None:
             return
-        ctype = ack.headers.get("content-type")
-        leg.remember_received(ack.body, ctype)
-        body = other.outgoing_sdp(ack.body) if ack.body else b""
-        other.session.ack(now, body=body, content_type=ctype if body else None)
+        leg.remember_received(body, ctype)
+        out = other.outgoing_sdp(body) if body else b""
+        other.session.ack(now, body=out, content_type=ctype if out else None)
 
-    def _callee_failed(self, call: Call, status: int, reason: str, now: float) -> None:
-        caller = call.caller
+    def _callee_failed(self, call: Call, callee: Leg, caller: Leg, status: int, reason: str, now: float) -> None:
         if not caller.session.ended:
             if status in (401, 407):
                 status, reason = 403, "Callee Requires Credentials"
             caller.session.respond(status, now, reason=reason or None)
-        call.leg_ended(call.legs["callee"], now)
+        call.leg_ended(callee, now)
 
     def _answer_timeout(self, call: Call, now: float) -> None:
         if call.state in (CallState.SETUP, CallState.EARLY):

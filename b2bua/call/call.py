@@ -18,8 +18,10 @@ from ..errors import SipError
 from ..sip.identity_enum import IdentityEnum
 from ..sip.message import Request, Response
 from ..sip.session import Session
+from ..sip.session_host import Outgoing
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import Timer
+from .events import LegResponse
 from .leg import Leg, LegName
 
 logger = logging.getLogger("call_api.call")
@@ -53,8 +55,9 @@ TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     CallState.ENDED: frozenset(),
 }
 
-#: What to do with the answer to a request we sent on a leg: ``(response or None on timeout, now)``.
-ResponseHandler = Callable[[Response | None, float], None]
+#: Who takes the final answer to a request the service sent on a leg: ``(leg, LegResponse, now)``, the
+#: response None when it timed out or the leg ended (a flow's :meth:`~.flows.base.Flow.on_leg_event`).
+ResponseHandler = Callable[[Leg, LegResponse, float], object]
 
 
 @dataclass(slots=True)
@@ -76,8 +79,10 @@ class Call:
         self.legs: dict[LegName, Leg] = {}
         #: The command currently driving this call (hold, transfer ...); others are refused meanwhile.
         self.busy: object | None = None
-        self._relays: dict[int, _Relay] = {}
-        self._handlers: dict[int, tuple[Leg, ResponseHandler]] = {}
+        #: Requests in flight on a leg, by the handle their answer comes back with: relayed ones, and the
+        #: service's own (a command's) with what to do with the answer.
+        self._relays: dict[Outgoing, _Relay] = {}
+        self._handlers: dict[Outgoing, tuple[Leg, ResponseHandler]] = {}
         #: Called once each when the call ends (the table removes it, a CallEnd reports Ended).
         self.ended_listeners: list[Callable[[Call], None]] = []
         #: Timers that must not outlive the call (cancelled when it ends).
@@ -88,8 +93,8 @@ class Call:
 
     # -- structure ----------------------------------------------------------------------------------
 
-    def add_leg(self, name: LegName, session: Session) -> Leg:
-        leg = Leg(self, name, session)
+    def add_leg(self, name: LegName, session: Session, *, answers_to: Leg | None = None) -> Leg:
+        leg = Leg(self, name, session, answers_to=answers_to)
         self.legs[name] = leg
         session.owner = leg
         return leg
@@ -97,6 +102,9 @@ class Call:
     def replace_leg(self, old: Leg, session: Session) -> Leg:
         """``session`` takes ``old``'s place (RFC 3891): same name, the old leg detached from the call."""
         leg = self.add_leg(old.name, session)
+        for other in self.legs.values():
+            if other.answers_to is old:
+                other.answers_to = leg
         for key, relay in list(self._relays.items()):
             if old in (relay.source, relay.target):
                 del self._relays[key]
@@ -154,11 +162,11 @@ class Call:
     def send(
         self, leg: Leg, method: str, now: float, handler: ResponseHandler, *, body: bytes = b"",
         content_type: str | None = None, headers: list[tuple[str, str]] | None = None,
-    ) -> Request:
-        """Send ``method`` in ``leg``'s dialog; ``handler`` gets its final response (or None on timeout)."""
-        request = leg.session.request(method, now, body=body, content_type=content_type, headers=headers or [])
-        self._handlers[id(request)] = (leg, handler)
-        return request
+    ) -> Outgoing:
+        """Send ``method`` in ``leg``'s dialog; ``handler`` gets its final answer, by the handle returned."""
+        outgoing = leg.session.request(method, now, body=body, content_type=content_type, headers=headers or [])
+        self._handlers[outgoing] = (leg, handler)
+        return outgoing
 
     def relay_request(self, source: Leg, request: Request, transaction: ServerTransaction, now: float) -> None:
         """Send the other leg the same request (body and relayed headers); its answer goes back to ``source``."""
@@ -178,11 +186,11 @@ class Call:
             logger.info("call %s: cannot relay %s to the %s: %s", self.id, request.method, target.name, error)
             source.session.reply(transaction, 491 if request.method == "INVITE" else 500, now)
             return
-        self._relays[id(ours)] = _Relay(source, target, transaction)
+        self._relays[ours] = _Relay(source, target, transaction)
 
-    def on_response(self, leg: Leg, request: Request, response: Response | None, now: float) -> bool:
+    def on_response(self, leg: Leg, outgoing: Outgoing, response: Response | None, now: float) -> bool:
         """A final (or provisional) response to a request we sent on ``leg``; False when not ours."""
-        key = id(request)
+        key = outgoing
         relay = self._relays.get(key)
         if relay is not None:
             if response is not None and response.status < 200:
@@ -195,7 +203,7 @@ class Call:
             if response is not None and response.status < 200:
                 return True
             del self._handlers[key]
-            entry[1](response, now)
+            entry[1](leg, LegResponse(outgoing, response), now)
             return True
         return False
 
@@ -231,7 +239,7 @@ class Call:
         for key, (target, handler) in list(self._handlers.items()):
             if target is leg:
                 del self._handlers[key]
-                handler(None, now)
+                handler(leg, LegResponse(key, None), now)
 
     # -- ending -------------------------------------------------------------------------------------
 

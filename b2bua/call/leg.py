@@ -27,13 +27,17 @@ LEG_NAMES: Final[tuple[LegName, ...]] = get_args(LegName)
 class Leg:
     """``caller`` (the A-leg, the phone that called or was called first) or ``callee`` (the B-leg)."""
 
-    __slots__ = ("call", "held", "last_source", "name", "received_sdp", "refers", "sent_origin", "sent_sdp",
-                 "sent_version", "session", "source_origin", "version_offset")
+    __slots__ = ("answers_to", "call", "held", "last_source", "name", "received_sdp", "refers", "sent_origin",
+                 "sent_sdp", "sent_version", "session", "source_origin", "version_offset")
 
-    def __init__(self, call: Call, name: LegName, session: Session) -> None:
+    def __init__(self, call: Call, name: LegName, session: Session, *, answers_to: Leg | None = None) -> None:
         self.call = call
         self.name: LegName = name
         self.session = session
+        #: The leg whose INVITE this leg's INVITE forwards (the callee's: the caller): the 1xx, 2xx or failure
+        #: this leg gets is that leg's answer. None for a leg nobody waits on (the service's own INVITE, a
+        #: leg that received its INVITE).
+        self.answers_to = answers_to
         #: The last SDP this party sent us (offer or answer).
         self.received_sdp: bytes | None = None
         #: The last SDP we sent this party, and its ``o=`` version.

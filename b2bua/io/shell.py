@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable, Iterable
 from functools import partial
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from ..sip.address import Destination
 from ..sip.overload import OverloadMonitor, OverloadSettings, OverloadState
@@ -340,14 +340,18 @@ class SipShell:
     def _overload_moved(self, monitor: OverloadMonitor, moves: tuple[OverloadState, ...], admit: float) -> None:
         settings = monitor.settings
         for state in moves:
-            if state is OverloadState.SHEDDING:
-                logger.warning("overload: queue delay %.0f ms (above %.0f ms); new calls get 503 Retry-After %d "
-                               "until it drains", monitor.delay * 1000, settings.high * 1000, settings.retry_after)
-            elif state is OverloadState.EXCUSED:
-                logger.warning("stall: the process did not run for %.0f ms; admitting calls while the backlog "
-                               "drains", monitor.last_stall * 1000)
-            else:
-                logger.info("overload over: queue delay %.0f ms; admitting every new call", monitor.delay * 1000)
+            match state:
+                case OverloadState.SHEDDING:
+                    logger.warning("overload: queue delay %.0f ms (above %.0f ms); new calls get 503 Retry-After "
+                                   "%d until it drains", monitor.delay * 1000, settings.high * 1000,
+                                   settings.retry_after)
+                case OverloadState.EXCUSED:
+                    logger.warning("stall: the process did not run for %.0f ms; admitting calls while the "
+                                   "backlog drains", monitor.last_stall * 1000)
+                case OverloadState.ADMITTING:
+                    logger.info("overload over: queue delay %.0f ms; admitting every new call", monitor.delay * 1000)
+                case _:
+                    assert_never(state)
         if monitor.admit != admit and self._on_admit is not None:
             try:
                 self._on_admit(monitor.admit)

@@ -58,6 +58,11 @@ class TcpConnection(asyncio.Protocol):
         self.last = pool.clock()
         if self.peer is None:
             name = transport.get_extra_info("peername")
+            if name is None:
+                # Reset by the peer before the accept completed (a scanner's connect and RST): there is
+                # nobody to serve or to log about; connection_lost follows.
+                transport.abort()
+                return
             self.peer = (str(name[0]), int(name[1]))
             self.source = Destination("tcp", self.peer[0], self.peer[1])
             pool.accepted(self)

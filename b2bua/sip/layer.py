@@ -17,6 +17,7 @@ import heapq
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from ..errors import ParseError, TransactionError
 from .address import Destination
@@ -101,6 +102,10 @@ class TransactionLayer:
     _seq: int = 0
     _out: list[tuple[bytes, Destination]] = field(default_factory=list)
     _events: list[LayerEvent] = field(default_factory=list)
+    #: The exact datagram (and source) that made each live server transaction over UDP -> the transaction:
+    #: a retransmission over UDP is the same bytes again, absorbed here without parsing it (see receive).
+    _raw: dict[tuple[bytes, Destination], ServerTransaction] = field(default_factory=dict)
+    _raw_keys: dict[ServerTransaction, tuple[bytes, Destination]] = field(default_factory=dict)
 
     # -- what goes out ------------------------------------------------------------------------------
 
@@ -193,8 +198,19 @@ class TransactionLayer:
     # -- what comes in ------------------------------------------------------------------------------
 
     def receive(self, data: bytes, source: Destination, now: float) -> None:
-        """One datagram, or one message framed by a stream transport, from ``source``."""
+        """One datagram, or one message framed by a stream transport, from ``source``.
+
+        A UDP request byte for byte equal to one that made a live server transaction, from the same
+        source, is its retransmission (RFC 3261 section 17.2.1 and 17.2.2 match it by branch; equal bytes
+        carry the same branch): it goes to that transaction without being parsed again. Parsing is most
+        of what a message costs, and after a stall the peers' retransmissions arrive by the thousand
+        (issue 12: ``benchmarks.layer_costs`` measures both paths)."""
         self.stats.received += 1
+        tx = self._raw.get((data, source))
+        if tx is not None:
+            self.stats.retransmissions += 1
+            self._run(tx, tx.receive_request(tx.request, now))
+            return
         try:
             msg = parse_message(data, self.limits, stream=source.reliable, check=False)
         except ParseError as error:
@@ -205,7 +221,7 @@ class TransactionLayer:
             if isinstance(msg, Response):
                 self._receive_response(msg, now)
             else:
-                self._receive_request(msg, source, now)
+                self._receive_request(msg, source, now, data)
         except ParseError as error:
             self.stats.malformed += 1
             if isinstance(msg, Request) and msg.method != "ACK":
@@ -237,9 +253,28 @@ class TransactionLayer:
                 self.stats.stray_responses += 1
                 logger.debug("dropped a response that matches no transaction: %r", response)
             return
+        request = tx.request
+        cseq, asked = response.cseq, request.cseq
+        if response.call_id != request.call_id or response.from_tag != request.from_tag or \
+                cseq is None or asked is None or cseq.number != asked.number:
+            # Section 8.2.6.2: a response copies its request's Call-ID, From (tag included) and CSeq; one
+            # that matched by branch but not these answers nothing we sent (found by the stack fuzz target:
+            # a 200 with another Call-ID built a dialog that could not be, and the error escaped).
+            self.stats.stray_responses += 1
+            logger.info("dropped a response whose Call-ID, From tag or CSeq is not its request's: %r", response)
+            return
+        if response.status >= 300 and isinstance(tx, InviteClientTransaction):
+            # The transaction builds its ACK from this response's To (section 17.1.1.3): a malformed one is
+            # dropped before, as if lost, so no malformed ACK goes out; the UAS retransmits it until Timer H.
+            try:
+                check_message(response)
+            except ParseError as error:
+                self.stats.malformed += 1
+                logger.info("dropped a malformed response %r: %s", response, error.reason)
+                return
         self._run(tx, tx.receive_response(response, now))
 
-    def _receive_request(self, request: Request, source: Destination, now: float) -> None:
+    def _receive_request(self, request: Request, source: Destination, now: float, data: bytes) -> None:
         via = request.top_via
         if via is None:
             raise ParseError("missing Via header", header="Via")
@@ -277,6 +312,10 @@ class TransactionLayer:
         tx = InviteServerTransaction(request, reply_to, self.timers, now) if method == "INVITE" else \
             NonInviteServerTransaction(request, reply_to, self.timers, now)
         self._servers[tx.key] = tx
+        if not source.reliable:
+            raw = (data, source)
+            self._raw[raw] = tx
+            self._raw_keys[tx] = raw
         try:
             check_message(request)
         except ParseError as error:
@@ -358,6 +397,8 @@ class TransactionLayer:
                     self._events.append(TransactionTimedOut(tx, reason))
                 case Terminated():
                     self._forget(tx)
+                case _:
+                    assert_never(action)
         deadline = tx.get_timer()
         if deadline is not None and deadline != tx.queued and not tx.terminated:
             # One heap entry per deadline: a transaction whose timers did not change is not queued again.
@@ -372,6 +413,9 @@ class TransactionLayer:
         else:
             if self._servers.get(tx.key) is tx:
                 del self._servers[tx.key]
+            raw = self._raw_keys.pop(tx, None)
+            if raw is not None and self._raw.get(raw) is tx:
+                del self._raw[raw]
             request = tx.request
             try:
                 if request.to_tag is None and request.cseq is not None and request.call_id is not None:

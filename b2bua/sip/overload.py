@@ -29,12 +29,12 @@ The policy, a table like the transaction machines (:data:`OVERLOAD_TABLE`):
 * ``SHEDDING``: a fraction of new out-of-dialog INVITEs (:attr:`OverloadMonitor.admit`) is admitted, the
   others get a stateless 503 with Retry-After from the transaction layer (no transaction, no call);
   in-dialog requests, responses, ACK, BYE, CANCEL and retransmissions of admitted INVITEs keep flowing.
-  The fraction starts at 0 (the queue drains first), then once per probe shrinks by
-  :attr:`~OverloadSettings.decrease` while the delay is above :attr:`~OverloadSettings.low` and grows by
-  :attr:`~OverloadSettings.increase` while under it: additive increase, multiplicative decrease, which
-  settles near the share of calls the service can carry and keeps the queue, and so the admitted calls'
-  setup time, near ``low``. Back at 1 and calm (under ``low``) for :attr:`~OverloadSettings.calm`
-  seconds: ``ADMITTING``.
+  The fraction starts at 0 (the queue drains first), then every :attr:`~OverloadSettings.period`
+  shrinks by :attr:`~OverloadSettings.decrease` while the standing queue is above
+  :attr:`~OverloadSettings.low` and grows by :attr:`~OverloadSettings.increase` while under it:
+  additive increase, multiplicative decrease, which settles near the share of calls the service can
+  carry and keeps the queue, and so the admitted calls' setup time, near ``low``. Back at 1 and calm
+  (under ``low``) for :attr:`~OverloadSettings.calm` seconds: ``ADMITTING``.
 
 Why a fraction and not on/off. Measured first with on/off (shed everything above ``high``, admit
 everything after a calm second): under a steady overload the queue swung between empty and ``high`` plus
@@ -58,42 +58,48 @@ __all__ = ["OVERLOAD_TABLE", "OverloadInput", "OverloadMonitor", "OverloadSettin
 
 @dataclass(frozen=True, slots=True)
 class OverloadSettings:
-    """The overload controller's thresholds (seconds unless said otherwise)."""
+    """The overload controller's thresholds (seconds unless said otherwise).
+
+    Every decision looks at the **smallest** queue delay measured in each ``period``: a standing queue,
+    not a burst (CoDel's test for a bad queue, RFC 8289 section 3). Bursts are common and harmless: SIPp
+    and proxies send in bursts, and on a shared host a process descheduled for 30-80 ms finds that much
+    traffic waiting, which it drains at once.
+    """
 
     #: Off: the probe is not sent and every call is admitted.
     enabled: bool = True
-    #: Queue delay above which, for ``sustain`` seconds, the service is overloaded. Under it the service
-    #: stays clean: SIP retransmits after T1 (500 ms), and a request and its answer cross the queue twice.
-    high: float = 0.1
-    #: ... and only once every measurement for this long was above it: a standing queue, not a burst
-    #: (the minimum delay over an interval, as CoDel, RFC 8289 section 3, tells a bad queue from a good
-    #: one). On a shared machine a process descheduled for 30-80 ms sees such bursts; they drain at once.
+    #: A standing queue above this for ``sustain`` seconds is an overload. Under it the service is clean:
+    #: SIP retransmits after T1 (500 ms), and a request and its answer cross the queue twice.
+    high: float = 0.15
     sustain: float = 0.2
-    #: Queue delay the shedding controller holds the queue under, and under which the service counts as
-    #: calm...
-    low: float = 0.02
-    #: ... for this long before it admits new calls again.
+    #: While overloaded, the standing queue the controller steers under (the admitted calls' setup time
+    #: grows by about twice this); under it, with every call admitted again for ``calm`` seconds, the
+    #: overload is over.
+    low: float = 0.05
     calm: float = 1.0
     #: A probe timer this much later than asked is a stall of the whole process. Under overload the
     #: loop still runs its timers between batches of datagrams, so the timer stays punctual while the
-    #: queue grows; equal to ``high`` by default, so a delay that comes from one pause is excused.
+    #: queue grows.
     gap: float = 0.05
     #: A stall of g seconds excuses the backlog for max(excuse_min, excuse * g) seconds.
     excuse: float = 5.0
     excuse_min: float = 2.0
     #: The Retry-After of the 503 (whole seconds, RFC 3261 section 20.33).
     retry_after: int = 2
-    #: Seconds between two probes; the shedding controller adjusts the admitted fraction once per probe.
+    #: Seconds between two probes, and between two decisions.
     interval: float = 0.02
-    #: Per probe while shedding: the admitted fraction is multiplied by this when the delay is above
-    #: ``low``, and grows by ``increase`` when it is under (AIMD, as TCP's congestion control).
-    decrease: float = 0.9
-    increase: float = 0.05
+    period: float = 0.1
+    #: Each period while overloaded: the admitted share is multiplied by ``decrease`` when the standing
+    #: queue is above ``low`` and grows by ``increase`` when it is under (AIMD, as TCP's congestion
+    #: control). A period of 100 ms with these steps lets the calls admitted in one period reach the
+    #: service (their 200, ACK and BYE) before the next steps far.
+    decrease: float = 0.7
+    increase: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0 < self.low <= self.high:
             raise ValueError(f"overload thresholds need 0 < low <= high, got low={self.low} high={self.high}")
-        for name in ("sustain", "calm", "gap", "excuse", "excuse_min", "interval"):
+        for name in ("sustain", "calm", "gap", "excuse", "excuse_min", "interval", "period"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"overload {name} must be positive, got {getattr(self, name)}")
         if not 0 < self.decrease < 1 or not 0 < self.increase <= 1:
@@ -147,19 +153,20 @@ _MAX_OUT = 4096
 
 class OverloadMonitor:
     """The controller of the module docstring; sans-I/O: the shell sends what :meth:`probe` returns to its
-    own socket, hands back what comes in with :meth:`echo`, and reads :attr:`shedding`.
+    own socket, hands back what comes in with :meth:`echo`, and hands :attr:`admit` to the layer.
 
     :meth:`probe` is due at :meth:`get_timer`; it also detects stalls (the timer late by more than
-    ``gap``). Each call returns the states it moved through, in order (usually none; a stall with no
-    backlog behind it is ``EXCUSED`` then ``ADMITTING`` at once).
+    ``gap``) and closes a period every ``period`` seconds. Each call returns the states it moved through,
+    in order (usually none; a stall with no backlog behind it is ``EXCUSED`` then ``ADMITTING``).
     """
 
     def __init__(self, settings: OverloadSettings, now: float) -> None:
         self.settings = settings
         self.state = OverloadState.ADMITTING
-        #: The last queue delay measured, in seconds.
+        #: The last queue delay measured by an echo, and the standing queue of the last period (seconds).
         self.delay = 0.0
-        #: The longest stall seen (seconds) and how many.
+        self.standing = 0.0
+        #: The longest stall seen (seconds), the last one, and how many.
         self.longest_stall = 0.0
         self.last_stall = 0.0
         self.stalls = 0
@@ -167,13 +174,15 @@ class OverloadMonitor:
         self.sheds = 0
         #: Probes that came back (with uvloop's millisecond clock a prompt one measures 0.0).
         self.echoes = 0
-        #: The fraction of new calls to admit: 1.0 but while shedding.
+        #: The share of new calls to admit: 1.0 but while shedding.
         self.admit = 1.0
         self._next = now + settings.interval
         self._seq = 0
         self._out: dict[int, float] = {}
-        self._calm_since: float | None = now
-        self._above_since: float | None = None
+        self._period_end = now + settings.period
+        self._period_min = float("inf")
+        self._above = 0.0
+        self._calm = 0.0
         self._excused_until = now
         self._moves: list[OverloadState] = []
 
@@ -193,11 +202,11 @@ class OverloadMonitor:
         out = self._out
         if len(out) >= _MAX_OUT:
             out.pop(next(iter(out)))
+        if out:  # the oldest probe still out: the queue is at least that long
+            self._period_min = min(self._period_min, now - next(iter(out.values())))
         out[self._seq] = now
-        delay = max(self.delay, now - next(iter(out.values())))
-        self._measure(delay, now)
-        if self.state is _S.SHEDDING:
-            self._steer(delay)
+        if now >= self._period_end:
+            self._close_period(now)
         return PROBE_MARK + self._seq.to_bytes(8, "big"), self._take_moves()
 
     def echo(self, data: bytes, now: float) -> tuple[OverloadState, ...]:
@@ -218,8 +227,7 @@ class OverloadMonitor:
             if first == seq:
                 break
         self.delay = now - sent
-        oldest = now - next(iter(out.values())) if out else 0.0
-        self._measure(max(self.delay, oldest), now)
+        self._period_min = min(self._period_min, self.delay)
         return self._take_moves()
 
     def _take_moves(self) -> tuple[OverloadState, ...]:
@@ -243,37 +251,35 @@ class OverloadMonitor:
             settings = self.settings
             self._excused_until = now + max(settings.excuse_min, settings.excuse * late)
         self._feed(_I.STALL)
+        self._period_end = now  # a period that spans a stall says nothing about the load
+        self._period_min = float("inf")
 
-    def _steer(self, delay: float) -> None:
-        """While shedding, once per probe: admit fewer new calls while there is a queue, more when not."""
+    def _close_period(self, now: float) -> None:
         settings = self.settings
-        if delay > settings.low:
-            self.admit *= settings.decrease
-        else:
-            self.admit = min(1.0, self.admit + settings.increase)
-
-    def _measure(self, delay: float, now: float) -> None:
-        settings = self.settings
-        if delay < settings.low:
-            if self._calm_since is None:
-                self._calm_since = now
-            calm = now - self._calm_since >= settings.calm and self.admit >= 1.0
-            if calm or self.state is _S.EXCUSED:
+        elapsed = settings.period + max(0.0, now - self._period_end)
+        standing = self.standing = self._period_min if self._period_min != float("inf") else 0.0
+        self._period_min = float("inf")
+        self._period_end = now + settings.period
+        state = self.state
+        if state is _S.SHEDDING:
+            if standing > settings.low:
+                self.admit *= settings.decrease
+                self._calm = 0.0
+            else:
+                self.admit = min(1.0, self.admit + settings.increase)
+                self._calm = self._calm + elapsed if self.admit >= 1.0 else 0.0
+                if self._calm >= settings.calm - 1e-9:
+                    self._feed(_I.CALM)
+            return
+        if state is _S.EXCUSED:
+            if standing < settings.low:
                 self._feed(_I.CALM)
-            return
-        self._calm_since = None
-        if delay <= settings.high:
-            self._above_since = None
-            return
-        if self._above_since is None:
-            self._above_since = now
-        if now - self._above_since < settings.sustain:
-            return  # a burst that drains within ``sustain`` is a good queue
-        if self.state is _S.EXCUSED:
-            if now >= self._excused_until:
+            elif standing > settings.high and now >= self._excused_until:
                 self._feed(_I.EXCUSE_OVER)
             return
-        self._feed(_I.BEHIND)
+        self._above = self._above + elapsed if standing > settings.high else 0.0
+        if self._above >= settings.sustain - 1e-9:
+            self._feed(_I.BEHIND)
 
     def _feed(self, event: OverloadInput) -> None:
         before = self.state
@@ -282,4 +288,5 @@ class OverloadMonitor:
             self.state = after
             self.sheds += after is _S.SHEDDING
             self.admit = 0.0 if after is _S.SHEDDING else 1.0  # drain the queue first, then steer
+            self._above = self._calm = 0.0
             self._moves.append(after)

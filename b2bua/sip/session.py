@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from ..errors import SessionError
 from .address import Destination
 from .dialog import Dialog, DialogState, build_cancel
 from .identity_enum import IdentityEnum
 from .message import Request, Response
+from .session_host import Outgoing, SessionHost
 from .transaction_client import ClientTransaction
 from .transaction_server import ServerTransaction
 from .ua_events import (
@@ -33,9 +33,6 @@ from .ua_events import (
     DialogResponse,
 )
 from .uas import make_response
-
-if TYPE_CHECKING:
-    from .ua import UserAgent
 
 logger = logging.getLogger("call_api.sip.session")
 
@@ -92,12 +89,14 @@ class _Retransmit:
 class Session:
     """An INVITE dialog usage seen from the service: ``role`` says who sent the INVITE."""
 
-    __slots__ = ("__weakref__", "_acks", "_bye_after_ack", "_cancel_wanted", "_final_sent", "_origins",
-                 "_provisional_seen", "_retransmits", "_transport_name", "call_id", "dialog", "held_ack", "invite",
-                 "invite_tx", "local_tag", "owner", "pending_reinvite", "pending_remote_invite", "role", "state", "ua")
+    __slots__ = ("__weakref__", "_acks", "_bye_after_ack", "_cancel_wanted", "_final_sent",
+                 "_provisional_seen", "_retransmits", "_transport_name", "call_id", "dialog", "held_ack", "host",
+                 "invite", "invite_tx", "local_tag", "owner", "pending_reinvite", "pending_remote_invite", "role",
+                 "state")
 
-    def __init__(self, ua: UserAgent, role: Role, invite: Request, local_tag: str) -> None:
-        self.ua = ua
+    def __init__(self, host: SessionHost, role: Role, invite: Request, local_tag: str) -> None:
+        #: The UA core: all the session uses of it is :class:`~.session_host.SessionHost`.
+        self.host = host
         self.role = role
         #: The INVITE that started it (ours after digest retries: the latest one).
         self.invite = invite
@@ -125,9 +124,6 @@ class Session:
         self.pending_reinvite: Request | None = None
         #: The peer's re-INVITE waiting for our answer.
         self.pending_remote_invite: ServerTransaction | None = None
-        #: A retried request (after 491 or a digest challenge) -> the request the application sent, so
-        #: the application always hears back about the request it knows.
-        self._origins: dict[int, Request] = {}
 
     def __repr__(self) -> str:
         return f"<Session {self.role.value} {self.call_id} {self.state.value}>"
@@ -151,7 +147,7 @@ class Session:
         if state is SessionState.ENDED:
             self._retransmits.clear()
             self.held_ack = None
-            self.ua._session_ended(self)
+            self.host.session_ended(self)
 
     def _confirmed(self, now: float) -> None:
         self._move(SessionState.CONFIRMED)
@@ -187,11 +183,11 @@ class Session:
             raise SessionError("the INVITE already has a final response")
         response = self._response(self.invite, status, reason, body, content_type, headers)
         if 100 < status < 300 and self.dialog is None:
-            self.dialog = Dialog.from_uas(self.invite, self.local_tag, self.ua.contact_for(tx.source.transport))
-            self.ua._dialog_added(self)
+            self.dialog = Dialog.from_uas(self.invite, self.local_tag, self.host.contact_for(tx.source.transport))
+            self.host.dialog_added(self)
         if status >= 200:
             self._final_sent = True
-        self.ua.layer.send_response(tx, response, now)
+        self.host.send_response(tx, response, now)
         if 200 <= status < 300:
             assert self.dialog is not None
             self.dialog.confirm(response)
@@ -217,7 +213,7 @@ class Session:
                          self.call_id)
             return
         response = self._response(request, status, reason, body, content_type, headers)
-        self.ua.layer.send_response(transaction, response, now)
+        self.host.send_response(transaction, response, now)
         if request.method == "INVITE" and status >= 200:
             if self.pending_remote_invite is transaction:
                 self.pending_remote_invite = None
@@ -230,13 +226,13 @@ class Session:
     ) -> Response:
         extra = list(headers)
         if request.method in ("INVITE", "UPDATE", "SUBSCRIBE", "REFER") and 100 < status < 300:
-            extra.append(("Contact", self.ua.contact_for(self._transport())))
+            extra.append(("Contact", self.host.contact_for(self._transport())))
         if request.method in ("INVITE", "SUBSCRIBE", "REFER") and 100 < status < 300 and request.to_tag is None:
             # Section 12.1.1: a response that establishes a dialog copies the Record-Route values.
             extra = [("Record-Route", value) for value in request.headers.get_all("record-route")] + extra
         if body:
             extra.append(("Content-Type", content_type or "application/sdp"))
-        extra.extend(self.ua.identity_headers(request.method, status))
+        extra.extend(self.host.identity_headers(request.method, status))
         return make_response(request, status, reason, to_tag=self.local_tag, headers=extra, body=body)
 
     def _transport(self) -> str:
@@ -248,10 +244,10 @@ class Session:
         return self._transport_name
 
     def _start_retransmit(self, tx: ServerTransaction, response: Response, now: float) -> None:
-        timers = self.ua.timers
+        timers = self.host.timers
         entry = _Retransmit(tx, response, timers.T1, now + 64 * timers.T1)
         self._retransmits.append(entry)
-        self.ua.schedule(now + timers.T1, lambda at: self._retransmit(entry, at))
+        self.host.schedule(now + timers.T1, lambda at: self._retransmit(entry, at))
 
     def _retransmit(self, entry: _Retransmit, now: float) -> None:
         if entry not in self._retransmits:
@@ -259,26 +255,31 @@ class Session:
         if now >= entry.give_up:
             self._retransmits.remove(entry)
             logger.info("no ACK for the 2xx of %s after %.1f s: ending the session", self.call_id,
-                        64 * self.ua.timers.T1)
-            self.ua.emit(CallEnded(self, "no ACK", by_remote=True))
+                        64 * self.host.timers.T1)
+            self.host.emit(CallEnded(self, "no ACK", by_remote=True))
             self._send_bye(now)
             self._move(SessionState.ENDED)  # reported once: the BYE's answer adds nothing
             return
         tx = entry.transaction
         if tx.terminated:
-            self.ua.layer.send_stateless(entry.response, tx.source)
+            self.host.send_stateless(entry.response, tx.source)
         else:
-            self.ua.layer.send_response(tx, entry.response, now)
-        entry.interval = min(2 * entry.interval, self.ua.timers.T2)
-        self.ua.schedule(now + entry.interval, lambda at: self._retransmit(entry, at))
+            self.host.send_response(tx, entry.response, now)
+        entry.interval = min(2 * entry.interval, self.host.timers.T2)
+        self.host.schedule(now + entry.interval, lambda at: self._retransmit(entry, at))
 
     # -- the application's side: both roles --------------------------------------------------------
 
     def request(
         self, method: str, now: float, *, body: bytes = b"", content_type: str | None = None,
         headers: Headers = (),
-    ) -> Request:
-        """Send ``method`` inside the dialog; responses come as :class:`DialogResponse`."""
+    ) -> Outgoing:
+        """Send ``method`` inside the dialog; responses come as :class:`DialogResponse` with the handle
+        returned here (the same handle after a 491 or digest retry)."""
+        return self._request(method, now, body, content_type, headers, None)
+
+    def _request(self, method: str, now: float, body: bytes, content_type: str | None, headers: Headers,
+                 outgoing: Outgoing | None) -> Outgoing:
         dialog = self.dialog
         if dialog is None or dialog.state is DialogState.TERMINATED or self.state is SessionState.ENDED:
             raise SessionError(f"no dialog to send {method} in")
@@ -287,27 +288,32 @@ class Session:
                 raise SessionError("an INVITE transaction is already pending in this dialog")
             if self.state is not SessionState.CONFIRMED:
                 raise SessionError("re-INVITE needs a confirmed dialog")
-        request = self.ua.build_in_dialog(dialog, method, self._transport(), body, content_type, headers)
+        request = self.host.build_in_dialog(dialog, method, self._transport(), body, content_type, headers)
+        if outgoing is None:
+            outgoing = Outgoing(request)
+        else:
+            outgoing.request = request
         if method == "INVITE":
             self.pending_reinvite = request
-        tx = self.ua.send_in_dialog(self, request, now)
+        tx = self.host.send_in_dialog(self, request, now, outgoing)
         if method == "INVITE":
-            self.ua.schedule(now + 64 * self.ua.timers.T1, lambda at: self._reinvite_overdue(tx, at))
-        return request
+            handle = outgoing
+            self.host.schedule(now + 64 * self.host.timers.T1, lambda at: self._reinvite_overdue(tx, handle, at))
+        return outgoing
 
-    def _reinvite_overdue(self, tx: ClientTransaction, now: float) -> None:
+    def _reinvite_overdue(self, tx: ClientTransaction, outgoing: Outgoing, now: float) -> None:
         """Our re-INVITE got a provisional but no final response for 64*T1: CANCEL it (section 9.1), and
         give up on it 64*T1 after that (the peer's 487 normally ends it first)."""
         if tx.terminated or self.pending_reinvite is not tx.request or self.ended:
             return
-        self.ua.send_cancel(self, build_cancel(tx.request), tx.destination, now)
-        self.ua.schedule(now + 64 * self.ua.timers.T1, lambda at: self._reinvite_abandoned(tx))
+        self.host.send_cancel(self, build_cancel(tx.request), tx.destination, now)
+        self.host.schedule(now + 64 * self.host.timers.T1, lambda at: self._reinvite_abandoned(tx, outgoing))
 
-    def _reinvite_abandoned(self, tx: ClientTransaction) -> None:
+    def _reinvite_abandoned(self, tx: ClientTransaction, outgoing: Outgoing) -> None:
         if tx.terminated or self.pending_reinvite is not tx.request or self.ended:
             return
-        self.ua.abandon(tx)
-        self.on_dialog_timeout(tx.request, "no final response to the re-INVITE, even after CANCEL")
+        self.host.abandon(tx)
+        self.on_dialog_timeout(tx.request, "no final response to the re-INVITE, even after CANCEL", outgoing)
 
     def end(self, now: float, *, status: int = 487) -> None:
         """Hang up whatever the state: BYE a dialog, CANCEL our pending INVITE, refuse theirs with ``status``."""
@@ -338,24 +344,24 @@ class Session:
         if dialog is None:
             self._move(SessionState.ENDED)
             return
-        request = self.ua.build_in_dialog(dialog, "BYE", self._transport(), b"", None, ())
+        request = self.host.build_in_dialog(dialog, "BYE", self._transport(), b"", None, ())
         if self.state is not SessionState.ENDING:
             self._move(SessionState.ENDING)
-        self.ua.send_in_dialog(self, request, now)
+        self.host.send_in_dialog(self, request, now)
 
     def _send_cancel(self, now: float) -> None:
         tx = self.invite_tx
         if isinstance(tx, ClientTransaction) and not tx.terminated:
-            self.ua.send_cancel(self, build_cancel(tx.request), tx.destination, now)
-            self.ua.schedule(now + 64 * self.ua.timers.T1, lambda at: self._cancel_unanswered(tx))
+            self.host.send_cancel(self, build_cancel(tx.request), tx.destination, now)
+            self.host.schedule(now + 64 * self.host.timers.T1, lambda at: self._cancel_unanswered(tx))
 
     def _cancel_unanswered(self, tx: ClientTransaction) -> None:
         """Section 9.1: 64*T1 after the CANCEL with still no final response, the INVITE is given up."""
         if self.ended or tx is not self.invite_tx or tx.terminated:
             return
-        self.ua.abandon(tx)
+        self.host.abandon(tx)
         self._move(SessionState.ENDED)
-        self.ua.emit(CallEnded(self, "no final response after CANCEL", by_remote=True))
+        self.host.emit(CallEnded(self, "no final response after CANCEL", by_remote=True))
 
     # -- what the UA core feeds in -------------------------------------------------------------------
 
@@ -365,8 +371,8 @@ class Session:
         if status < 200:
             if status > 100 and response.to_tag and self.dialog is None:
                 self.dialog = Dialog.from_uac(self.invite, response,
-                                              local_contact=self.ua.contact_for(self._transport()))
-                self.ua._dialog_added(self)
+                                              local_contact=self.host.contact_for(self._transport()))
+                self.host.dialog_added(self)
             if self._cancel_wanted:
                 if not self._provisional_seen:
                     self._provisional_seen = True
@@ -376,23 +382,23 @@ class Session:
             if status > 100:
                 if self.state is SessionState.CALLING:
                     self._move(SessionState.RINGING)
-                self.ua.emit(CallProgress(self, response))
+                self.host.emit(CallProgress(self, response))
             return
         if 200 <= status < 300:
             self._on_invite_2xx(response, now)
             return
         if status in (401, 407) and not self._cancel_wanted and \
-                self.ua.retry_with_auth(self, self.invite, response, now):
+                self.host.retry_with_auth(self, self.invite, response, now) is not None:
             return
         if self.dialog is not None:
-            self.ua._dialog_removed(self)
+            self.host.dialog_removed(self)
             self.dialog = None
         cancelled = self._cancel_wanted
         self._move(SessionState.ENDED)
         if cancelled:
-            self.ua.emit(CallEnded(self, "cancelled", by_remote=False))
+            self.host.emit(CallEnded(self, "cancelled", by_remote=False))
         else:
-            self.ua.emit(CallFailed(self, status, response.reason, response))
+            self.host.emit(CallFailed(self, status, response.reason, response))
 
     def _on_invite_2xx(self, response: Response, now: float) -> None:
         dialog = self.dialog
@@ -403,23 +409,23 @@ class Session:
         if dialog is not None and dialog.state is DialogState.CONFIRMED:
             self._end_fork(response, now)
             return
-        contact = self.ua.contact_for(self._transport())
+        contact = self.host.contact_for(self._transport())
         if dialog is None or dialog.id.remote_tag != tag:
             if dialog is not None:
-                self.ua._dialog_removed(self)
+                self.host.dialog_removed(self)
             dialog = self.dialog = Dialog.from_uac(self.invite, response, local_contact=contact)
-            self.ua._dialog_added(self)
+            self.host.dialog_added(self)
         else:
             dialog.confirm(response)
         if self._cancel_wanted:
             self._send_ack(self.invite, response)
-            self.ua.emit(CallAnswered(self, response))
+            self.host.emit(CallAnswered(self, response))
             self.state = SessionState.CONFIRMED
             self._send_bye(now)
             return
         self._ack_or_hold(self.invite, response)
         self._confirmed(now)
-        self.ua.emit(CallAnswered(self, response))
+        self.host.emit(CallAnswered(self, response))
 
     def _ack_or_hold(self, invite: Request, response: Response) -> None:
         """ACK a 2xx to our INVITE at once, unless the INVITE had no offer and the 2xx has one (late offer,
@@ -443,9 +449,9 @@ class Session:
     def _send_ack(self, invite: Request, response: Response, body: bytes = b"",
                   content_type: str | None = None) -> None:
         assert self.dialog is not None
-        ack = self.dialog.ack_for(invite, response, self.ua.ids.branch(), body=body, content_type=content_type)
+        ack = self.dialog.ack_for(invite, response, self.host.ids.branch(), body=body, content_type=content_type)
         cseq = response.cseq
-        sent = self.ua.send_ack(self.dialog, ack)
+        sent = self.host.send_ack(self.dialog, ack)
         if cseq is not None:
             self._acks[cseq.number] = sent
 
@@ -453,15 +459,15 @@ class Session:
         cseq = response.cseq
         sent = self._acks.get(cseq.number) if cseq is not None else None
         if sent is not None:
-            self.ua.layer.send_again(*sent)
+            self.host.send_again(*sent)
 
     def _end_fork(self, response: Response, now: float) -> None:
         """Another fork answered after we confirmed one: ACK it, then BYE it (section 13.2.2.4)."""
-        fork = Dialog.from_uac(self.invite, response, local_contact=self.ua.contact_for(self._transport()))
-        ack = fork.ack_for(self.invite, response, self.ua.ids.branch())
-        self.ua.send_ack(fork, ack)
-        bye = self.ua.build_in_dialog(fork, "BYE", self._transport(), b"", None, ())
-        self.ua.send_orphan(bye, fork, now)
+        fork = Dialog.from_uac(self.invite, response, local_contact=self.host.contact_for(self._transport()))
+        ack = fork.ack_for(self.invite, response, self.host.ids.branch())
+        self.host.send_ack(fork, ack)
+        bye = self.host.build_in_dialog(fork, "BYE", self._transport(), b"", None, ())
+        self.host.send_orphan(bye, fork, now)
 
     def on_stray_2xx(self, response: Response) -> None:
         """A 2xx retransmission after the INVITE transaction ended: send the same ACK again."""
@@ -473,16 +479,16 @@ class Session:
         status = 503 if "reach" in reason else 408
         self._move(SessionState.ENDED)
         if self._cancel_wanted:
-            self.ua.emit(CallEnded(self, "cancelled", by_remote=False))
+            self.host.emit(CallEnded(self, "cancelled", by_remote=False))
         else:
-            self.ua.emit(CallFailed(self, status, reason))
+            self.host.emit(CallFailed(self, status, reason))
 
     def on_cancel(self, cancel: Request, now: float) -> None:
         """The peer cancelled its INVITE (the layer answered the CANCEL): 487 unless already answered."""
         if self._final_sent:
             return
         self.respond(487, now)
-        self.ua.emit(CallCancelled(self, cancel))
+        self.host.emit(CallCancelled(self, cancel))
 
     def on_ack(self, ack: Request, now: float) -> None:
         cseq = ack.cseq
@@ -494,7 +500,7 @@ class Session:
                 entry.response.shed(_KEPT_HEADERS)
                 if self.state is SessionState.ANSWERED:
                     self._confirmed(now)
-                self.ua.emit(CallAcked(self, ack))
+                self.host.emit(CallAcked(self, ack))
                 if self._bye_after_ack:
                     self._bye_after_ack = False
                     self._send_bye(now)
@@ -514,7 +520,7 @@ class Session:
             if self.role is Role.UAS and not self._final_sent:
                 self.respond(487, now)
             self._move(SessionState.ENDED)
-            self.ua.emit(CallEnded(self, "bye", by_remote=True, request=request))
+            self.host.emit(CallEnded(self, "bye", by_remote=True, request=request))
             return
         if self.state is SessionState.ENDED:
             self.reply(tx, 481, now)
@@ -524,14 +530,16 @@ class Session:
                 self.reply(tx, 491, now)
                 return
             if self.pending_remote_invite is not None or (self.role is Role.UAS and not self._final_sent):
-                self.reply(tx, 500, now, headers=[("Retry-After", str(self.ua.ids.retry_after()))])
+                self.reply(tx, 500, now, headers=[("Retry-After", str(self.host.ids.retry_after()))])
                 return
             self.pending_remote_invite = tx
         dialog.update_target(request)
-        self.ua.emit(DialogRequest(self, request, tx))
+        self.host.emit(DialogRequest(self, request, tx))
 
-    def on_dialog_response(self, request: Request, response: Response, now: float) -> None:
-        """A response to a request this session sent inside the dialog."""
+    def on_dialog_response(self, request: Request, response: Response, now: float,
+                           outgoing: Outgoing | None = None) -> None:
+        """A response to ``request``, which this session sent inside the dialog for ``outgoing`` (the
+        application's handle; None for the session's own BYE)."""
         status = response.status
         method = request.method
         if status >= 200 and method == "INVITE":
@@ -540,16 +548,17 @@ class Session:
             if status >= 200:
                 self._finish_bye(request, f"bye answered {status}")
             return
-        if status in (401, 407) and self.ua.retry_with_auth(self, request, response, now):
-            retry = self.ua.last_retry
-            assert retry is not None
-            self._origins[id(retry)] = self._origins.pop(id(request), request)
-            if method == "INVITE":
-                self.pending_reinvite = retry
-            return
+        if status in (401, 407):
+            retry = self.host.retry_with_auth(self, request, response, now, outgoing)
+            if retry is not None:
+                if outgoing is not None:
+                    outgoing.request = retry
+                if method == "INVITE":
+                    self.pending_reinvite = retry
+                return
         if method == "INVITE" and status == 491:
-            self.ua.schedule(now + self.ua.ids.glare_delay(self.role is Role.UAC),
-                             lambda at: self._retry_reinvite(request, at))
+            self.host.schedule(now + self.host.ids.glare_delay(self.role is Role.UAC),
+                               lambda at: self._retry_reinvite(request, outgoing, at))
             return
         if method == "INVITE" and 200 <= status < 300 and self.dialog is not None:
             cseq = response.cseq
@@ -561,35 +570,32 @@ class Session:
                 return
             self.dialog.update_target(response)
             self._ack_or_hold(request, response)
-        origin = self._origins.pop(id(request), request) if status >= 200 else self._origins.get(id(request), request)
-        self.ua.emit(DialogResponse(self, origin, response))
+        self.host.emit(DialogResponse(self, outgoing or Outgoing(request), response))
         if status in (481, 408) and self.state is not SessionState.ENDED:
             self._move(SessionState.ENDED)
-            self.ua.emit(CallEnded(self, f"{status} to {method}", by_remote=True))
+            self.host.emit(CallEnded(self, f"{status} to {method}", by_remote=True))
 
-    def _retry_reinvite(self, original: Request, now: float) -> None:
+    def _retry_reinvite(self, original: Request, outgoing: Outgoing | None, now: float) -> None:
         """Section 14.1: after a 491, try the same offer again (unless the dialog moved on)."""
         if self.state is not SessionState.CONFIRMED or self.pending_remote_invite is not None or \
                 self.pending_reinvite is not None:
-            origin = self._origins.pop(id(original), original)
-            self.ua.emit(DialogResponse(self, origin, make_response(original, 491)))
+            self.host.emit(DialogResponse(self, outgoing or Outgoing(original), make_response(original, 491)))
             return
         content_type = original.headers.get("content-type")
-        retry = self.request("INVITE", now, body=original.body, content_type=content_type)
-        self._origins[id(retry)] = self._origins.pop(id(original), original)
+        self._request("INVITE", now, original.body, content_type, (), outgoing)
 
-    def on_dialog_timeout(self, request: Request, reason: str) -> None:
+    def on_dialog_timeout(self, request: Request, reason: str, outgoing: Outgoing | None = None) -> None:
         if request.method == "INVITE":
             self.pending_reinvite = None
         if request.method == "BYE":
             self._finish_bye(request, "bye timed out")
             return
-        self.ua.emit(DialogRequestFailed(self, self._origins.pop(id(request), request), 408, reason))
+        self.host.emit(DialogRequestFailed(self, outgoing or Outgoing(request), 408, reason))
         if self.state is not SessionState.ENDED:
             self._move(SessionState.ENDED)
-            self.ua.emit(CallEnded(self, f"{request.method} timed out", by_remote=True))
+            self.host.emit(CallEnded(self, f"{request.method} timed out", by_remote=True))
 
     def _finish_bye(self, request: Request, reason: str) -> None:
         if self.state is not SessionState.ENDED:
             self._move(SessionState.ENDED)
-            self.ua.emit(CallEnded(self, reason, by_remote=False, request=request))
+            self.host.emit(CallEnded(self, reason, by_remote=False, request=request))

@@ -32,6 +32,7 @@ from .events import (
 from .layer import TransactionLayer
 from .message import Field, Headers, Request, Response
 from .session import Role, Session
+from .session_host import Outgoing
 from .timers import TimerSettings
 from .transaction_client import ClientTransaction
 from .transaction_server import InviteServerTransaction, ServerTransaction
@@ -115,6 +116,8 @@ class _Owner:
     session: Session | None
     request: Request
     purpose: str  # "invite", "dialog", "cancel", "orphan"
+    #: The application's handle of an in-dialog request ("dialog"), kept across its retries.
+    outgoing: Outgoing | None = None
 
 
 def destination_for(uri_text: str) -> Destination:
@@ -139,20 +142,20 @@ _TRUSTED_SEEN_MAX = 1024
 
 @dataclass(slots=True)
 class UserAgent:
-    """Sessions, routing and the transaction layer under them."""
+    """Sessions, routing and the transaction layer under them; the :class:`~.session_host.SessionHost` of
+    its sessions."""
 
     ids: Ids
     settings: UaSettings = field(default_factory=UaSettings)
     timers: TimerSettings = field(default_factory=TimerSettings)
     layer: TransactionLayer = field(default_factory=TransactionLayer)
-    #: The latest request sent by :meth:`retry_with_auth` (the session reads it).
-    last_retry: Request | None = None
     _events: list[UaEvent] = field(default_factory=list)
     _dialogs: dict[DialogId, Session] = field(default_factory=dict)
     _by_call_id: dict[str, Session] = field(default_factory=dict)
     _by_server_tx: dict[ServerTransaction, Session] = field(default_factory=dict)
     _owners: dict[ClientTransaction, _Owner] = field(default_factory=dict)
-    _digest: dict[int, DigestClient] = field(default_factory=dict)
+    #: The digest client of each session that met a challenge (dropped when the session ends).
+    _digest: dict[Session, DigestClient] = field(default_factory=dict)
     _heap: list[tuple[float, int, Timer]] = field(default_factory=list)
     _seq: int = 0
     _sweep_at: int = 1024
@@ -322,12 +325,22 @@ class UserAgent:
             transport=transport.upper(), user_agent=s.user_agent,
         )
 
-    def send_in_dialog(self, session: Session, request: Request, now: float) -> ClientTransaction:
+    def send_in_dialog(self, session: Session, request: Request, now: float,
+                       outgoing: Outgoing | None = None) -> ClientTransaction:
         dialog = session.dialog
         assert dialog is not None
         tx = self.layer.send_request(request, destination_for(dialog.next_hop()), now)
-        self._owners[tx] = _Owner(session, tx.request, "dialog")
+        self._owners[tx] = _Owner(session, tx.request, "dialog", outgoing)
         return tx
+
+    def send_response(self, tx: ServerTransaction, response: Response, now: float) -> None:
+        self.layer.send_response(tx, response, now)
+
+    def send_stateless(self, message: Request | Response, destination: Destination) -> bytes:
+        return self.layer.send_stateless(message, destination)
+
+    def send_again(self, data: bytes, destination: Destination) -> None:
+        self.layer.send_again(data, destination)
 
     def abandon(self, tx: ClientTransaction) -> None:
         """Give up on an INVITE stuck in Proceeding after its CANCEL went unanswered (RFC 3261 section 9.1:
@@ -349,18 +362,20 @@ class UserAgent:
         tx = self.layer.send_request(cancel, destination, now)
         self._owners[tx] = _Owner(session, cancel, "cancel")
 
-    def retry_with_auth(self, session: Session, request: Request, response: Response, now: float) -> bool:
-        """Answer a 401/407 once per challenge (RFC 3261 section 22.2, RFC 7616); ``False`` means give up."""
+    def retry_with_auth(self, session: Session, request: Request, response: Response, now: float,
+                        outgoing: Outgoing | None = None) -> Request | None:
+        """Answer a 401/407 once per challenge (RFC 3261 section 22.2, RFC 7616): the request sent again with
+        credentials (its answers reach the session with ``outgoing``), or ``None`` to give up."""
         if not self.settings.credentials:
-            return False
-        client = self._digest.get(id(session))
+            return None
+        client = self._digest.get(session)
         if client is None:
-            client = self._digest[id(session)] = DigestClient(self.settings.credentials, self.ids.cnonce)
+            client = self._digest[session] = DigestClient(self.settings.credentials, self.ids.cnonce)
         header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
         auth = client.on_challenge(response.status, response.headers.get_all(header), request.method, request.uri,
                                    request.body)
         if auth is None:
-            return False
+            return None
         retry = Request(request.method, request.uri, request.headers.copy(), request.body)
         h = retry.headers
         for name in ("Authorization", "Proxy-Authorization"):
@@ -383,27 +398,26 @@ class UserAgent:
         if purpose == "invite":
             session.invite = tx.request
             session.invite_tx = tx
-        self._owners[tx] = _Owner(session, tx.request, purpose)
-        self.last_retry = tx.request
-        return True
+        self._owners[tx] = _Owner(session, tx.request, purpose, outgoing)
+        return tx.request
 
     def _destination_of(self, request: Request) -> Destination:
         routes = request.routes
         return destination_for(routes[0].uri_text if routes else request.uri)
 
-    def _dialog_added(self, session: Session) -> None:
+    def dialog_added(self, session: Session) -> None:
         if session.dialog is not None:
             self._dialogs[session.dialog.id] = session
 
-    def _dialog_removed(self, session: Session) -> None:
+    def dialog_removed(self, session: Session) -> None:
         if session.dialog is not None and self._dialogs.get(session.dialog.id) is session:
             del self._dialogs[session.dialog.id]
 
-    def _session_ended(self, session: Session) -> None:
-        self._dialog_removed(session)
+    def session_ended(self, session: Session) -> None:
+        self.dialog_removed(session)
         if self._by_call_id.get(session.call_id) is session:
             del self._by_call_id[session.call_id]
-        self._digest.pop(id(session), None)
+        self._digest.pop(session, None)
 
     def shutdown(self, now: float) -> None:
         """End every session (BYE, CANCEL, or 503 to unanswered INVITEs) before the service stops."""
@@ -519,7 +533,7 @@ class UserAgent:
         if owner.purpose == "invite":
             session.on_invite_response(response, now)
         elif owner.purpose == "dialog":
-            session.on_dialog_response(owner.request, response, now)
+            session.on_dialog_response(owner.request, response, now, owner.outgoing)
 
     def _on_stray(self, response: Response, now: float) -> None:
         dialog_id = DialogId.of_response(response)
@@ -538,7 +552,7 @@ class UserAgent:
         if owner.purpose == "invite":
             owner.session.on_invite_timeout(reason)
         elif owner.purpose == "dialog":
-            owner.session.on_dialog_timeout(owner.request, reason)
+            owner.session.on_dialog_timeout(owner.request, reason, owner.outgoing)
         elif owner.purpose == "cancel" and not owner.session.ended:
             owner.session.on_invite_timeout("cancel timed out")
 

@@ -15,6 +15,7 @@ from .transaction_server import ServerTransaction
 
 if TYPE_CHECKING:
     from .session import Session
+    from .session_host import Outgoing
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +82,20 @@ class DialogRequest:
 
 @dataclass(frozen=True, slots=True)
 class DialogResponse:
-    """A response to a request the application sent in the dialog (provisional ones included)."""
+    """A response to a request the application sent in the dialog (provisional ones included): ``outgoing``
+    is the handle :meth:`Session.request` returned for it."""
 
     session: Session
-    request: Request
+    outgoing: Outgoing
     response: Response
 
 
 @dataclass(frozen=True, slots=True)
 class DialogRequestFailed:
-    """A request the application sent in the dialog timed out or could not be sent."""
+    """A request the application sent in the dialog (``outgoing``) timed out or could not be sent."""
 
     session: Session
-    request: Request
+    outgoing: Outgoing
     status: int
     reason: str
 

@@ -6,9 +6,8 @@ import logging
 from collections.abc import Callable
 
 from ...sip.message import Response
-from ...sip.ua_events import UaEvent
 from ..call import Call
-from ..events import FlowEnded, FlowError, FlowEvent, FlowReport
+from ..events import FlowEnded, FlowError, FlowEvent, FlowReport, LegEvent
 from ..leg import Leg, LegName
 
 logger = logging.getLogger("call_api.call.flow")
@@ -17,7 +16,12 @@ Sink = Callable[[FlowReport], None]
 
 
 def status_line(response: Response) -> str:
-    return f"SIP/2.0 {response.status} {response.reason}".rstrip()
+    return status_text(response.status, response.reason)
+
+
+def status_text(status: int, reason: str) -> str:
+    """The status line of a response, e.g. ``SIP/2.0 200 OK``."""
+    return f"SIP/2.0 {status} {reason}".rstrip()
 
 
 class Flow:
@@ -34,9 +38,11 @@ class Flow:
         self.failed = False
         call.busy = self
 
-    def on_session_event(self, leg: Leg, event: UaEvent, now: float) -> bool:
-        """A SIP session event on one of the call's legs while this flow runs; True when consumed
-        (the B2BUA then does not relay or act on it)."""
+    def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> bool:
+        """The one way into a flow: something happened on one of the call's legs while it runs, or a request
+        it sent with :meth:`Call.send` (``handler=self.on_leg_event``) got its final answer, a
+        :class:`~b2bua.call.events.LegResponse` with the handle ``send`` returned (even after the flow is done).
+        True when consumed (the B2BUA then does not relay or act on it)."""
         return False
 
     def event(self, data: str, *, callid: str | None = None, leg: LegName | None = None,

@@ -10,13 +10,12 @@ A 491 is retried by the session after the section 14.1 delay; any other failure 
 
 from __future__ import annotations
 
-from functools import partial
-
 from ...errors import ParseError, SessionError
 from ...sip import sdp
 from ...sip.message import Response
+from ...sip.session_host import Outgoing
 from ..call import Call
-from ..events import TIMEOUT, WRONG_ANSWER
+from ..events import TIMEOUT, WRONG_ANSWER, LegEvent, LegResponse
 from ..leg import Leg
 from .base import Flow, Sink, status_line
 
@@ -30,6 +29,8 @@ class HoldFlow(Flow):
         self.hold = hold
         self.pending = list(legs)
         self.data = "CALL_HOLD" if hold else "CALL_UNHOLD"
+        #: The re-INVITE in flight and the offer it carries.
+        self._sent: tuple[Outgoing, bytes] | None = None
 
     def start(self, now: float) -> None:
         self._next(now)
@@ -53,12 +54,21 @@ class HoldFlow(Flow):
                 self.fail(WRONG_ANSWER, f"the other party's SDP cannot be edited: {error.reason}")
                 return
             try:
-                self.call.send(leg, "INVITE", now, partial(self._answered, leg, offer),
-                               body=offer, content_type="application/sdp")
+                outgoing = self.call.send(leg, "INVITE", now, self.on_leg_event, body=offer,
+                                          content_type="application/sdp")
+                self._sent = (outgoing, offer)
             except SessionError as error:
                 self.fail(491, f"cannot re-INVITE the {leg.name}: {error}")
             return
         self.finish()
+
+    def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> bool:
+        sent = self._sent
+        if isinstance(event, LegResponse) and sent is not None and event.outgoing is sent[0]:
+            self._sent = None
+            self._answered(leg, sent[1], event.response, now)
+            return True
+        return False
 
     def _answered(self, leg: Leg, offer: bytes, response: Response | None, now: float) -> None:
         if self.done:

@@ -16,12 +16,12 @@ from ...errors import SipError
 from ...sip.headers import SipFrag
 from ...sip.message import Request, Response
 from ...sip.refer import ReferSubscription
+from ...sip.session_host import Outgoing
 from ...sip.transaction_server import ServerTransaction
 from ...sip.ua import Timer
-from ...sip.ua_events import DialogRequest, UaEvent
 from ...sip.uri import SipUri, parse_uri
 from ..call import Call
-from ..events import TIMEOUT
+from ..events import TIMEOUT, LegEvent, LegRequest, LegResponse
 from ..leg import Leg
 from .base import Flow, Sink, status_line
 
@@ -53,6 +53,7 @@ class ReferFlow(Flow):
         self.target = target
         self.referred_by = referred_by
         self.sub: ReferSubscription | None = None
+        self._refer: Outgoing | None = None
         self.accepted = False
         self.started = False
         self.new_call: Call | None = None
@@ -73,11 +74,12 @@ class ReferFlow(Flow):
         if self.referred_by:
             headers.append(("Referred-By", self.referred_by))
         try:
-            refer = self.call.send(self.transferee, "REFER", now, self._refer_answered, headers=headers)
+            refer = self.call.send(self.transferee, "REFER", now, self.on_leg_event, headers=headers)
         except SipError as error:
             self.failure(500, f"cannot send REFER to the {self.transferee.name}: {error}", now)
             return
-        self.sub = ReferSubscription(refer)
+        self._refer = refer
+        self.sub = ReferSubscription(refer.first)
         self.transferee.refers.append(self.sub)
 
     def _refer_answered(self, response: Response | None, now: float) -> None:
@@ -117,9 +119,13 @@ class ReferFlow(Flow):
         self.new_callid = callid
         self._start(None)
 
-    def on_session_event(self, leg: Leg, event: UaEvent, now: float) -> bool:
-        if isinstance(event, DialogRequest):
+    def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> bool:
+        if isinstance(event, LegRequest):
             return self.on_request(leg, event.request, event.transaction, now)
+        if isinstance(event, LegResponse) and self._refer is not None and event.outgoing is self._refer:
+            self._refer = None
+            self._refer_answered(event.response, now)
+            return True
         return False
 
     def on_request(self, leg: Leg, request: Request, transaction: ServerTransaction, now: float) -> bool:

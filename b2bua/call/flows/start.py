@@ -14,11 +14,10 @@ import zlib
 from typing import TYPE_CHECKING
 
 from ...sip import sdp
-from ...sip.ua_events import CallAnswered, CallEnded, CallFailed, UaEvent
 from ..call import Call, CallState
-from ..events import TIMEOUT
+from ..events import TIMEOUT, LegAnswered, LegEnded, LegEvent, LegFailed
 from ..leg import Leg
-from .base import Sink, status_line
+from .base import Sink, status_text
 from .refer import ReferFlow
 
 if TYPE_CHECKING:
@@ -43,26 +42,26 @@ class CallStartFlow(ReferFlow):
         self._answer_timer = ua.schedule(now + b2bua.settings.answer_timeout, self._no_answer)
         call.timers.append(self._answer_timer)
 
-    def on_session_event(self, leg: Leg, event: UaEvent, now: float) -> bool:
+    def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> bool:
         if leg is self.transferee:
             match event:
-                case CallAnswered(_, response):
+                case LegAnswered(status, reason, body, ctype):
                     self._answer_timer.cancel()
-                    leg.remember_received(response.body, response.headers.get("content-type"))
+                    leg.remember_received(body, ctype)
                     self.call.move(CallState.ANSWERED)
-                    self.event("CALL_ANSWER", callid=leg.call_id, leg="caller", status=status_line(response))
+                    self.event("CALL_ANSWER", callid=leg.call_id, leg="caller", status=status_text(status, reason))
                     self.send_refer(now)
                     return True
-                case CallFailed(_, status, reason, _):
+                case LegFailed(status, reason):
                     self.fail(status, f"the caller did not answer: {status} {reason}".rstrip())
                     return False
-                case CallEnded(_, reason, _, _):
+                case LegEnded(reason, _):
                     if not self.done:
                         self.fail(487, f"the caller's call ended before the transfer completed ({reason})")
                     return False
                 case _:
                     pass  # the rest as in any transfer: the base flow's
-        return super().on_session_event(leg, event, now)
+        return super().on_leg_event(leg, event, now)
 
     def _no_answer(self, now: float) -> None:
         if not self.done and not self.transferee.session.confirmed:
