@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b2bua.call.b2bua import B2bua, B2buaSettings
+from b2bua.call.b2bua import B2bua, B2buaSettings, strip_correlation
 from b2bua.call.call import CallState
 from b2bua.sip.message import Request, Response
 from b2bua.sip.session import Session
@@ -263,3 +263,192 @@ def test_an_ended_call_is_freed_by_reference_counting() -> None:
         assert [r() for r in session_refs] == [None, None]  # gone with the last transactions
     finally:
         gc.enable()
+
+
+def test_strip_correlation_takes_the_transfer_token_off_a_sip_uri_only() -> None:
+    assert strip_correlation("sip:carol@127.0.0.4;osid=t1") == ("sip:carol@127.0.0.4", "t1")
+    assert strip_correlation("sip:carol@127.0.0.4") == ("sip:carol@127.0.0.4", None)
+    assert strip_correlation("tel:+15551234;osid=t1") == ("tel:+15551234;osid=t1", None)
+    assert strip_correlation("sip:") == ("sip:", None)  # unreadable: left as it is
+
+
+def test_calls_over_the_limit_get_503_with_retry_after() -> None:
+    net, alice, bob, service, app = rig()
+    service.app = app = B2bua(service.ua, B2buaSettings(max_calls=1))
+    dial(net, alice, bob)
+    alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>", body=SDP_A)
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 503
+    refusal = [m for m in alice.inbox if isinstance(m, Response) and m.status == 503][0]
+    assert refusal.headers.get("retry-after") == "5" and len(app.table) == 1
+
+
+def test_an_invite_with_max_forwards_zero_gets_483() -> None:
+    net, alice, bob, service, app = rig()
+    alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>",
+                    body=SDP_A, max_forwards=0)
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 483
+    assert not any(isinstance(e, IncomingCall) for e in bob.events) and len(app.table) == 0
+
+
+def test_the_callee_invite_carries_max_forwards_minus_one() -> None:
+    net, alice, bob, service, app = rig()
+    alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@x>", to_addr="<sip:bob@y>",
+                    body=SDP_A, max_forwards=7)
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall) and incoming.request.max_forwards == 6
+
+
+def test_a_callee_asking_for_credentials_is_reported_to_the_caller_as_403() -> None:
+    """The challenge is for the service's own INVITE: the caller cannot answer it, so it hears 403."""
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(407, net.now, headers=[("Proxy-Authenticate", 'Digest realm="bob", nonce="n1"')])
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 403
+    assert failed.reason == "Callee Requires Credentials" and len(app.table) == 0
+
+
+def test_an_answer_crossing_the_callers_cancel_is_ended_with_bye() -> None:
+    """RFC 3261 section 9.1: the callee's 200 crosses the CANCEL; the caller's call is over (487), so the
+    service ends the callee's fresh dialog with a BYE."""
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(180, net.now)
+    net.settle()
+    a.end(net.now)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    assert isinstance(take(bob, CallEnded), CallEnded)
+    assert a.ended and b.ended and len(app.table) == 0
+    assert 487 in [m.status for m in alice.inbox if isinstance(m, Response)]
+
+
+def test_a_notify_in_a_bridged_dialog_is_relayed() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    b.request("NOTIFY", net.now, body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag",
+              headers=[("Event", "refer"), ("Subscription-State", "terminated;reason=noresource")])
+    net.settle()
+    notify = take(alice, DialogRequest)
+    assert isinstance(notify, DialogRequest) and notify.request.method == "NOTIFY"
+    assert notify.request.headers.get("event") == "refer" and notify.request.body == b"SIP/2.0 200 OK\r\n"
+
+
+def test_an_in_dialog_request_for_a_session_no_call_owns_gets_481() -> None:
+    """A dialog the service's UA made without the B2BUA (no leg owns it): the B2BUA does not know it."""
+    net, alice, bob, service, app = rig()
+    service.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:svc@127.0.0.1>", to_addr="<sip:bob@y>",
+                      body=SDP_A)
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    incoming.session.respond(200, net.now, body=SDP_B)
+    net.settle()
+    incoming.session.request("INFO", net.now, body=b"Signal=1\r\n", content_type="application/dtmf-relay")
+    net.settle()
+    answers = [e.response.status for e in bob.events if isinstance(e, DialogResponse) and e.response is not None]
+    assert answers == [481]
+
+
+# -- INVITE with Replaces (RFC 3891) ------------------------------------------------------------------------
+
+
+def bobs_dialog(b: Session, *params: str) -> str:
+    """The Replaces value naming bob's dialog with the service as bob sees it."""
+    assert b.dialog is not None
+    return ";".join([f"{b.call_id};to-tag={b.local_tag};from-tag={b.dialog.id.remote_tag}", *params])
+
+
+def replacing_invite(net: Network, alice: Node, replaces: str, body: bytes = SDP_A) -> Session:
+    """alice, as a newcomer, INVITEs the service with ``Replaces: replaces``."""
+    return alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@127.0.0.2>", to_addr="<sip:bob@y>",
+                           body=body, headers=[("Replaces", replaces)])
+
+
+def replace_refused_with(net: Network, alice: Node, newcomer: Session) -> int:
+    net.settle()
+    assert newcomer.ended
+    failed = [e for e in alice.events if isinstance(e, CallFailed) and e.session is newcomer]
+    assert len(failed) == 1
+    return failed[0].status
+
+
+def test_replaces_that_cannot_be_read_gets_400() -> None:
+    net, alice, bob, service, app = rig()
+    assert replace_refused_with(net, alice, replacing_invite(net, alice, ";;;")) == 400
+
+
+def test_replaces_early_only_naming_a_confirmed_dialog_gets_486() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    newcomer = replacing_invite(net, alice, bobs_dialog(b, "early-only"))
+    assert replace_refused_with(net, alice, newcomer) == 486
+    assert a.confirmed and b.confirmed
+
+
+def test_replaces_naming_a_dialog_not_yet_confirmed_gets_486() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(180, net.now)
+    net.settle()
+    assert replace_refused_with(net, alice, replacing_invite(net, alice, bobs_dialog(b))) == 486
+
+
+def test_replaces_without_an_offer_gets_488() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    assert replace_refused_with(net, alice, replacing_invite(net, alice, bobs_dialog(b), body=b"")) == 488
+
+
+def test_replaces_refused_by_the_kept_party_is_answered_with_its_status_and_the_call_stays() -> None:
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    newcomer = replacing_invite(net, alice, bobs_dialog(b))
+    net.settle()
+    reinvite = take(bob, DialogRequest)
+    assert isinstance(reinvite, DialogRequest) and reinvite.request.method == "INVITE"
+    b.reply(reinvite.transaction, 488, net.now)
+    assert replace_refused_with(net, alice, newcomer) == 488
+    assert a.confirmed and b.confirmed and len(app.table) == 1
+
+
+def test_a_callee_the_service_cannot_call_gets_the_caller_503() -> None:
+    """A Request-URI that names no SIP host (RFC 3966 tel:) cannot be forwarded without an outbound proxy."""
+    net, alice, bob, service, app = rig()
+    alice.ua.invite("tel:+15551234", net.now, from_addr="<sip:alice@127.0.0.2>", to_addr="<tel:+15551234>",
+                    body=SDP_A)
+    net.settle()
+    failed = take(alice, CallFailed)
+    assert isinstance(failed, CallFailed) and failed.status == 503 and failed.reason == "Cannot Reach Callee"
+    assert len(app.table) == 0
+
+
+def test_with_an_outbound_proxy_a_uri_naming_the_service_is_sent_on() -> None:
+    """Behind a proxy, the service's own address in a Request-URI is the proxy's business (it may rewrite it),
+    not a loop the service can see: no 482."""
+    net = Network()
+    proxy = parse_sip_uri("sip:127.0.0.3:5060;lr")  # bob plays the outbound proxy
+    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=parse_sip_uri("sip:127.0.0.1:5080;lr")))
+    bob = net.add("bob", "127.0.0.3")
+    service = net.add("service", "127.0.0.1", UaSettings(outbound_proxy=proxy), port=5080)
+    service.app = B2bua(service.ua)
+    alice.ua.invite("sip:call-api@127.0.0.1:5080", net.now, from_addr="<sip:alice@x>", to_addr="<sip:s@y>",
+                    body=SDP_A)
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall) and incoming.request.uri == "sip:call-api@127.0.0.1:5080"
+    assert not any(isinstance(e, CallFailed) for e in alice.events)

@@ -1,4 +1,5 @@
-"""Tests for b2bua.call.events: a leg's session events in the call layer's words, frozen and slotted."""
+"""Tests for b2bua.call.events: a leg's session events in the call layer's words, and what a command (flow)
+reports; all frozen and slotted."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ import typing
 import pytest
 
 from b2bua.call.events import (
+    TIMEOUT,
+    WRONG_ANSWER,
+    FlowEnded,
+    FlowError,
+    FlowEvent,
+    FlowReport,
     LegAcked,
     LegAnswered,
     LegCancelled,
@@ -58,3 +65,43 @@ def test_leg_events_are_frozen_and_slotted(event: LegEvent) -> None:
     field = dataclasses.fields(event)[0].name if dataclasses.fields(event) else "x"
     with pytest.raises((dataclasses.FrozenInstanceError, AttributeError, TypeError)):
         setattr(event, field, None)
+
+
+# -- what a command reports ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", typing.get_args(FlowReport))
+def test_flow_reports_are_frozen_slotted_dataclasses(kind: type) -> None:
+    assert dataclasses.is_dataclass(kind) and "__slots__" in vars(kind)
+    assert kind.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_a_report_cannot_change_once_made() -> None:
+    event = FlowEvent("CALL_HOLD", "c1", "callee", "SIP/2.0 200 OK")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.data = "CALL_UNHOLD"  # type: ignore[misc]
+    assert FlowEvent("CALL_START") == FlowEvent("CALL_START", None, None, None)
+    assert FlowEnded() == FlowEnded() and FlowError(488, "x") != FlowError(408, "x")
+
+
+def describe(report: FlowReport) -> str:
+    match report:
+        case FlowEvent(data, callid, leg, _):
+            return f"{data} {callid} {leg}"
+        case FlowError(code, message):
+            return f"error {code} {message}"
+        case FlowEnded():
+            return "ended"
+        case _:
+            typing.assert_never(report)
+
+
+def test_reports_match_by_position() -> None:
+    assert describe(FlowEvent("CALL_ANSWER", "c1", "caller")) == "CALL_ANSWER c1 caller"
+    assert describe(FlowError(TIMEOUT, "no answer")) == "error 408 no answer"
+    assert describe(FlowEnded()) == "ended"
+
+
+def test_service_codes_are_the_sip_statuses_they_stand_for() -> None:
+    assert (TIMEOUT, WRONG_ANSWER) == (408, 488)  # Request Timeout, Not Acceptable Here
+    assert set(typing.get_args(FlowReport)) == {FlowEvent, FlowError, FlowEnded}

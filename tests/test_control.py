@@ -7,7 +7,17 @@ from dataclasses import dataclass
 import pytest
 
 from b2bua.call import commands
-from b2bua.call.commands import CallEnd, CallHold, CallUnHold, Command, Kind, arg
+from b2bua.call.commands import (
+    CallAttendedTransfer,
+    CallBlindTransfer,
+    CallEnd,
+    CallHold,
+    CallStart,
+    CallUnHold,
+    Command,
+    Kind,
+    arg,
+)
 from b2bua.call.control import BY_TYPE, COMMANDS, Control, row
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.call.flows.base import Flow, Sink
@@ -224,3 +234,80 @@ def test_a_new_command_is_a_row_and_its_handler() -> None:
     parked.run(control, CallPark(a.call_id), net.now, out.append, "p1")
     net.settle()
     assert (parked.name, names(out)) == ("CallPark", ["FlowEnded"])
+
+
+# -- what each command refuses --------------------------------------------------------------------------------
+
+
+def late_offer_answered_call() -> tuple[Network, Node, Node, Control, Session, Session]:
+    """A call the callee answered with its offer, the caller's ACK (with the answer) not yet sent: answered,
+    but neither leg is confirmed at the service."""
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob, body=b"")
+    b.respond(200, net.now, body=SDP_B)
+    net.run(until=net.now + 0.1)
+    return net, alice, bob, Control(app), a, b
+
+
+def test_hold_refuses_a_call_whose_legs_are_not_confirmed() -> None:
+    net, alice, bob, control, a, b = late_offer_answered_call()
+    out, sink = reports()
+    with pytest.raises(CallStateError, match="not fully set up"):
+        control.start(CallHold(a.call_id, None), net.now, sink)  # type: ignore[arg-type]
+    assert out == []
+
+
+def test_callstart_refuses_a_caller_it_cannot_call() -> None:
+    net, alice, bob, service, app = rig()
+    out, sink = reports()
+    with pytest.raises(CallStateError, match="cannot call"):
+        Control(app).start(CallStart("not a uri", "sip:bob@127.0.0.3"), net.now, sink)  # type: ignore[arg-type]
+    assert out == [] and len(app.table) == 0
+
+
+def test_blind_transfer_refusals() -> None:
+    net, alice, bob, service, app = rig()
+    control = Control(app)
+    out, sink = reports()
+    a, b, _ = dial(net, alice, bob)
+    with pytest.raises(CallStateError, match="not answered"):
+        control.start(CallBlindTransfer(a.call_id, "callee", "sip:carol@127.0.0.4"), net.now, sink)  # type: ignore[arg-type]
+    net, alice, bob, control, a, b = late_offer_answered_call()
+    with pytest.raises(CallStateError, match="not connected"):
+        control.start(CallBlindTransfer(a.call_id, "caller", "sip:carol@127.0.0.4"), net.now, sink)  # type: ignore[arg-type]
+    net, alice, bob, control, a, b = answered_call()
+    b.request("INVITE", net.now, body=SDP_B.replace(b"20 1", b"20 2"))
+    net.settle()  # bob's re-INVITE reaches alice, who does not answer yet
+    with pytest.raises(CallBusyError, match="INVITE transaction pending"):
+        control.start(CallBlindTransfer(a.call_id, "callee", "sip:carol@127.0.0.4"), net.now, sink)  # type: ignore[arg-type]
+    assert out == []
+
+
+def test_attended_transfer_refusals() -> None:
+    net, alice, bob, service, app = rig()
+    control = Control(app)
+    out, sink = reports()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    with pytest.raises(CallStateError, match="same call"):
+        control.start(CallAttendedTransfer(a.call_id, "caller", a.call_id, "callee", None), net.now, sink)  # type: ignore[arg-type]
+    a2, b2, _ = dial(net, alice, bob)  # a second call, ringing
+    with pytest.raises(CallStateError, match="not answered"):
+        control.start(CallAttendedTransfer(a.call_id, "caller", a2.call_id, "callee", None), net.now, sink)  # type: ignore[arg-type]
+    assert out == []
+
+
+def test_attended_transfer_refuses_legs_not_connected() -> None:
+    net, alice, bob, service, app = rig()
+    control = Control(app)
+    out, sink = reports()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    a2, b2, _ = dial(net, alice, bob, body=b"")  # a second call, answered with a late offer, not yet ACKed
+    b2.respond(200, net.now, body=SDP_B)
+    net.run(until=net.now + 0.1)
+    with pytest.raises(CallStateError, match="both legs must be connected"):
+        control.start(CallAttendedTransfer(a.call_id, "caller", a2.call_id, "caller", None), net.now, sink)  # type: ignore[arg-type]
+    assert out == []

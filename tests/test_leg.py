@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import get_args
 
+import pytest
+
 from b2bua.call.call import Call
 from b2bua.call.leg import LEG_NAMES, Leg, LegName
+from b2bua.errors import ParseError
 from b2bua.sip import sdp
 
 from .sipnet import Network
@@ -61,6 +64,22 @@ def test_unparsable_sdp_is_relayed_as_is() -> None:
 
 def test_leg_names_are_the_literal() -> None:
     assert LEG_NAMES == get_args(LegName) == ("caller", "callee")
+
+
+def test_an_offer_of_our_own_must_have_a_readable_origin() -> None:
+    """A relayed SDP without a readable o= line goes as is; one the service makes itself must have one."""
+    leg = a_leg()
+    with pytest.raises(ParseError):
+        leg.own_offer(b"v=0\r\nnot sdp\r\n")
+    assert leg.sent_version is None
+
+
+def test_a_leg_knows_its_call_its_peer_and_shows_its_dialog() -> None:
+    leg = a_leg()
+    assert leg.other is None  # no caller leg yet
+    caller = leg.call.add_leg("caller", leg.session)
+    assert leg.other is caller and caller.other is leg
+    assert repr(leg) == f"<Leg callee {leg.session.call_id} {leg.session.state.value}>"
 
 
 def test_a_leg_says_whose_answer_it_carries_and_a_replacement_takes_that_over() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from b2bua.sip.message import COMPACT_FORMS, Headers, Request, Response, canonical_name, header_key
+from b2bua.errors import ParseError
+from b2bua.sip.message import COMPACT_FORMS, Headers, Message, Request, Response, canonical_name, header_key
 from b2bua.sip.parser import parse_message
 
 RAW = (
@@ -171,3 +173,56 @@ _FIELDS = st.lists(st.one_of(
 def test_serialize_agrees_with_its_rules(fields: list[tuple[str, str, str | None]], body: bytes) -> None:
     msg = Request("OPTIONS", "sip:a@b", Headers(list(fields)), body)
     assert msg.serialize() == _reference_serialize(msg)
+
+
+# -- the container and the views nothing else reaches ----------------------------------------------------------
+
+
+def test_headers_as_a_container() -> None:
+    headers = Headers.of(("Via", "SIP/2.0/UDP a;branch=z9hG4bK1"), ("v", "SIP/2.0/UDP b;branch=z9hG4bK2"))
+    assert len(headers) == 2 and "VIA" in headers and "route" not in headers and 5 not in headers
+    assert [f[:2] for f in headers.fields()] == [("via", "SIP/2.0/UDP a;branch=z9hG4bK1"),
+                                                 ("via", "SIP/2.0/UDP b;branch=z9hG4bK2")]
+    assert repr(headers) == ("Headers([('via', 'SIP/2.0/UDP a;branch=z9hG4bK1'), "
+                             "('via', 'SIP/2.0/UDP b;branch=z9hG4bK2')])")
+    assert headers == headers.copy() and headers != Headers.of(("Via", "x")) and headers != [("Via", "x")]
+    with pytest.raises(TypeError):
+        hash(headers)  # they change, so they must not hash
+
+
+def test_set_replaces_the_first_field_in_place_or_appends() -> None:
+    headers = Headers.of(("To", "<sip:b@y>"), ("Route", "<sip:r1>"), ("Route", "<sip:r2>"), ("CSeq", "1 INVITE"))
+    headers.set("route", "<sip:r3>")
+    assert list(headers) == [("To", "<sip:b@y>"), ("Route", "<sip:r3>"), ("CSeq", "1 INVITE")]
+    headers.set("Subject", "hi")
+    assert list(headers)[-1] == ("Subject", "hi")
+
+
+def test_a_typed_view_is_cached_until_the_headers_change() -> None:
+    request = Request("INVITE", "sip:b@y", Headers.of(("Max-Forwards", "7")))
+    assert request.headers.cached("max-forwards") is None
+    assert request.max_forwards == 7 and request.headers.cached("max-forwards") == 7
+    request.headers.set("Max-Forwards", "6")
+    assert request.headers.cached("max-forwards") is None and request.max_forwards == 6
+    assert Request("OPTIONS", "sip:b@y", Headers()).max_forwards is None
+
+
+def test_a_max_forwards_over_255_is_a_400() -> None:
+    with pytest.raises(ParseError) as raised:
+        _ = Request("INVITE", "sip:b@y", Headers.of(("Max-Forwards", "256"))).max_forwards
+    assert raised.value.status == 400
+
+
+def test_messages_compare_only_with_their_own_kind_and_show_their_start_and_call_id() -> None:
+    request = Request("BYE", "sip:b@y", Headers.of(("Call-ID", "c1")))
+    response = Response(200, "OK", Headers.of(("Call-ID", "c1")))
+    assert request != response and request != "BYE sip:b@y SIP/2.0"
+    assert repr(request) == "<Request BYE sip:b@y call-id='c1'>"
+    assert repr(response) == "<Response 200 OK call-id='c1'>"
+
+
+def test_the_shared_base_has_no_start_line_of_its_own() -> None:
+    message = Message()
+    assert len(message.headers) == 0 and message.body == b"" and message.version == "SIP/2.0"
+    with pytest.raises(NotImplementedError):
+        message.start_line()  # Request and Response give it

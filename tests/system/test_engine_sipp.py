@@ -106,8 +106,11 @@ def test_service_calls_out_direct(sipp: SippLauncher, rig_ports: PortMap) -> Non
 
 
 def test_service_calls_out_through_the_outbound_proxy(sipp: SippLauncher, rig_ports: PortMap) -> None:
-    proxy = sipp("uas_outbound_proxy.xml", phone="port5070", local_port=5070)
-    flags = ["--sip-listen", f"127.0.0.1:{rig_ports.service}", "--outbound-proxy", "sip:127.0.0.1:5070;lr"]
-    events = asyncio.run(_call_and_hang_up(flags, f"sip:bob@127.0.0.1:{rig_ports.port_of('bob')}"))
+    proxy_port = rig_ports.proxy + 10  # 5070, moved with the rig's other ports
+    callee_port = rig_ports.port_of("bob")
+    proxy = sipp("uas_outbound_proxy.xml", phone=f"port{proxy_port}", local_port=proxy_port,
+                 keys={"proxy_port": str(proxy_port), "callee_port": str(callee_port)})
+    flags = ["--sip-listen", f"127.0.0.1:{rig_ports.service}", "--outbound-proxy", f"sip:127.0.0.1:{proxy_port};lr"]
+    events = asyncio.run(_call_and_hang_up(flags, f"sip:bob@127.0.0.1:{callee_port}"))
     assert [type(e).__name__ for e in events] == ["CallAnswered", "CallEnded"]
     assert_all_ok([proxy.wait(10)])
