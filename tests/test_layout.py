@@ -20,6 +20,8 @@ TESTED_BY: dict[str, str] = {
     "b2bua/__main__.py": "test_config.py",
     # The error codes are tested with the JSON-RPC frames that carry them (test_error_codes, test_describe, ...).
     "rpc/errors.py": "test_jsonrpc.py",
+    # ``python -m rpc.client`` is the console script's entry point, tested with it.
+    "rpc/client/__main__.py": "test_client_cli.py",
 }
 
 #: Source modules allowed no test module of their own, each with the reason. Keep it empty if you can.
