@@ -191,11 +191,7 @@ def cyclic(garbage: list[Any]) -> list[str]:
 
 
 #: Flow tests known to leave a cycle, with the defect; strict, so the fix turns them into failures to remove here.
-KNOWN_CYCLES = {
-    "test_b2bua::test_a_callee_the_service_cannot_call_gets_the_caller_503":
-        "B2bua._incoming answers 503 when the callee's INVITE cannot be placed but never ends or releases the "
-        "call it made, so Call -> Leg -> Session -> Leg stays for the collector",
-}
+KNOWN_CYCLES: dict[str, str] = {}
 
 
 def flow_params() -> list[Any]:
