@@ -68,9 +68,11 @@ class OverloadSettings:
 
     #: Off: the probe is not sent and every call is admitted.
     enabled: bool = True
-    #: A standing queue above this for ``sustain`` seconds is an overload. Under it the service is clean:
-    #: SIP retransmits after T1 (500 ms), and a request and its answer cross the queue twice.
-    high: float = 0.15
+    #: A standing queue above this for ``sustain`` seconds is an overload. 300 ms is under T1 (500 ms), so
+    #: a new INVITE still gets its 100 Trying before the caller retransmits it; chosen from the same-run
+    #: sweep of 2026-12-04 (docs/RELIABILITY.md), where 150 ms refused 5 % of the calls at 550/s that the
+    #: build without overload control carried cleanly.
+    high: float = 0.3
     sustain: float = 0.2
     #: While overloaded, the standing queue the controller steers under (the admitted calls' setup time
     #: grows by about twice this); under it, with every call admitted again for ``calm`` seconds, the
