@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from b2bua.call.b2bua import B2bua, B2buaSettings, strip_correlation
 from b2bua.call.call import CallState
 from b2bua.sip.message import Request, Response
@@ -452,3 +454,29 @@ def test_with_an_outbound_proxy_a_uri_naming_the_service_is_sent_on() -> None:
     incoming = take(bob, IncomingCall)
     assert isinstance(incoming, IncomingCall) and incoming.request.uri == "sip:call-api@127.0.0.1:5080"
     assert not any(isinstance(e, CallFailed) for e in alice.events)
+
+
+@pytest.mark.parametrize("bad", [
+    SDP_A.replace(b"s=-\r\n", b"s=-\r\ngarbage\r\n"),
+    SDP_A.replace(b"m=audio 4000 RTP/AVP 0", b"m=audio x"),
+    b"x" + SDP_A,
+])
+@pytest.mark.parametrize("method", ["INVITE", "UPDATE", "INFO"])
+def test_an_in_dialog_request_with_unreadable_sdp_gets_400_and_the_call_is_as_it_was(method: str,
+                                                                                     bad: bytes) -> None:
+    """Issue 17, defect 1: the body kept the call's o= line but one line was bad; the request got no final
+    answer (the ParseError escaped the relay). Now 400, nothing reaches bob, and the call goes on."""
+    net, alice, bob, service, app = rig()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    bob.events.clear()
+    a.request(method, net.now, body=bad.replace(b"10 1", b"10 2"), content_type="application/sdp")
+    net.settle()
+    answers = [e.response.status for e in alice.events if isinstance(e, DialogResponse) and e.response.status >= 200]
+    assert answers == [400] and not [e for e in bob.events if isinstance(e, DialogRequest)]
+    assert len(app.table) == 1 and a.confirmed and b.confirmed
+    a.request("INVITE", net.now, body=SDP_A.replace(b"10 1", b"10 2").replace(b"4000", b"4002"))
+    net.settle()
+    reinvite = take(bob, DialogRequest)
+    assert isinstance(reinvite, DialogRequest) and b" 2 IN IP4" in reinvite.request.body

@@ -93,3 +93,17 @@ def test_a_leg_says_whose_answer_it_carries_and_a_replacement_takes_that_over() 
     assert caller.answers_to is None and callee.answers_to is caller
     newcomer = call.replace_leg(caller, sessions[2])
     assert callee.answers_to is newcomer and newcomer.answers_to is None and call.caller is newcomer
+
+
+def test_a_body_whose_version_cannot_be_moved_goes_as_is_and_changes_nothing() -> None:
+    """Its o= line reads, but a bad line elsewhere stops the rewrite the leg needs (issue 17): the body
+    goes as it came and the leg's memory stays as it was, so the next good SDP continues the numbering."""
+    leg = a_leg()
+    leg.outgoing_sdp(offer(1))
+    leg.own_offer(sdp.hold_offer(offer(1)))  # the leg saw version 2 from us
+    state = (leg.sent_origin, leg.source_origin, leg.version_offset, leg.sent_version, leg.sent_sdp, leg.last_source)
+    bad = offer(2).replace(b"s=-\r\n", b"s=-\r\ngarbage\r\n")
+    assert leg.outgoing_sdp(bad) == bad
+    assert (leg.sent_origin, leg.source_origin, leg.version_offset, leg.sent_version, leg.sent_sdp,
+            leg.last_source) == state
+    assert sdp.parse(leg.outgoing_sdp(offer(2, 4002))).version == 3

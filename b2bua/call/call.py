@@ -14,7 +14,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import SipError
+from ..errors import ParseError, SipError
+from ..sip import sdp
 from ..sip.identity_enum import IdentityEnum
 from ..sip.message import Request, Response
 from ..sip.session import Session
@@ -172,6 +173,15 @@ class Call:
         """Send the other leg the same request (body and relayed headers); its answer goes back to ``source``."""
         target = self.other(source)
         ctype = request.headers.get("content-type")
+        if request.body and ctype and ctype.lower().startswith("application/sdp"):
+            try:
+                sdp.parse(request.body)
+            except ParseError as error:
+                # A final answer and the call as it was (issue 17): relayed, it would reach a phone that
+                # may never answer it, or fail the o= rewrite half-way.
+                logger.info("call %s: refused a %s with unreadable SDP: %s", self.id, request.method, error.reason)
+                source.session.reply(transaction, 400, now, reason="Bad SDP")
+                return
         source.remember_received(request.body, ctype)
         if target is None or target.session.dialog is None or target.session.ended:
             source.session.reply(transaction, 481 if target is None else 480, now)

@@ -83,8 +83,10 @@ class Leg:
         return self._to_leg(body, own=True)
 
     def _to_leg(self, body: bytes, *, own: bool) -> bytes:
-        """Only the ``o=`` line is read: a relayed SDP is the parties' business, and one whose ``o=`` line
-        cannot be read goes as is (our own offers were built from a parsed SDP and must have one)."""
+        """Only the ``o=`` line is read: a relayed SDP is the parties' business, and one that cannot be
+        rewritten (its ``o=`` line, or the rest where the version must move) goes as is and changes
+        nothing here (our own offers were built from a parsed SDP and must parse). The leg's memory is
+        written only once the body is made, so a body that fails leaves it as it was (issue 17)."""
         try:
             origin = sdp.parse(body).origin if own else sdp.origin_of(body)
         except ParseError:
@@ -93,23 +95,30 @@ class Leg:
             return body
         source = (origin.username, origin.sess_id)
         version = origin.sess_version
-        if self.sent_origin is None:
-            self.sent_origin = self.source_origin = source
-        if source != self.source_origin:
+        sent_origin = self.sent_origin or source
+        source_origin = self.source_origin or source
+        offset = self.version_offset
+        if source != source_origin:
             # Another party's SDP from now on (transfer, Replaces): continue this leg's session.
-            self.source_origin = source
-            self.version_offset = (self.sent_version or 0) + 1 - version
-        wanted = version + self.version_offset
+            source_origin = source
+            offset = (self.sent_version or 0) + 1 - version
+        wanted = version + offset
         if self.sent_version is not None and wanted <= self.sent_version and (own or body != self.last_source):
             wanted = self.sent_version + 1
-            self.version_offset = wanted - version
+            offset = wanted - version
+        try:
+            if source != sent_origin:
+                out = sdp.set_origin(body, sent_origin[0], sent_origin[1], wanted)
+            elif wanted != version:
+                out = sdp.bump_version(body, wanted)
+            else:
+                out = body
+        except ParseError:
+            if own:
+                raise
+            return body
+        self.sent_origin, self.source_origin, self.version_offset = sent_origin, source_origin, offset
         self.last_source = body
-        if source != self.sent_origin:
-            out = sdp.set_origin(body, self.sent_origin[0], self.sent_origin[1], wanted)
-        elif wanted != version:
-            out = sdp.bump_version(body, wanted)
-        else:
-            out = body
         self.sent_sdp = out
         self.sent_version = wanted
         return out
