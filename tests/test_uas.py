@@ -339,7 +339,7 @@ def test_a_new_invite_without_contact_gets_400_before_anything_is_forwarded() ->
     assert check_request(request("OPTIONS")) is None
 
 
-@pytest.mark.parametrize("contact", ["<sip:alice@127H0.0.2>", "<tel:+123>", "<sip:alice@[::1>", "garbage <<"])
+@pytest.mark.parametrize("contact", ["<sip:alice@127H0.0.2>", "<tel:+123>", "<sip:alice@[::1>", "garbage <<", "*"])
 def test_a_contact_that_cannot_be_a_target_gets_400(contact: str) -> None:
     refusal = check_request(request(contact=False, extra=[f"Contact: {contact}"]))
     assert refusal is not None and (refusal.status, refusal.reason) == (400, "Bad Contact")

@@ -160,7 +160,7 @@ def check_extensions_and_body(request: Request, policy: UasPolicy = DEFAULT_POLI
 
 
 def _check_contact(request: Request) -> Response | None:
-    """400 for a Contact that is not a name-addr with a SIP or SIPS URI (section 8.1.1.8; ``*`` aside), and
+    """400 for a Contact that is not a name-addr with a SIP or SIPS URI (section 8.1.1.8), and
     for a new INVITE without one: the Contact becomes the dialog's remote target (section 12.1.1), and a
     B2BUA that forwarded such a request would only find out once the callee answered (issue 17)."""
     if "contact" not in request.headers:
@@ -171,11 +171,14 @@ def _check_contact(request: Request) -> Response | None:
 
 def contact_is_target(message: Request | Response) -> bool:
     """Whether the first Contact can be a dialog's remote target: a SIP or SIPS URI (sections 8.1.1.8,
-    12.1; ``*`` passes, REGISTER's business), or no Contact at all."""
+    12.1), or no Contact at all. ``*`` is REGISTER's alone (section 10.2.2), and the service takes no
+    REGISTER (405 before this check), so it is refused too."""
     try:
         contact = message.contact
-        if contact is None or contact.star:
+        if contact is None:
             return True
+        if contact.star:
+            return False
         uri = parse_uri(contact.uri_text)
     except ParseError:
         return False
