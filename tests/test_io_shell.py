@@ -519,7 +519,7 @@ def test_a_flooded_slow_core_sheds_then_admits_again(run: Run[None], caplog: pyt
     async def scenario() -> None:
         admits: list[float] = []
         core = SlowCore(0.001)
-        settings = OverloadSettings(gap=0.2, calm=0.2, steer=0.1, increase=0.25)
+        settings = OverloadSettings(gap=0.2, calm=0.2)
         async with SipShell(core, [("udp", "127.0.0.1", 0)], overload=settings, on_admit=admits.append) as shell:
             monitor = shell.overload
             assert monitor is not None

@@ -64,7 +64,7 @@ def test_the_table_has_a_row_for_every_state_and_input() -> None:
 
 
 @pytest.mark.parametrize("kwargs", [{"low": 0.2, "high": 0.15}, {"low": 0}, {"calm": 0}, {"interval": -1},
-                                    {"retry_after": -1}, {"gap": 0}, {"period": 0}, {"steer": 0}, {"decrease": 1},
+                                    {"retry_after": -1}, {"gap": 0}, {"period": 0}, {"decrease": 1},
                                     {"increase": 0}])
 def test_settings_refuse_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
@@ -115,37 +115,15 @@ def test_shedding_steers_the_admitted_share_down_while_queued_and_up_while_not()
     rig.run(1, delay=0.5)
     assert rig.moves == [S.SHEDDING] and rig.monitor.admit == 0.0
     rig.pending.clear()
-    rig.run(3.0, delay=0.001)
+    rig.run(0.5, delay=0.001)
     grown = rig.monitor.admit
-    assert 0.25 <= grown <= 0.35, "additive increase, 0.05 every half second"
-    rig.run(2.6, delay=0.08)
-    assert 0 < rig.monitor.admit < grown * 0.8, "multiplicative decrease, 20 % every half second"
-    rig.run(10.0, delay=0.001)
+    assert 0.3 <= grown <= 0.6, "additive increase, 0.1 a period"
+    rig.run(0.5, delay=0.08)
+    assert 0 < rig.monitor.admit < grown * 0.6, "multiplicative decrease, 30 % a period above low"
+    rig.run(1.0, delay=0.001)
     assert rig.monitor.admit == 1.0 and rig.monitor.shedding, "all admitted, not yet calm for a second"
     rig.run(1.2, delay=0.001)
     assert rig.moves == [S.SHEDDING, S.ADMITTING] and rig.monitor.admit == 1.0
-
-
-def test_a_queue_that_stands_only_part_of_a_half_second_does_not_cut_the_share() -> None:
-    rig = Rig()
-    rig.run(1, delay=0.5)
-    rig.pending.clear()
-    rig.run(2.0, delay=0.001)
-    grown = rig.monitor.admit
-    for _ in range(4):
-        rig.run(0.3, delay=0.08)
-        rig.run(0.2, delay=0.001)
-    assert rig.monitor.admit >= grown, "a dip under low in each window: no decrease"
-
-
-def test_a_deeper_overload_while_shedding_drains_again() -> None:
-    rig = Rig()
-    rig.run(1, delay=0.5)
-    rig.pending.clear()
-    rig.run(3.0, delay=0.001)
-    assert rig.monitor.admit > 0
-    rig.run(0.6, delay=0.5)
-    assert rig.monitor.admit == 0.0 and rig.moves == [S.SHEDDING]
 
 
 def test_a_stall_is_excused_and_a_drained_backlog_admits_at_once() -> None:

@@ -29,12 +29,11 @@ The policy, a table like the transaction machines (:data:`OVERLOAD_TABLE`):
 * ``SHEDDING``: a fraction of new out-of-dialog INVITEs (:attr:`OverloadMonitor.admit`) is admitted, the
   others get a stateless 503 with Retry-After from the transaction layer (no transaction, no call);
   in-dialog requests, responses, ACK, BYE, CANCEL and retransmissions of admitted INVITEs keep flowing.
-  The fraction starts at 0 (the queue drains first), then every :attr:`~OverloadSettings.steer`
-  seconds shrinks by :attr:`~OverloadSettings.decrease` while the standing queue is above
+  The fraction starts at 0 (the queue drains first), then every :attr:`~OverloadSettings.period`
+  shrinks by :attr:`~OverloadSettings.decrease` while the standing queue is above
   :attr:`~OverloadSettings.low` and grows by :attr:`~OverloadSettings.increase` while under it:
   additive increase, multiplicative decrease, which settles near the share of calls the service can
-  carry and keeps the queue, and so the admitted calls' setup time, near ``low``. A standing queue
-  above ``high`` while shedding (the overload deepened) sets the share back to 0. Back at 1 and calm
+  carry and keeps the queue, and so the admitted calls' setup time, near ``low``. Back at 1 and calm
   (under ``low``) for :attr:`~OverloadSettings.calm` seconds: ``ADMITTING``.
 
 Why a fraction and not on/off. Measured first with on/off (shed everything above ``high``, admit
@@ -92,19 +91,17 @@ class OverloadSettings:
     #: Seconds between two probes, and between two decisions.
     interval: float = 0.02
     period: float = 0.1
-    #: Every ``steer`` seconds while overloaded: the admitted share is multiplied by ``decrease`` when the
-    #: queue stood above ``low`` all that time and grows by ``increase`` when it did not (AIMD, as TCP's
-    #: congestion control). Half of an admitted call's work reaches the service a hold time later (its
-    #: BYE), so the share moves slowly: the first version, +0.1 / x0.7 every 100 ms, swung instead of
-    #: settling and admitted 430 calls/s at 1.5x where 600/s was clean (docs/RELIABILITY.md).
-    steer: float = 0.5
-    decrease: float = 0.8
-    increase: float = 0.05
+    #: Each period while overloaded: the admitted share is multiplied by ``decrease`` when the standing
+    #: queue is above ``low`` and grows by ``increase`` when it is under (AIMD, as TCP's congestion
+    #: control). A period of 100 ms with these steps lets the calls admitted in one period reach the
+    #: service (their 200, ACK and BYE) before the next steps far.
+    decrease: float = 0.7
+    increase: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0 < self.low <= self.high:
             raise ValueError(f"overload thresholds need 0 < low <= high, got low={self.low} high={self.high}")
-        for name in ("sustain", "calm", "gap", "excuse", "excuse_min", "interval", "period", "steer"):
+        for name in ("sustain", "calm", "gap", "excuse", "excuse_min", "interval", "period"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"overload {name} must be positive, got {getattr(self, name)}")
         if not 0 < self.decrease < 1 or not 0 < self.increase <= 1:
@@ -188,8 +185,6 @@ class OverloadMonitor:
         self._period_min = float("inf")
         self._above = 0.0
         self._calm = 0.0
-        self._steer_min = float("inf")
-        self._steer_elapsed = 0.0
         self._excused_until = now
         self._moves: list[OverloadState] = []
 
@@ -269,21 +264,14 @@ class OverloadMonitor:
         self._period_end = now + settings.period
         state = self.state
         if state is _S.SHEDDING:
-            if standing > settings.high:  # the overload deepened: drain again, then steer up from nothing
-                self.admit, self._calm = 0.0, 0.0
-                self._steer_min, self._steer_elapsed = float("inf"), 0.0
-                return
-            self._steer_min = min(self._steer_min, standing)
-            self._steer_elapsed += elapsed
-            if self._steer_elapsed >= settings.steer - 1e-9:
-                if self._steer_min > settings.low:
-                    self.admit *= settings.decrease
-                else:
-                    self.admit = min(1.0, self.admit + settings.increase)
-                self._steer_min, self._steer_elapsed = float("inf"), 0.0
-            self._calm = self._calm + elapsed if self.admit >= 1.0 and standing < settings.low else 0.0
-            if self._calm >= settings.calm - 1e-9:
-                self._feed(_I.CALM)
+            if standing > settings.low:
+                self.admit *= settings.decrease
+                self._calm = 0.0
+            else:
+                self.admit = min(1.0, self.admit + settings.increase)
+                self._calm = self._calm + elapsed if self.admit >= 1.0 else 0.0
+                if self._calm >= settings.calm - 1e-9:
+                    self._feed(_I.CALM)
             return
         if state is _S.EXCUSED:
             if standing < settings.low:
@@ -302,6 +290,5 @@ class OverloadMonitor:
             self.state = after
             self.sheds += after is _S.SHEDDING
             self.admit = 0.0 if after is _S.SHEDDING else 1.0  # drain the queue first, then steer
-            self._above = self._calm = self._steer_elapsed = 0.0
-            self._steer_min = float("inf")
+            self._above = self._calm = 0.0
             self._moves.append(after)
