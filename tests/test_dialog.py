@@ -640,3 +640,12 @@ def test_round_trip_of_built_requests(method: str, record_route: tuple[str, ...]
     if record_route and "lr" not in record_route[-1]:
         expected_route = [*expected_route[1:], "<sip:bob@192.0.2.4>"]
     assert req.headers.get_all("Route") == expected_route
+
+
+def test_an_rfc_2543_invite_without_contact_targets_its_from() -> None:
+    """RFC 4475 section 3.4.1: no magic cookie, no Contact, accepted; RFC 2543 sent later requests to From."""
+    invite = request("INVITE sip:b2bua@192.0.2.10:5060 SIP/2.0", "Via: SIP/2.0/UDP pc33.atlanta.com",
+                     f"From: {ALICE_FROM}", "To: <sip:b2bua@192.0.2.10>", f"Call-ID: {CALL_ID}",
+                     "CSeq: 101 INVITE")
+    dialog = Dialog.from_uas(invite, "t", "<sip:me@h>")
+    assert invite.from_ is not None and dialog.remote_target == invite.from_.uri_text

@@ -345,3 +345,8 @@ def test_a_contact_that_cannot_be_a_target_gets_400(contact: str) -> None:
     assert refusal is not None and (refusal.status, refusal.reason) == (400, "Bad Contact")
     refusal = check_request(request("BYE", to_tag="b1", extra=[f"Contact: {contact}"]))
     assert refusal is not None and refusal.status == 400
+
+
+def test_an_rfc_2543_invite_without_contact_is_accepted() -> None:
+    """RFC 4475 section 3.4.1 (inv2543.dat): no magic cookie, no Contact; RFC 2543 required none."""
+    assert check_request(request(contact=False, vias=("SIP/2.0/UDP 127.0.0.2:5062",))) is None

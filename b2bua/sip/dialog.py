@@ -186,6 +186,11 @@ class Dialog:
         if to is None or cseq is None:
             raise ValueError("the request has no To or CSeq")
         target = _contact_target(request)
+        if target is None and not _rfc3261(request):
+            # RFC 2543 did not require a Contact; RFC 4475 section 3.4.1 asks an RFC 3261 element to accept
+            # such an INVITE, and RFC 2543 sent later requests to the From URI: that is the target then.
+            from_ = request.from_
+            target = from_.uri_text if from_ is not None else None
         if target is None:
             raise ParseError("a dialog-creating request needs a Contact", 400, header="Contact")
         dialog = cls(
@@ -445,6 +450,13 @@ def _required(message: Message, name: str) -> str:
     if value is None:
         raise ValueError(f"the message has no {name}")
     return value
+
+
+def _rfc3261(request: Request) -> bool:
+    """Whether the request's top Via carries RFC 3261's magic cookie (section 8.1.1.7); without it the
+    sender follows RFC 2543."""
+    via = request.top_via
+    return via is not None and (via.branch or "").startswith(MAGIC_COOKIE)
 
 
 def _contact_target(message: Message) -> str | None:
