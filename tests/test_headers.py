@@ -513,3 +513,9 @@ def test_small_numbers_are_looked_up_with_the_same_result(text: str) -> None:
         except ParseError:
             got = None
         assert got == reference(limit)
+
+
+def test_a_via_says_whether_its_sender_follows_rfc_3261() -> None:
+    assert parse_top_via("SIP/2.0/UDP h;branch=z9hG4bK-1").rfc3261
+    assert not parse_top_via("SIP/2.0/UDP h;branch=1").rfc3261
+    assert not parse_top_via("SIP/2.0/UDP h").rfc3261

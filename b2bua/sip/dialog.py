@@ -186,7 +186,8 @@ class Dialog:
         if to is None or cseq is None:
             raise ValueError("the request has no To or CSeq")
         target = _contact_target(request)
-        if target is None and not _rfc3261(request):
+        via = request.top_via
+        if target is None and (via is None or not via.rfc3261):
             # RFC 2543 did not require a Contact; RFC 4475 section 3.4.1 asks an RFC 3261 element to accept
             # such an INVITE, and RFC 2543 sent later requests to the From URI: that is the target then.
             from_ = request.from_
@@ -450,13 +451,6 @@ def _required(message: Message, name: str) -> str:
     if value is None:
         raise ValueError(f"the message has no {name}")
     return value
-
-
-def _rfc3261(request: Request) -> bool:
-    """Whether the request's top Via carries RFC 3261's magic cookie (section 8.1.1.7); without it the
-    sender follows RFC 2543."""
-    via = request.top_via
-    return via is not None and (via.branch or "").startswith(MAGIC_COOKIE)
 
 
 def _contact_target(message: Message) -> str | None:

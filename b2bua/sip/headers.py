@@ -47,6 +47,13 @@ class Via(NamedTuple):
         return self.params.get("branch")
 
     @property
+    def rfc3261(self) -> bool:
+        """Whether the branch carries RFC 3261's magic cookie (section 8.1.1.7); without it the sender
+        follows RFC 2543."""
+        branch = self.params.get("branch")
+        return branch is not None and branch.startswith(MAGIC_COOKIE)
+
+    @property
     def received(self) -> str | None:
         return self.params.get("received")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import ParseError
-from .headers import MAGIC_COOKIE, Via, parse_accept, parse_top_via
+from .headers import Via, parse_accept, parse_top_via
 from .message import COMPACT_FORMS, REASONS, Field, Headers, Request, Response, canonical_name, header_key
 from .parser import KNOWN_METHODS
 from .uri import SUPPORTED_SCHEMES, AbsoluteUri, parse_uri
@@ -167,9 +167,8 @@ def _check_contact(request: Request) -> Response | None:
         # RFC 2543 required none (RFC 4475 section 3.4.1 asks that such an INVITE be accepted; its dialog
         # then targets its From URI), so only a sender that claims RFC 3261 (magic cookie) is refused.
         via = request.top_via
-        claims_3261 = via is not None and (via.branch or "").startswith(MAGIC_COOKIE)
         return make_response(request, 400, "Missing Contact") if request.method == "INVITE" and \
-            request.to_tag is None and claims_3261 else None
+            request.to_tag is None and via is not None and via.rfc3261 else None
     return None if contact_is_target(request) else make_response(request, 400, "Bad Contact")
 
 
