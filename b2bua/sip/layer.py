@@ -356,10 +356,13 @@ class TransactionLayer:
         its 400 (check_message raises the ParseError :meth:`receive` answers)."""
         check_message(invite)
         self.shed += 1
-        seed = f"{invite.call_id}|{invite.from_tag}|{invite.branch}"
         retry_after = self.shed_retry_after
         headers = [("Retry-After", str(retry_after))] if retry_after else []
-        self._transmit(make_response(invite, 503, to_tag=self.stable_tag(seed), headers=headers), reply_to)
+        self._transmit(make_response(invite, 503, to_tag=self.stateless_tag(invite), headers=headers), reply_to)
+
+    def stateless_tag(self, request: Request) -> str:
+        """The To tag of a stateless answer to ``request`` (section 8.2.7): the same for every copy of it."""
+        return self.stable_tag(f"{request.call_id}|{request.from_tag}|{request.branch}")
 
     def _receive_cancel(self, cancel: Request, tx: ServerTransaction, now: float) -> None:
         """Section 9.2: 200 to the CANCEL when it matches a pending INVITE, 481 otherwise."""

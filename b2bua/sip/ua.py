@@ -172,12 +172,11 @@ class UserAgent:
 
     def _options_response(self, request: Request) -> Response:
         """The 200 to an OPTIONS outside a dialog (section 11.2), the same for every retransmission."""
-        seed = f"{request.call_id}|{request.from_tag}|{request.branch}"
         made_from, fields = self._options_fields
         if made_from is not self.settings:
             fields = header_fields([*self.identity_headers("OPTIONS", 200), ("Accept", self.settings.accept)])
             self._options_fields = (self.settings, fields)
-        return make_response(request, 200, to_tag=self.ids.stable_tag(seed), fields=fields)
+        return make_response(request, 200, to_tag=self.layer.stateless_tag(request), fields=fields)
 
     # -- the shell's protocol -------------------------------------------------------------------------
 
