@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from b2bua.errors import SipError
 from b2bua.sip.message import Headers, Request, Response
-from b2bua.sip.refer import ReferState, ReferSubscription
+from b2bua.sip.refer import TRANSITIONS, ReferState, ReferSubscription
 
 
 def refer(cseq: int = 7) -> Request:
@@ -56,3 +57,14 @@ def test_garbage_body_and_state_are_tolerated() -> None:
     assert out.answer == 200 and out.frag is None and not out.terminated
     with pytest.raises(ValueError):
         ReferSubscription(Request("INVITE", "sip:x", Headers.of(("CSeq", "1 INVITE"))))
+
+
+def test_the_state_table_is_enforced() -> None:
+    """Accepted once, terminated for good: a terminated subscription is never accepted again."""
+    assert TRANSITIONS[ReferState.TERMINATED] == frozenset()
+    sub = ReferSubscription(refer())
+    assert not sub.on_response(Response(486)) and sub.terminated
+    assert sub.on_response(Response(202)) and sub.terminated  # a late 2xx after the failure changes nothing
+    with pytest.raises(SipError):
+        sub._move(ReferState.ACCEPTED)
+    assert sub.state is ReferState.TERMINATED

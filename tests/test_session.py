@@ -742,6 +742,22 @@ def test_state_changes_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> 
     assert any("calling -> ringing" in r.getMessage() for r in caplog.records)
 
 
+def test_a_2xx_crossing_our_cancel_moves_through_the_table(caplog: pytest.LogCaptureFixture) -> None:
+    """Sections 9.1 and 15: the dialog the late 2xx confirms is ACKed, then BYEd; both moves are the table's."""
+    net, alice, bob = pair()
+    a, b = dial(net, alice, bob)
+    b.respond(180, net.now)
+    net.run()
+    with caplog.at_level("DEBUG", logger="call_api.sip.session"):
+        a.end(net.now)
+        b.respond(200, net.now, body=SDP)
+        net.run()
+    moves = iter(r.getMessage() for r in caplog.records)  # both sessions' moves (one Call-ID), in order
+    ours = ["ringing -> ending", "ending -> confirmed", "confirmed -> ending", "ending -> ended"]
+    assert all(any(m == f"session {a.call_id} {move}" for m in moves) for move in ours)
+    assert a.ended and len(sent_by(net, "alice", "BYE")) == 1
+
+
 def test_a_held_session_lets_its_invite_transaction_go_and_keeps_working() -> None:
     """At confirmation both sides shed their INVITE down to the headers naming it; 66*T1 later they drop
     the finished INVITE transaction and the ACK kept for stray 2xx; in-dialog requests still go out,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from ..errors import ParseError
+from ..errors import ParseError, SipError
 from .headers import SipFrag, parse_event, parse_sipfrag, parse_subscription_state
 from .message import Request, Response
 
@@ -22,6 +22,15 @@ class ReferState(Enum):
     SENT = "sent"  # the REFER is out
     ACCEPTED = "accepted"  # 2xx to the REFER: the subscription exists
     TERMINATED = "terminated"  # refused, or the subscription ended
+
+
+#: RFC 3515 sections 2.4.4 to 2.4.7 as a table: a 2xx to the REFER, or a NOTIFY before it (RFC 6665 section
+#: 4.1.2.4), accepts; a failure response or ``Subscription-State: terminated`` ends it.
+TRANSITIONS: dict[ReferState, frozenset[ReferState]] = {
+    ReferState.SENT: frozenset({ReferState.ACCEPTED, ReferState.TERMINATED}),
+    ReferState.ACCEPTED: frozenset({ReferState.TERMINATED}),
+    ReferState.TERMINATED: frozenset(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +61,22 @@ class ReferSubscription:
     def terminated(self) -> bool:
         return self.state is ReferState.TERMINATED
 
+    def _move(self, state: ReferState) -> None:
+        if state is self.state:
+            return
+        if state not in TRANSITIONS[self.state]:
+            raise SipError(f"the subscription of REFER {self.id} cannot go from {self.state.value} to {state.value}")
+        self.state = state
+
     def on_response(self, response: Response) -> bool:
         """The REFER's final response: True when accepted (202 or 200, RFC 3515 section 2.4.2)."""
         if response.status < 200:
             return False
         if 200 <= response.status < 300:
             if self.state is ReferState.SENT:
-                self.state = ReferState.ACCEPTED
+                self._move(ReferState.ACCEPTED)
             return True
-        self.state = ReferState.TERMINATED
+        self._move(ReferState.TERMINATED)
         return False
 
     def matches(self, notify: Request, only_one: bool = True) -> bool:
@@ -85,7 +101,7 @@ class ReferSubscription:
         if self.state is ReferState.TERMINATED:
             return NotifyOutcome(481)
         if self.state is ReferState.SENT:
-            self.state = ReferState.ACCEPTED
+            self._move(ReferState.ACCEPTED)
         frag: SipFrag | None = None
         if notify.body:
             try:
@@ -102,5 +118,5 @@ class ReferSubscription:
             except ParseError:
                 terminated = False
         if terminated:
-            self.state = ReferState.TERMINATED
+            self._move(ReferState.TERMINATED)
         return NotifyOutcome(200, frag, terminated)

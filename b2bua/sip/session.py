@@ -56,7 +56,9 @@ class SessionState(IdentityEnum):
 
 
 _S = SessionState
-#: RFC 3261 sections 13-15 as a table: the states a session may move to from each state.
+#: RFC 3261 sections 13-15 as a table: the states a session may move to from each state. ENDING -> CONFIRMED
+#: is the 2xx that crosses our CANCEL: the dialog is established all the same, and is ACKed, then BYEd at
+#: once, back to ENDING (sections 9.1 and 15).
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     _S.CALLING: frozenset({_S.RINGING, _S.CONFIRMED, _S.ENDING, _S.ENDED}),
     _S.RINGING: frozenset({_S.ANSWERED, _S.CONFIRMED, _S.ENDING, _S.ENDED}),
@@ -365,6 +367,18 @@ class Session:
 
     # -- what the UA core feeds in -------------------------------------------------------------------
 
+    def on_invite_transaction(self, tx: ClientTransaction | ServerTransaction) -> None:
+        """``tx`` carries this session's INVITE: the one received, or ours as the layer sent it (again
+        after a digest challenge, RFC 3261 section 22.2, whose answers then come on the new one)."""
+        self.invite = tx.request
+        self.invite_tx = tx
+
+    def on_reinvite_cancelled(self, tx: ServerTransaction) -> None:
+        """The peer cancelled its re-INVITE on ``tx`` (the layer answered 487): no longer pending, so the
+        dialog takes new ones (RFC 3261 sections 9.2, 14.2)."""
+        if self.pending_remote_invite is tx:
+            self.pending_remote_invite = None
+
     def on_invite_response(self, response: Response, now: float) -> None:
         """A response to the INVITE this session sent (initial or its digest retry)."""
         status = response.status
@@ -420,7 +434,7 @@ class Session:
         if self._cancel_wanted:
             self._send_ack(self.invite, response)
             self.host.emit(CallAnswered(self, response))
-            self.state = SessionState.CONFIRMED
+            self._move(SessionState.CONFIRMED)
             self._send_bye(now)
             return
         self._ack_or_hold(self.invite, response)

@@ -14,7 +14,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from ..errors import ParseError, SipError
 from .address import Destination
@@ -23,6 +23,7 @@ from .dialog import Dialog, DialogId
 from .events import (
     AckReceived,
     CancelReceived,
+    LayerEvent,
     RequestReceived,
     ResponseReceived,
     StrayResponse,
@@ -308,8 +309,7 @@ class UserAgent:
         except SipError:
             self._by_call_id.pop(session.call_id, None)
             raise
-        session.invite = tx.request
-        session.invite_tx = tx
+        session.on_invite_transaction(tx)
         self._owners[tx] = _Owner(session, tx.request, "invite")
         return session
 
@@ -395,8 +395,7 @@ class UserAgent:
         tx = self.layer.send_request(retry, destination, now)
         purpose = "invite" if request is session.invite else "dialog"
         if purpose == "invite":
-            session.invite = tx.request
-            session.invite_tx = tx
+            session.on_invite_transaction(tx)
         self._owners[tx] = _Owner(session, tx.request, purpose, outgoing)
         return tx.request
 
@@ -440,7 +439,7 @@ class UserAgent:
                 except ParseError as error:
                     logger.info("dropped a message with a malformed header: %s", error.reason)
 
-    def _dispatch(self, event: object, now: float) -> None:
+    def _dispatch(self, event: LayerEvent, now: float) -> None:
         match event:
             case RequestReceived(request, tx, source):
                 self._on_request(request, tx, source, now)
@@ -458,8 +457,8 @@ class UserAgent:
                     # A cancelled re-INVITE is no longer pending (sections 9.2, 14.2): the dialog takes new ones.
                     dialog_id = DialogId.of_request(invite.request)
                     session = self._dialogs.get(dialog_id) if dialog_id is not None else None
-                    if session is not None and session.pending_remote_invite is invite:
-                        session.pending_remote_invite = None
+                    if session is not None:
+                        session.on_reinvite_cancelled(invite)
             case ResponseReceived(response, tx):
                 self._on_response(response, tx, now)
             case StrayResponse(response):
@@ -475,6 +474,8 @@ class UserAgent:
                     ended = self._by_server_tx.pop(tx, None)
                 if ended is not None:
                     ended.on_invite_transaction_ended(tx)
+            case _:
+                assert_never(event)
 
     def _on_request(self, request: Request, tx: ServerTransaction, source: Destination, now: float) -> None:
         if request.to_tag is not None:
@@ -498,7 +499,7 @@ class UserAgent:
             return
         assert isinstance(tx, InviteServerTransaction)
         session = Session(self, Role.UAS, request, self.ids.tag())
-        session.invite_tx = tx
+        session.on_invite_transaction(tx)
         self._by_server_tx[tx] = session
         self._by_call_id[session.call_id] = session
         self.emit(IncomingCall(session, request, source))
