@@ -98,9 +98,9 @@ def test_a_notify_for_another_subscription_is_not_the_transfers() -> None:
 
 
 def test_a_party_whose_uri_cannot_be_read_has_no_identity() -> None:
-    unreadable = SimpleNamespace(session=SimpleNamespace(dialog=SimpleNamespace(remote_uri="<sip:bob@x")))
+    unreadable = SimpleNamespace(remote_uri="<sip:bob@x")
     assert identity_of(cast(Leg, unreadable)) is None
-    without_dialog = SimpleNamespace(session=SimpleNamespace(dialog=None))
+    without_dialog = SimpleNamespace(remote_uri=None)
     assert identity_of(cast(Leg, without_dialog)) is None
 
 

@@ -77,10 +77,6 @@ def test_loggers_are_named_after_their_layer(path: Path) -> None:
         assert name == expected or name.startswith(expected + "."), f"{name!r} is not under {expected!r}"
 
 
-#: Modules whose ``match`` statements predate the rule; being edited elsewhere, they get their last arm on merge.
-MATCH_PENDING = {ROOT / "b2bua" / "sip" / "ua.py"}
-
-
 def open_matches(path: Path) -> list[int]:
     """The lines of the ``match`` statements in ``path`` whose last arm is not ``case _:``."""
     lines = []
@@ -99,8 +95,7 @@ def test_open_matches_are_found(tmp_path: Path) -> None:
     assert open_matches(source) == [2]
 
 
-@pytest.mark.parametrize("path", [p for p in PACKAGES if p not in MATCH_PENDING],
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", PACKAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_match_ends_with_a_catch_all(path: Path) -> None:
     """``case _: assert_never(x)`` where the cases cover the type (mypy then proves it), else an explicit default."""
     assert not open_matches(path), f"match statements without a last 'case _:' at lines {open_matches(path)}"
@@ -179,3 +174,82 @@ def test_nothing_is_keyed_by_id(path: Path) -> None:
     """What comes back for an object is found by a handle or the object itself, never by ``id(obj)`` (an
     id is reused once its object is gone)."""
     assert not id_calls(path), f"id() at lines {id_calls(path)}"
+
+
+#: The one module of the call package that speaks to a SIP session: the rest command a leg (issue 13).
+LEG_MODULE = ROOT / "b2bua" / "call" / "leg.py"
+CALL_MODULES = [p for p in sorted((ROOT / "b2bua" / "call").rglob("*.py")) if p != LEG_MODULE]
+
+
+def _type_checking_block(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def session_reaches(path: Path) -> list[int]:
+    """The lines where ``path`` reads an attribute named ``session`` or imports from ``b2bua.sip.session``
+    (an import for annotations only, under ``if TYPE_CHECKING:``, is no reach)."""
+    lines = []
+    for statement in ast.parse(path.read_text(), str(path)).body:
+        if _type_checking_block(statement):
+            continue
+        for node in ast.walk(statement):
+            reads = isinstance(node, ast.Attribute) and node.attr == "session"
+            imports = isinstance(node, ast.ImportFrom) and node.module is not None and \
+                (node.module == "sip.session" or node.module.endswith(".sip.session"))
+            if reads or imports:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_session_reaches_are_found(tmp_path: Path) -> None:
+    source = tmp_path / "sample.py"
+    source.write_text("from typing import TYPE_CHECKING\nfrom ..sip.session import SessionState\n"
+                      "if TYPE_CHECKING:\n    from ..sip.session import Session\n"
+                      "def f(leg):\n    return leg.session.ended or leg.ended\n")
+    assert session_reaches(source) == [2, 6]
+
+
+@pytest.mark.parametrize("path", CALL_MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_leg_touches_a_session(path: Path) -> None:
+    """The call logic commands a :class:`~b2bua.call.leg.Leg` (answer, fail, reply, send, ack, hang up) and
+    reads its few facts; reaching through it into the SIP session would bypass that seam."""
+    assert not session_reaches(path), f"{path.name} reaches into a session at lines {session_reaches(path)}"
+
+
+#: Where a state machine may write its state: its constructor (the initial state) and the one method that
+#: checks each move against its table (``_move`` of a session, dialog or REFER subscription, ``move`` of a
+#: call, ``_feed`` of the transaction and overload machines, whose rows are looked up in their tables).
+STATE_WRITERS = {"__init__", "_move", "move", "_feed"}
+
+
+def state_writes(path: Path) -> list[int]:
+    """The lines where ``path`` assigns an attribute ``state`` or ``_state`` outside :data:`STATE_WRITERS`."""
+    lines: list[int] = []
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name)
+                continue
+            if isinstance(child, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and function not in STATE_WRITERS:
+                targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+                lines.extend(sub.lineno for target in targets for sub in ast.walk(target)
+                             if isinstance(sub, ast.Attribute) and sub.attr in ("state", "_state"))
+            visit(child, function)
+
+    visit(ast.parse(path.read_text(), str(path)), "")
+    return lines
+
+
+def test_state_writes_are_found(tmp_path: Path) -> None:
+    source = tmp_path / "sample.py"
+    source.write_text("class A:\n    def __init__(self):\n        self.state = 1\n"
+                      "    def _move(self, s):\n        self.state = s\n"
+                      "    def cheat(self, other):\n        other.state = 2\n        self._state, x = 3, 4\n")
+    assert state_writes(source) == [7, 8]
+
+
+@pytest.mark.parametrize("path", SANS_IO, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_state_change_goes_through_its_table(path: Path) -> None:
+    """A state written anywhere else skips the table check (and the DEBUG line of the move)."""
+    assert not state_writes(path), f"{path.name} writes a state outside its move at lines {state_writes(path)}"

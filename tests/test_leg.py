@@ -7,9 +7,10 @@ from typing import get_args
 import pytest
 
 from b2bua.call.call import Call
-from b2bua.call.leg import LEG_NAMES, Leg, LegName
+from b2bua.call.leg import LEG_NAMES, Invitation, Leg, LegName, leg_of
 from b2bua.errors import ParseError
 from b2bua.sip import sdp
+from b2bua.sip.ua_events import CallAnswered, IncomingCall
 
 from .sipnet import Network
 
@@ -107,3 +108,32 @@ def test_a_body_whose_version_cannot_be_moved_goes_as_is_and_changes_nothing() -
     assert (leg.sent_origin, leg.source_origin, leg.version_offset, leg.sent_version, leg.sent_sdp,
             leg.last_source) == state
     assert sdp.parse(leg.outgoing_sdp(offer(2, 4002))).version == 3
+
+
+def test_an_invitation_becomes_a_leg_that_answers_and_tells_its_dialog() -> None:
+    """The commands and facts the call logic has of a leg, on a real INVITE over the in-memory network."""
+    net = Network()
+    alice, bob = net.add("alice", "127.0.0.2"), net.add("bob", "127.0.0.3")
+    alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@a>", to_addr="<sip:bob@b>", body=offer(1))
+    net.run()
+    incoming = next(e for e in bob.events if isinstance(e, IncomingCall))
+    invitation = Invitation(incoming)
+    assert invitation.request.body == offer(1) and not invitation.ended
+    assert repr(invitation) == f"<Invitation {invitation.call_id}>" and leg_of(incoming) is None
+    leg = Call(invitation.call_id).add_leg("caller", invitation)
+    assert leg_of(incoming) is leg and leg.call_id == invitation.call_id
+    assert leg.ringing and leg.dialog_id is None and leg.remote_uri is None
+    leg.ring(180, net.now)
+    leg.answer(net.now, body=offer(1))
+    assert not leg.ringing and not leg.confirmed and leg.dialog_id is not None
+    assert leg.remote_uri is not None and leg.remote_uri.startswith("<sip:alice@a>;tag=")
+    net.run()
+    assert any(isinstance(e, CallAnswered) for e in alice.events)
+    assert leg.confirmed and not leg.ack_held and not leg.invite_pending and not leg.ack(net.now)
+    reinvite = leg.send("INVITE", net.now, body=offer(2))
+    assert leg.invite_pending and reinvite.method == "INVITE"
+    leg.detach()
+    assert leg_of(incoming) is None
+    leg.hang_up(net.now)
+    net.run()
+    assert leg.ended

@@ -17,7 +17,6 @@ from typing import assert_never
 from ..errors import ParseError, SipError
 from ..sip.headers import parse_replaces
 from ..sip.message import Request
-from ..sip.session import Session, SessionState
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import UserAgent
 from ..sip.ua_events import DialogRequest, IncomingCall, UaEvent
@@ -37,7 +36,7 @@ from .events import (
 )
 from .flows.base import Flow
 from .flows.refer import CORRELATION_PARAM
-from .leg import Leg
+from .leg import Invitation, Leg, leg_of, refuse
 from .table import CallTable
 
 logger = logging.getLogger("call_api.call")
@@ -82,12 +81,12 @@ class B2bua:
         """The one way in for the UA's events: a new INVITE makes a call; a session event of a leg becomes a
         :data:`~.events.LegEvent`, offered to the command running on the call, then acted on here."""
         if isinstance(event, IncomingCall):
-            self._incoming(event.session, now)
+            self._incoming(Invitation(event), now)
             return
-        leg = event.session.owner
-        if not isinstance(leg, Leg):
+        leg = leg_of(event)
+        if leg is None:
             if isinstance(event, DialogRequest):
-                event.session.reply(event.transaction, 481, now)
+                refuse(event, 481, now)
             return
         self.on_leg_event(leg, leg_event(event), now)
 
@@ -128,21 +127,21 @@ class B2bua:
 
     # -- setting a call up ---------------------------------------------------------------------------
 
-    def _incoming(self, session: Session, now: float) -> None:
-        request = session.invite
+    def _incoming(self, invitation: Invitation, now: float) -> None:
+        request = invitation.request
         if len(self.table) >= self.settings.max_calls:
-            session.respond(503, now, reason="Too Many Calls", headers=[("Retry-After", "5")])
+            invitation.fail(503, now, reason="Too Many Calls", headers=[("Retry-After", "5")])
             return
         max_forwards = request.max_forwards
         if max_forwards == 0:
-            session.respond(483, now)
+            invitation.fail(483, now)
             return
         replaces = request.headers.get("replaces")
         if replaces is not None:
-            self._replace(session, replaces, now)
+            self._replace(invitation, replaces, now)
             return
         if self._is_ourselves(request.uri):
-            session.respond(482, now, reason="Loop Detected")
+            invitation.fail(482, now, reason="Loop Detected")
             return
         ctype = request.headers.get("content-type")
         from_, to = request.from_, request.to
@@ -159,11 +158,11 @@ class B2bua:
         except SipError as error:
             # Before any Call exists: a call made first and dropped here kept Call -> Leg -> Session -> Leg
             # alive for a full collection, which the collector's freezing never runs (test_collector).
-            logger.info("call %s: cannot place the callee's INVITE: %s", session.call_id, error)
-            session.respond(503, now, reason="Cannot Reach Callee")
+            logger.info("call %s: cannot place the callee's INVITE: %s", invitation.call_id, error)
+            invitation.fail(503, now, reason="Cannot Reach Callee")
             return
-        call = Call(session.call_id)
-        caller = call.add_leg("caller", session)
+        call = Call(invitation.call_id)
+        caller = call.add_leg("caller", invitation)
         caller.remember_received(request.body, ctype)
         callee = call.add_leg("callee", callee_session, answers_to=caller)
         if request.body:
@@ -184,13 +183,13 @@ class B2bua:
         for sub in leg.refers:
             if sub.matches(request, only_one):
                 outcome = sub.on_notify(request)
-                leg.session.reply(transaction, 200 if outcome.terminated else 481, now)
+                leg.reply(transaction, 200 if outcome.terminated else 481, now)
                 return True
         return False
 
     # -- INVITE with Replaces (RFC 3891) ------------------------------------------------------------
 
-    def _replace(self, session: Session, value: str, now: float) -> None:
+    def _replace(self, invitation: Invitation, value: str, now: float) -> None:
         """An INVITE whose Replaces names one of the service's own dialogs, handled here (RFC 3891 section 3).
 
         The Replaces comes as the party on the far side of that dialog would read it (its own tag as
@@ -202,66 +201,67 @@ class B2bua:
         try:
             replaces = parse_replaces(value)
         except ParseError:
-            session.respond(400, now, reason="Bad Replaces")
+            invitation.fail(400, now, reason="Bad Replaces")
             return
         call = self.table.find(replaces.call_id)
         kept = None
         if call is not None:
             for leg in call.legs.values():
-                dialog = leg.session.dialog
-                if leg.call_id != replaces.call_id or dialog is None or leg.session.ended:
+                dialog = leg.dialog_id
+                if leg.call_id != replaces.call_id or dialog is None or leg.ended:
                     continue
-                tags = {(dialog.id.local_tag, dialog.id.remote_tag)}
+                tags = {(dialog.local_tag, dialog.remote_tag)}
                 if (replaces.from_tag, replaces.to_tag) in tags or (replaces.to_tag, replaces.from_tag) in tags:
                     kept = leg
         if call is None or kept is None:
-            session.respond(481, now, reason="No Dialog To Replace")
+            invitation.fail(481, now, reason="No Dialog To Replace")
             return
-        if replaces.early_only and kept.session.confirmed:
-            session.respond(486, now, reason="Dialog Already Confirmed")
+        if replaces.early_only and kept.confirmed:
+            invitation.fail(486, now, reason="Dialog Already Confirmed")
             return
         replaced = call.other(kept)
-        if not kept.session.confirmed or replaced is None or call.busy_with_reinvite(kept):
-            session.respond(486 if replaced is not None else 481, now)
+        if not kept.confirmed or replaced is None or call.busy_with_reinvite(kept):
+            invitation.fail(486 if replaced is not None else 481, now)
             return
-        request = session.invite
+        request = invitation.request
         ctype = request.headers.get("content-type")
         if not request.body:
-            session.respond(488, now, reason="Replaces Needs An Offer")
+            invitation.fail(488, now, reason="Replaces Needs An Offer")
             return
         _, token = strip_correlation(request.uri)
-        logger.info("call %s: %s replaces the %s (Replaces %s)", call.id, session.call_id, replaced.name,
+        logger.info("call %s: %s replaces the %s (Replaces %s)", call.id, invitation.call_id, replaced.name,
                     replaces.call_id)
-        handler = partial(self._replaced, call, kept, replaced, session)
+        handler = partial(self._replaced, call, kept, replaced, invitation)
         try:
             call.send(kept, "INVITE", now, handler, body=kept.outgoing_sdp(request.body), content_type=ctype)
         except SipError:
-            session.respond(491, now)
+            invitation.fail(491, now)
             return
         correlated = self.correlations.pop(token, None) if token is not None else None
         if correlated is not None:
-            correlated(call, session.call_id)
+            correlated(call, invitation.call_id)
 
-    def _replaced(self, call: Call, kept: Leg, replaced: Leg, session: Session, _leg: Leg, answer: LegResponse,
-                  now: float) -> None:
+    def _replaced(self, call: Call, kept: Leg, replaced: Leg, invitation: Invitation, _leg: Leg,
+                  answer: LegResponse, now: float) -> None:
         response = answer.response
-        if session.ended:
+        if invitation.ended:
             return
         if response is None or response.status >= 300:
-            session.respond(response.status if response is not None else 408, now)
+            invitation.fail(response.status if response is not None else 408, now)
             return
         ctype = response.headers.get("content-type")
         kept.remember_received(response.body, ctype)
         self.table.remove(call)
-        newcomer = call.replace_leg(replaced, session)
+        newcomer = call.replace_leg(replaced, invitation)
         if call.id == replaced.call_id:
-            call.id = session.call_id  # the call is named after a dialog that still exists
+            call.id = invitation.call_id  # the call is named after a dialog that still exists
         self.table.add(call)
-        newcomer.remember_received(session.invite.body, session.invite.headers.get("content-type"))
+        request = invitation.request
+        newcomer.remember_received(request.body, request.headers.get("content-type"))
         body = newcomer.outgoing_sdp(response.body) if response.body else b""
-        session.respond(200, now, body=body, content_type=ctype if body else None)
-        replaced.session.owner = None
-        replaced.session.end(now)
+        newcomer.answer(now, body=body, content_type=ctype if body else None)
+        replaced.detach()
+        replaced.hang_up(now)
 
     def _is_ourselves(self, uri_text: str) -> bool:
         """A Request-URI naming this service's own address: forwarding it would loop back here."""
@@ -278,22 +278,22 @@ class B2bua:
 
     def _relay_progress(self, call: Call, callee: Leg, caller: Leg, status: int, body: bytes, ctype: str | None,
                         now: float) -> None:
-        if caller.session.state is not SessionState.RINGING:
+        if not caller.ringing:
             return
         if call.state is CallState.SETUP:
             call.move(CallState.EARLY)
         callee.remember_received(body, ctype)
         out = caller.outgoing_sdp(body) if body else b""
-        caller.session.respond(status, now, body=out, content_type=ctype if out else None)
+        caller.ring(status, now, body=out, content_type=ctype if out else None)
 
     def _callee_answered(self, call: Call, callee: Leg, caller: Leg, body: bytes, ctype: str | None,
                          now: float) -> None:
         callee.remember_received(body, ctype)
-        if caller.session.ended or call.state in (CallState.ENDING, CallState.ENDED):
-            callee.session.end(now)
+        if caller.ended or call.state in (CallState.ENDING, CallState.ENDED):
+            callee.hang_up(now)
             return
         out = caller.outgoing_sdp(body) if body else b""
-        caller.session.respond(200, now, body=out, content_type=ctype if out else None)
+        caller.answer(now, body=out, content_type=ctype if out else None)
         call.move(CallState.ANSWERED)
 
     def _relay_late_answer(self, call: Call, leg: Leg, body: bytes, ctype: str | None, now: float) -> None:
@@ -301,24 +301,24 @@ class B2bua:
         without SDP got the offer in the other leg's 2xx, whose ACK is held until this leg's ACK brings
         the answer; it crosses like any SDP (the other leg's o= line continuity kept)."""
         other = call.other(leg)
-        if other is None or other.session.held_ack is None:
+        if other is None or not other.ack_held:
             return
         leg.remember_received(body, ctype)
         out = other.outgoing_sdp(body) if body else b""
-        other.session.ack(now, body=out, content_type=ctype if out else None)
+        other.ack(now, body=out, content_type=ctype if out else None)
 
     def _callee_failed(self, call: Call, callee: Leg, caller: Leg, status: int, reason: str, now: float) -> None:
-        if not caller.session.ended:
+        if not caller.ended:
             if status in (401, 407):
                 status, reason = 403, "Callee Requires Credentials"
-            caller.session.respond(status, now, reason=reason or None)
+            caller.fail(status, now, reason=reason or None)
         call.leg_ended(callee, now)
 
     def _answer_timeout(self, call: Call, now: float) -> None:
         if call.state in (CallState.SETUP, CallState.EARLY):
             logger.info("call %s: no answer within %.0f s", call.id, self.settings.answer_timeout)
             callee = call.callee
-            if not call.caller.session.ended:
-                call.caller.session.respond(408, now, reason="No Answer")
+            if not call.caller.ended:
+                call.caller.fail(408, now, reason="No Answer")
             if callee is not None:
                 call.leg_ended(call.caller, now)

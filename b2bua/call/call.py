@@ -5,7 +5,8 @@ Setup: the caller's INVITE becomes a new INVITE to the same Request-URI with a n
 the caller's SDP offer and From/To identities; provisional responses (180/183 with SDP) and the final
 response come back to the caller; CANCEL and BYE go across. In-dialog requests (re-INVITE, UPDATE,
 INFO, NOTIFY, REFER) are relayed with their bodies and answered with the other side's answer. Each
-leg speaks SIP through its own :class:`~b2bua.sip.session.Session`; no SIP object is shared.
+leg speaks SIP through its own :class:`~b2bua.sip.session.Session`, which only :class:`~.leg.Leg`
+touches; no SIP object is shared.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import ParseError, SipError
 from ..sip import sdp
 from ..sip.identity_enum import IdentityEnum
 from ..sip.message import Request, Response
-from ..sip.session import Session
 from ..sip.session_host import Outgoing
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import Timer
 from .events import LegResponse
-from .leg import Leg, LegName
+from .leg import Invitation, Leg, LegName
+
+if TYPE_CHECKING:
+    from ..sip.session import Session
 
 logger = logging.getLogger("call_api.call")
 
@@ -94,13 +98,12 @@ class Call:
 
     # -- structure ----------------------------------------------------------------------------------
 
-    def add_leg(self, name: LegName, session: Session, *, answers_to: Leg | None = None) -> Leg:
+    def add_leg(self, name: LegName, session: Session | Invitation, *, answers_to: Leg | None = None) -> Leg:
         leg = Leg(self, name, session, answers_to=answers_to)
         self.legs[name] = leg
-        session.owner = leg
         return leg
 
-    def replace_leg(self, old: Leg, session: Session) -> Leg:
+    def replace_leg(self, old: Leg, session: Session | Invitation) -> Leg:
         """``session`` takes ``old``'s place (RFC 3891): same name, the old leg detached from the call."""
         leg = self.add_leg(old.name, session)
         for other in self.legs.values():
@@ -113,7 +116,7 @@ class Call:
 
     def busy_with_reinvite(self, leg: Leg) -> bool:
         """Is an INVITE transaction pending in ``leg``'s dialog (ours or the peer's)?"""
-        return leg.session.pending_reinvite is not None or leg.session.pending_remote_invite is not None
+        return leg.invite_pending
 
     def other(self, leg: Leg) -> Leg | None:
         return self.legs.get("callee" if leg.name == "caller" else "caller")
@@ -151,8 +154,7 @@ class Call:
         so its objects go with reference counting when its last transactions end (64*T1 later), not at
         the next full garbage collection."""
         for leg in self.legs.values():
-            if leg.session.owner is leg:
-                leg.session.owner = None
+            leg.detach()
             leg.refers.clear()
         self.legs.clear()
         self.ended_listeners.clear()
@@ -165,7 +167,7 @@ class Call:
         content_type: str | None = None, headers: list[tuple[str, str]] | None = None,
     ) -> Outgoing:
         """Send ``method`` in ``leg``'s dialog; ``handler`` gets its final answer, by the handle returned."""
-        outgoing = leg.session.request(method, now, body=body, content_type=content_type, headers=headers or [])
+        outgoing = leg.send(method, now, body=body, content_type=content_type, headers=headers or [])
         self._handlers[outgoing] = (leg, handler)
         return outgoing
 
@@ -180,21 +182,21 @@ class Call:
                 # A final answer and the call as it was (issue 17): relayed, it would reach a phone that
                 # may never answer it, or fail the o= rewrite half-way.
                 logger.info("call %s: refused a %s with unreadable SDP: %s", self.id, request.method, error.reason)
-                source.session.reply(transaction, 400, now, reason="Bad SDP")
+                source.reply(transaction, 400, now, reason="Bad SDP")
                 return
         source.remember_received(request.body, ctype)
-        if target is None or target.session.dialog is None or target.session.ended:
-            source.session.reply(transaction, 481 if target is None else 480, now)
+        if target is None or target.dialog_id is None or target.ended:
+            source.reply(transaction, 481 if target is None else 480, now)
             return
         body = request.body
         if body and ctype and ctype.lower().startswith("application/sdp"):
             body = target.outgoing_sdp(body)
         headers = relayed_headers(request)
         try:
-            ours = target.session.request(request.method, now, body=body, content_type=ctype, headers=headers)
+            ours = target.send(request.method, now, body=body, content_type=ctype, headers=headers)
         except SipError as error:
             logger.info("call %s: cannot relay %s to the %s: %s", self.id, request.method, target.name, error)
-            source.session.reply(transaction, 491 if request.method == "INVITE" else 500, now)
+            source.reply(transaction, 491 if request.method == "INVITE" else 500, now)
             return
         self._relays[ours] = _Relay(source, target, transaction)
 
@@ -219,10 +221,10 @@ class Call:
 
     def _answer_relay(self, relay: _Relay, answered_by: Leg, response: Response | None, now: float) -> None:
         source = relay.source
-        if source.session.ended:
+        if source.ended:
             return
         if response is None:
-            source.session.reply(relay.transaction, 408, now)
+            source.reply(relay.transaction, 408, now)
             return
         ctype = response.headers.get("content-type")
         answered_by.remember_received(response.body, ctype)
@@ -233,7 +235,7 @@ class Call:
         status = response.status
         if status in (401, 407):
             status = 403  # the challenge was for us, not for the other party
-        source.session.reply(relay.transaction, status, now, reason=response.reason, body=body,
+        source.reply(relay.transaction, status, now, reason=response.reason, body=body,
                              content_type=ctype, headers=headers)
 
     def drop_pending(self, leg: Leg, now: float) -> None:
@@ -244,8 +246,8 @@ class Call:
                 del self._relays[key]
             elif relay.target is leg:
                 del self._relays[key]
-                if not relay.source.session.ended and not relay.transaction.terminated:
-                    relay.source.session.reply(relay.transaction, 481, now)
+                if not relay.source.ended and not relay.transaction.terminated:
+                    relay.source.reply(relay.transaction, 481, now)
         for key, (target, handler) in list(self._handlers.items()):
             if target is leg:
                 del self._handlers[key]
@@ -260,8 +262,8 @@ class Call:
             return
         self.move(CallState.ENDING)
         for leg in list(self.legs.values()):
-            if not leg.session.ended:
-                leg.session.end(now, status=status)
+            if not leg.ended:
+                leg.hang_up(now, status=status)
         self._maybe_ended()
 
     def leg_ended(self, leg: Leg, now: float, *, status: int = 487) -> None:
@@ -270,12 +272,12 @@ class Call:
         other = self.other(leg)
         if self.state is not CallState.ENDED and self.state is not CallState.ENDING:
             self.move(CallState.ENDING)
-        if other is not None and not other.session.ended:
-            other.session.end(now, status=status)
+        if other is not None and not other.ended:
+            other.hang_up(now, status=status)
         self._maybe_ended()
 
     def _maybe_ended(self) -> None:
-        if all(leg.session.ended for leg in self.legs.values()) and self.state is not CallState.ENDED:
+        if all(leg.ended for leg in self.legs.values()) and self.state is not CallState.ENDED:
             self._relays.clear()
             self._handlers.clear()
             self.move(CallState.ENDED)

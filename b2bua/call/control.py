@@ -86,7 +86,7 @@ class Control:
         if call.state is not CallState.ANSWERED:
             raise CallStateError(f"call {callid!r} is not answered ({call.state.value})")
         legs = self._legs(call, leg)
-        if not all(x.session.confirmed for x in legs):
+        if not all(x.confirmed for x in legs):
             raise CallStateError(f"call {callid!r} is not fully set up yet")
         flow = HoldFlow(call, sink, legs, hold=hold, cmd_id=cmd_id)
         flow.start(now)
@@ -106,7 +106,7 @@ class Control:
         if call.state is not CallState.ANSWERED:
             raise CallStateError(f"call {callid!r} is not answered ({call.state.value})")
         (transferee,) = self._legs(call, leg)
-        if not transferee.session.confirmed:
+        if not transferee.confirmed:
             raise CallStateError(f"the {leg} of call {callid!r} is not connected")
         if call.busy_with_reinvite(transferee):
             raise CallBusyError(f"the {leg} of call {callid!r} has an INVITE transaction pending")
@@ -124,7 +124,7 @@ class Control:
                 raise CallStateError(f"call {call.id!r} is not answered ({call.state.value})")
         (transferee,) = self._legs(call_a, command.leg_a)
         (target,) = self._legs(call_b, command.leg_b)
-        if not (transferee.session.confirmed and target.session.confirmed):
+        if not (transferee.confirmed and target.confirmed):
             raise CallStateError("both legs must be connected")
         destination = command.destination
         if destination is None:

@@ -1,5 +1,12 @@
 """One leg of a bridged call: a SIP session plus what the B2BUA remembers about the SDP it exchanged.
 
+The leg is the call logic's only way to its SIP session: a few commands (ring, answer, fail, reply,
+send, ack, hang up, detach) and a few read-only facts (ended, confirmed, ringing, a held ACK, an INVITE
+pending, the dialog's identity), in the spirit of sippy's ``UA.recvEvent(CCEvent...)``. The session's
+events come the other way as :data:`~.events.LegEvent`. An INVITE no call has taken yet is an
+:class:`Invitation`. ``tests/test_layering.py`` keeps every other module of the call package off
+:class:`~b2bua.sip.session.Session`.
+
 The B2BUA relays SDP untouched. When it sends a leg an SDP of its own making (hold, resume), that
 leg has seen an ``o=`` version from us that the other party never sent, so from then on every SDP
 relayed to that leg has its version shifted to stay above what the leg already saw (RFC 3264
@@ -8,12 +15,18 @@ section 8: each new offer's version is one more than the previous one). Only the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, Literal, get_args
 
 from ..errors import ParseError
 from ..sip import sdp
+from ..sip.dialog import DialogId
+from ..sip.message import Request
 from ..sip.refer import ReferSubscription
-from ..sip.session import Session
+from ..sip.session import Session, SessionState
+from ..sip.session_host import Outgoing
+from ..sip.transaction_server import ServerTransaction
+from ..sip.ua_events import DialogRequest, IncomingCall, UaEvent
 
 if TYPE_CHECKING:
     from .call import Call
@@ -23,6 +36,52 @@ LegName = Literal["caller", "callee"]
 #: Both, in the order a command on "both" acts on them.
 LEG_NAMES: Final[tuple[LegName, ...]] = get_args(LegName)
 
+Headers = Iterable[tuple[str, str]]
+
+
+class Invitation:
+    """An INVITE received (:class:`~b2bua.sip.ua_events.IncomingCall`) that no call has taken yet: the B2BUA
+    reads it and may refuse it; :meth:`Call.add_leg` or :meth:`Call.replace_leg` makes it a leg. Until
+    then its session's events reach no leg (a CANCEL meanwhile is answered 487 by the session)."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, event: IncomingCall) -> None:
+        self.session = event.session
+
+    def __repr__(self) -> str:
+        return f"<Invitation {self.session.call_id}>"
+
+    @property
+    def request(self) -> Request:
+        """The INVITE."""
+        return self.session.invite
+
+    @property
+    def call_id(self) -> str:
+        return self.session.call_id
+
+    @property
+    def ended(self) -> bool:
+        """The party gave up on it (CANCEL) or it was refused."""
+        return self.session.ended
+
+    def fail(self, status: int, now: float, *, reason: str | None = None, headers: Headers = ()) -> None:
+        """Refuse the INVITE with ``status`` (300-699)."""
+        self.session.respond(status, now, reason=reason, headers=headers)
+
+
+def leg_of(event: UaEvent) -> Leg | None:
+    """The leg a session event is about; None when its session is no leg's (an :class:`Invitation`, a
+    replaced leg, a call that is over)."""
+    owner = event.session.owner
+    return owner if isinstance(owner, Leg) else None
+
+
+def refuse(event: DialogRequest, status: int, now: float) -> None:
+    """Answer a request in a dialog that is no leg's any more (481, RFC 3261 section 12.2.2)."""
+    event.session.reply(event.transaction, status, now)
+
 
 class Leg:
     """``caller`` (the A-leg, the phone that called or was called first) or ``callee`` (the B-leg)."""
@@ -30,10 +89,16 @@ class Leg:
     __slots__ = ("answers_to", "call", "held", "last_source", "name", "received_sdp", "refers", "sent_origin",
                  "sent_sdp", "sent_version", "session", "source_origin", "version_offset")
 
-    def __init__(self, call: Call, name: LegName, session: Session, *, answers_to: Leg | None = None) -> None:
+    def __init__(self, call: Call, name: LegName, session: Session | Invitation, *,
+                 answers_to: Leg | None = None) -> None:
         self.call = call
         self.name: LegName = name
+        if isinstance(session, Invitation):
+            session = session.session
+        #: The SIP session; nothing but this module reads it (a layering rule).
         self.session = session
+        #: The session's events reach this leg from now on (:func:`leg_of`).
+        session.owner = self
         #: The leg whose INVITE this leg's INVITE forwards (the callee's: the caller): the 1xx, 2xx or failure
         #: this leg gets is that leg's answer. None for a leg nobody waits on (the service's own INVITE, a
         #: leg that received its INVITE).
@@ -66,6 +131,89 @@ class Leg:
     @property
     def other(self) -> Leg | None:
         return self.call.other(self)
+
+    # -- facts about the session ---------------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        return self.session.ended
+
+    @property
+    def confirmed(self) -> bool:
+        """The dialog is up: the ACK of its INVITE's 2xx went or came, and no BYE yet."""
+        return self.session.confirmed
+
+    @property
+    def ringing(self) -> bool:
+        """The leg's INVITE has no final answer yet (ours got a provisional; theirs got none from us)."""
+        return self.session.state is SessionState.RINGING
+
+    @property
+    def ack_held(self) -> bool:
+        """A 2xx with a late offer waits for its ACK, which must carry the answer (:meth:`ack`)."""
+        return self.session.held_ack is not None
+
+    @property
+    def invite_pending(self) -> bool:
+        """An INVITE transaction is pending in the dialog, ours or the peer's (RFC 3261 section 14.1)."""
+        session = self.session
+        return session.pending_reinvite is not None or session.pending_remote_invite is not None
+
+    @property
+    def dialog_id(self) -> DialogId | None:
+        """Call-ID and tags of the leg's dialog (local: the service's), None before there is one."""
+        dialog = self.session.dialog
+        return dialog.id if dialog is not None else None
+
+    @property
+    def remote_uri(self) -> str | None:
+        """The party's name-addr as the dialog shows it (From or To, tag included), None without a dialog."""
+        dialog = self.session.dialog
+        return dialog.remote_uri if dialog is not None else None
+
+    # -- commands -------------------------------------------------------------------------------------
+
+    def ring(self, status: int, now: float, *, body: bytes = b"", content_type: str | None = None) -> None:
+        """A provisional answer (1xx) to the INVITE this leg received."""
+        self.session.respond(status, now, body=body, content_type=content_type)
+
+    def answer(self, now: float, *, body: bytes = b"", content_type: str | None = None) -> None:
+        """200 to the INVITE this leg received; the session retransmits it until the ACK."""
+        self.session.respond(200, now, body=body, content_type=content_type)
+
+    def fail(self, status: int, now: float, *, reason: str | None = None) -> None:
+        """A final failure (300-699) to the INVITE this leg received: the leg is over."""
+        self.session.respond(status, now, reason=reason)
+
+    def reply(
+        self, transaction: ServerTransaction, status: int, now: float, *, reason: str | None = None,
+        body: bytes = b"", content_type: str | None = None, headers: Headers = (),
+    ) -> None:
+        """Answer a request the party sent in the dialog (:class:`~.events.LegRequest`); a late answer to a
+        transaction already answered is dropped."""
+        self.session.reply(transaction, status, now, reason=reason, body=body, content_type=content_type,
+                           headers=headers)
+
+    def send(
+        self, method: str, now: float, *, body: bytes = b"", content_type: str | None = None,
+        headers: Headers = (),
+    ) -> Outgoing:
+        """Send ``method`` in the dialog; its answers come as :class:`~.events.LegResponse` with the handle
+        returned here. Raises :class:`~b2bua.errors.SessionError` when the dialog cannot take it."""
+        return self.session.request(method, now, body=body, content_type=content_type, headers=headers)
+
+    def ack(self, now: float, *, body: bytes = b"", content_type: str | None = None) -> bool:
+        """Send the held ACK (:attr:`ack_held`) with the answer in ``body``; False when none is held."""
+        return self.session.ack(now, body=body, content_type=content_type)
+
+    def hang_up(self, now: float, *, status: int = 487) -> None:
+        """End the leg whatever its state: BYE a dialog, CANCEL our INVITE, refuse theirs with ``status``."""
+        self.session.end(now, status=status)
+
+    def detach(self) -> None:
+        """The session's events reach this leg no more (the leg was replaced, or its call is over)."""
+        if self.session.owner is self:
+            self.session.owner = None
 
     def remember_received(self, body: bytes, content_type: str | None) -> None:
         if body and _is_sdp(content_type):

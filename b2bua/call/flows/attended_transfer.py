@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 def replaces_target(destination: str, leg_b: Leg) -> str:
     """``destination`` with ``?Replaces=`` naming ``leg_b``'s dialog from that party's point of view."""
-    dialog = leg_b.session.dialog
+    dialog = leg_b.dialog_id
     assert dialog is not None
-    value = f"{leg_b.call_id};to-tag={dialog.id.remote_tag};from-tag={dialog.id.local_tag}"
+    value = f"{leg_b.call_id};to-tag={dialog.remote_tag};from-tag={dialog.local_tag}"
     separator = "&" if "?" in destination else "?"
     return f"{destination}{separator}Replaces={escape_header_value(value)}"
 

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 
 def identity_of(leg: Leg | None) -> str | None:
     """The party's own name-addr (without tag) as its dialog with us shows it."""
-    if leg is None or leg.session.dialog is None:
+    remote = leg.remote_uri if leg is not None else None
+    if remote is None:
         return None
     try:
-        addr = parse_name_addr(leg.session.dialog.remote_uri)
+        addr = parse_name_addr(remote)
     except ParseError:
         return None
     return addr.without_tag()

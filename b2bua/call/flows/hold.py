@@ -44,7 +44,7 @@ class HoldFlow(Flow):
                 continue
             other = self.call.other(leg)
             base = other.received_sdp if other is not None else None
-            if base is None or leg.session.ended:
+            if base is None or leg.ended:
                 self.fail(WRONG_ANSWER, f"no SDP of the other party to offer the {leg.name}")
                 return
             try:
@@ -74,7 +74,7 @@ class HoldFlow(Flow):
         if self.done:
             return
         if response is None:
-            if leg.session.ended or self.call.ended:
+            if leg.ended or self.call.ended:
                 self.fail(487, f"the call ended before the {leg.name} answered the re-INVITE")
             else:
                 self.fail(TIMEOUT, f"the {leg.name} did not answer the re-INVITE")

@@ -65,7 +65,7 @@ class ReferFlow(Flow):
     def send_refer(self, now: float) -> None:
         """REFER in a confirmed dialog with no INVITE transaction pending (RFC 3515 section 2.4.1 and
         RFC 3261 section 14.1), exactly one Refer-To and a Referred-By (RFC 3892)."""
-        if not self.transferee.session.confirmed or self.call.busy_with_reinvite(self.transferee):
+        if not self.transferee.confirmed or self.call.busy_with_reinvite(self.transferee):
             self.failure(491, f"the {self.transferee.name}'s dialog is busy with an INVITE", now)
             return
         self._token = self.b2bua.ua.ids.tag()
@@ -135,7 +135,7 @@ class ReferFlow(Flow):
         if not sub.matches(request):
             return False
         outcome = sub.on_notify(request)
-        leg.session.reply(transaction, outcome.answer, now)
+        leg.reply(transaction, outcome.answer, now)
         if outcome.answer != 200:
             return True
         self._accept(now, None)

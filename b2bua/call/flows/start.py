@@ -64,7 +64,7 @@ class CallStartFlow(ReferFlow):
         return super().on_leg_event(leg, event, now)
 
     def _no_answer(self, now: float) -> None:
-        if not self.done and not self.transferee.session.confirmed:
+        if not self.done and not self.transferee.confirmed:
             self.fail(TIMEOUT, "the caller did not answer in time")
             self.call.end(now)
 
