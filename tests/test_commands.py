@@ -89,3 +89,19 @@ def test_a_field_without_arg_metadata_is_a_bug() -> None:
 
     with pytest.raises(KeyError):
         args(Broken)
+
+
+def test_mypy_rejects_a_command_missing_a_required_argument(tmp_path: Path) -> None:
+    """``arg()`` is a field specifier (PEP 681) of :func:`b2bua.call.commands.command`: mypy --strict sees
+    each field as a constructor argument without default, as Python does at run time."""
+    from mypy import api
+
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\n")
+    snippet = "from b2bua.call.commands import CallAttendedTransfer, CallHold\nCallHold()\n"
+    fine = 'CallHold("c", None)\nCallAttendedTransfer("a", "caller", "b", "callee", None)\n'
+    out, err, status = api.run(["--config-file", str(config), "--strict", "--no-error-summary",
+                                "--cache-dir", str(tmp_path / "cache"), "-c", snippet + fine])
+    assert err == "" and status == 1
+    assert out.splitlines() == ['<string>:2: error: Missing positional arguments "callid", "leg" in call to '
+                                '"CallHold"  [call-arg]']

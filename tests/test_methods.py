@@ -254,7 +254,7 @@ def test_methods_are_derived_from_the_command_table() -> None:
 def test_a_new_command_row_makes_a_method() -> None:
     @dataclass(frozen=True, slots=True)
     class CallPark(Command):
-        callid: str = arg(Kind.TEXT, alias="callID")
+        callid: str = arg(Kind.TEXT, upstream="callID")
         orbit: str | None = arg(Kind.URI, required=False)
 
     def park(control: Control, command: CallPark, now: float, sink: Sink, cmd_id: str) -> Flow:
