@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.watch import Stall, Watch, cpu_seconds, rss_kb, sample
+from benchmarks.watch import Stall, Watch, sample
+from harness.procfs import cpu_seconds, rss_kb
 
 
 @pytest.fixture

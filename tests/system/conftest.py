@@ -1,4 +1,4 @@
-"""Fixtures that start the rig's real processes on loopback (see rig.py) and always clean them up."""
+"""Fixtures that start the rig's real processes on loopback (the `harness` package) and always clean them up."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.system.rig import Kamailio, KamailioLauncher, PortMap, SippLauncher
-from tests.system.service import ServiceProcess
+from harness.kamailio import Kamailio, KamailioLauncher, PortMap
+from harness.service import ServiceProcess
+from harness.sipp import SippLauncher
 
 
 @pytest.fixture

@@ -19,10 +19,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
+from harness.kamailio import Kamailio, PortMap
+from harness.procfs import is_listening
+from harness.service import ROOT, ServiceProcess
+from harness.sipp import Sipp, SippLauncher, assert_all_ok, wait_all
 from rpc.errors import CALL_NOT_FOUND, CALL_STATE
-
-from .rig import Kamailio, PortMap, Sipp, SippLauncher, assert_all_ok, is_listening, wait_all
-from .service import ROOT, ServiceProcess
 
 pytestmark = pytest.mark.system
 

@@ -26,21 +26,14 @@ from typing import Any, NamedTuple
 import pytest
 from websockets.asyncio.client import connect
 
-from .rig import (
-    LOOPBACK,
-    PORT_OFFSET_ENV,
-    Kamailio,
-    PortMap,
-    RigError,
-    Sipp,
-    SippLauncher,
-    assert_all_ok,
-    is_listening,
-    port_is_free,
-    sip_options,
-    wait_all,
-)
-from .service import ROOT, ServiceProcess
+from harness.kamailio import PORT_OFFSET_ENV, Kamailio, PortMap
+from harness.ports import LOOPBACK, port_is_free
+from harness.processes import RigError
+from harness.procfs import is_listening
+from harness.service import ROOT, ServiceProcess
+from harness.sip_probe import sip_options
+from harness.sipp import Sipp, SippLauncher, assert_all_ok, wait_all
+
 from .test_api import (
     ServiceFactory,
     call_id_of,

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from .rig import Kamailio, KamailioLauncher, PortMap, SippLauncher, assert_all_ok, wait_all
-from .service import ServiceProcess
+from harness.kamailio import Kamailio, KamailioLauncher, PortMap
+from harness.service import ServiceProcess
+from harness.sipp import SippLauncher, assert_all_ok, wait_all
 
 pytestmark = pytest.mark.system
 

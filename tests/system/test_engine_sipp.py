@@ -12,9 +12,9 @@ import pytest
 from b2bua.config import load_config
 from b2bua.service import build_service
 from b2bua.sip.ua_events import CallAnswered, CallEnded, UaEvent
-
-from .rig import PortMap, SippLauncher, assert_all_ok
-from .service import ServiceProcess
+from harness.kamailio import PortMap
+from harness.service import ServiceProcess
+from harness.sipp import SippLauncher, assert_all_ok
 
 pytestmark = pytest.mark.system
 

@@ -15,8 +15,8 @@ from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
 from b2bua.service import build_service
-
-from .rig import Kamailio, PortMap, SippLauncher, assert_all_ok, wait_all
+from harness.kamailio import Kamailio, PortMap
+from harness.sipp import SippLauncher, assert_all_ok, wait_all
 
 pytestmark = pytest.mark.system
 

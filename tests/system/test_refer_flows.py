@@ -23,8 +23,11 @@ from b2bua.call.events import FlowError, FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
 from b2bua.service import build_service
-
-from .rig import LOOPBACK, Kamailio, PortMap, RigError, Sipp, SippLauncher, assert_all_ok, is_listening, wait_all
+from harness.kamailio import Kamailio, PortMap
+from harness.ports import LOOPBACK
+from harness.processes import RigError
+from harness.procfs import is_listening
+from harness.sipp import Sipp, SippLauncher, assert_all_ok, wait_all
 
 pytestmark = pytest.mark.system
 

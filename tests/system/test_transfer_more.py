@@ -26,20 +26,11 @@ from b2bua.call.events import FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
 from b2bua.service import build_service
-
-from .rig import (
-    LOOPBACK,
-    Kamailio,
-    KamailioLauncher,
-    PortMap,
-    RigError,
-    Sipp,
-    SippLauncher,
-    Transport,
-    assert_all_ok,
-    is_listening,
-    wait_all,
-)
+from harness.kamailio import Kamailio, KamailioLauncher, PortMap, Transport
+from harness.ports import LOOPBACK
+from harness.processes import RigError
+from harness.procfs import is_listening
+from harness.sipp import Sipp, SippLauncher, assert_all_ok, wait_all
 
 pytestmark = pytest.mark.system
 
