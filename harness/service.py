@@ -16,12 +16,15 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from b2bua.call.b2bua import B2bua
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
 from b2bua.service import build_service
+from harness.kamailio import Kamailio
 from harness.processes import RigError, stop
+from harness.sipp import Sipp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,6 +99,11 @@ class ServiceProcess:
         return status
 
 
+ServiceFactory = Callable[..., ServiceProcess]
+"""The system tests' ``call_api(*flags)`` fixture: starts a ServiceProcess on the rig's service port."""
+ApiFactory = Callable[..., tuple[ServiceProcess, str]]
+"""The system tests' ``call_api_ws(*flags)`` fixture: a ServiceProcess with its API, and the API's URL."""
+
 Body = Callable[[AsyncControl, B2bua], Awaitable[None]]
 """What a test does with a service built in this process: commands through the control API, reading its B2BUA."""
 
@@ -110,3 +118,11 @@ async def serve_in_process(flags: Sequence[str], body: Body, timeout: float) -> 
     finally:
         await built.runtime.stop()
     return built.b2bua
+
+
+class Serve(Protocol):
+    """The system tests' ``serve(body, *flags, phones=..., proxy=...)`` fixture: ``body`` against the service
+    built in this process, then every phone must have succeeded; returns the B2BUA."""
+
+    def __call__(self, body: Body, *flags: str, phones: Sequence[Sipp] = (), proxy: Kamailio | None = None,
+                 timeout: float = 15.0, phones_timeout: float = 12.0) -> B2bua: ...

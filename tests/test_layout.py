@@ -3,6 +3,7 @@ own test module, found by name, so a new module without tests fails here rather 
 
 from __future__ import annotations
 
+import ast
 from collections import defaultdict
 from pathlib import Path
 
@@ -73,3 +74,68 @@ def test_a_test_module_found_by_name_tests_one_source_module() -> None:
 def test_the_tables_name_real_modules() -> None:
     for relative in [*TESTED_BY, *WITHOUT_TESTS]:
         assert (ROOT / relative).exists(), f"{relative} is listed in tests/test_layout.py but does not exist"
+
+
+# -- test modules import helpers, never each other ----------------------------------------------------------
+
+TEST_MODULES = sorted(TESTS.rglob("test_*.py"))
+
+#: Test modules that still import another test module (importer -> imported), until their shared fakes and
+#: builders move to a helper module. Keep it shrinking; a new entry is a helper to write instead.
+IMPORTS_TO_MOVE: dict[str, set[str]] = {
+    "tests/test_call.py": {"test_b2bua"},
+    "tests/test_call_events.py": {"test_ua_events"},
+    "tests/test_client_api.py": {"test_server"},
+    "tests/test_client_cli.py": {"test_server"},
+    "tests/test_collector.py": {"test_b2bua", "test_control", "test_refer_flows"},
+    "tests/test_control.py": {"test_b2bua"},
+    "tests/test_docs_examples.py": {"test_client_cli", "test_server"},
+    "tests/test_flows_attended_transfer.py": {"test_b2bua", "test_control", "test_refer_flows"},
+    "tests/test_flows_base.py": {"test_control"},
+    "tests/test_flows_blind_transfer.py": {"test_b2bua", "test_control", "test_refer_flows"},
+    "tests/test_flows_end.py": {"test_b2bua", "test_control"},
+    "tests/test_flows_hold.py": {"test_b2bua", "test_control"},
+    "tests/test_flows_start.py": {"test_b2bua", "test_control", "test_refer_flows"},
+    "tests/test_io_control.py": {"test_control"},
+    "tests/test_io_tcp.py": {"test_io_shell"},
+    "tests/test_refer_flows.py": {"test_b2bua", "test_control"},
+    "tests/test_transaction_client.py": {"test_transaction"},
+    "tests/test_transaction_events.py": {"test_transaction"},
+    "tests/test_transaction_machine.py": {"test_transaction"},
+    "tests/test_transaction_matching.py": {"test_transaction"},
+    "tests/test_transaction_server.py": {"test_transaction"},
+}
+
+
+def imported_test_modules(source: str) -> set[str]:
+    """The ``test_*`` modules ``source`` imports, by last name: ``from .test_b2bua import dial``,
+    ``from tests.system.test_api import x``, ``from . import test_control``, ``import tests.test_server``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(part for alias in node.names for part in alias.name.split(".") if part.startswith("test_"))
+        elif isinstance(node, ast.ImportFrom):
+            parts = [part for part in (node.module or "").split(".") if part.startswith("test_")]
+            found.update(parts or [alias.name for alias in node.names if alias.name.startswith("test_")])
+    return found
+
+
+def test_imported_test_modules_are_found() -> None:
+    source = ("from .test_b2bua import dial\nfrom tests.system.test_api import command\n"
+              "from . import test_control, sipnet\nimport tests.test_server\nfrom .sipnet import Network\n"
+              "from harness.sipp import Sipp\n")
+    assert imported_test_modules(source) == {"test_b2bua", "test_api", "test_control", "test_server"}
+    assert imported_test_modules("from tests.system import test_rig\nimport pytest\n") == {"test_rig"}
+
+
+@pytest.mark.parametrize("path", TEST_MODULES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_test_module_imports_another(path: Path) -> None:
+    """Shared fakes, builders and rig helpers live in helper modules (``tests/sipnet.py``, ``tests/system/``'s
+    ``ws_commands.py``, the ``harness`` package): a test module that another imports can no longer change its
+    own helpers freely, and a ``test_`` function imported with them is collected and run a second time."""
+    relative = path.relative_to(ROOT).as_posix()
+    imported = imported_test_modules(path.read_text())
+    allowed = IMPORTS_TO_MOVE.get(relative, set())
+    assert imported <= allowed, f"{relative} imports the test module(s) {sorted(imported - allowed)}: move what it " \
+                                "needs into a helper module"
+    assert imported == allowed, f"{relative} no longer imports {sorted(allowed - imported)}: shrink IMPORTS_TO_MOVE"
