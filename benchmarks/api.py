@@ -109,11 +109,10 @@ from benchmarks.calls import (
     Scenarios,
     _raise_exit,
     _sipp_common,
-    _wait,
     percentile,
 )
 from harness.ports import check_free_tcp, check_free_udp, wait_listening
-from harness.processes import Processes
+from harness.processes import Processes, exited_within
 from harness.procfs import cpu_seconds, cpu_times, is_listening
 from harness.service import call_api_argv
 from harness.sip_probe import wait_answering
@@ -468,7 +467,7 @@ def _latency(values: list[float]) -> dict[str, Any]:
 def _stop_phone(procs: Processes, proc: subprocess.Popen[bytes], wait: float) -> int:
     """Let SIPp finish its ``-m`` calls, else stop it softly (SIGUSR1: no new calls, exit when the
     running ones end), and kill it after 5 s."""
-    _wait(proc, wait)
+    exited_within(proc, wait)
     return procs.stop(proc, signal.SIGUSR1, grace=5.0)
 
 

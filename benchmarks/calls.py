@@ -95,7 +95,7 @@ from benchmarks.series import percentile as percentile  # api.py and held.py imp
 from benchmarks.watch import Stall, Watch
 from harness import sipp_stats
 from harness.ports import check_free_udp
-from harness.processes import Processes
+from harness.processes import Processes, exited_within
 from harness.procfs import cpu_seconds
 from harness.service import call_api_argv
 from harness.sip_probe import wait_answering
@@ -350,14 +350,6 @@ def _creation_seconds(rows: list[dict[str, str]], total: int) -> float | None:
     return None
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    try:
-        proc.wait(timeout)
-        return True
-    except subprocess.TimeoutExpired:
-        return False
-
-
 @contextlib.contextmanager
 def running(procs: Processes, args: argparse.Namespace, c: Contender, scenarios: Scenarios, rate: int,
             logdir: Path) -> Iterator[Contender]:
@@ -420,12 +412,12 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         cpu0, t0, epoch0 = cpu_seconds(service.pid), time.monotonic(), time.time()
         with Watch(service.pid, epoch0, args.window, _stall(args)) as watch:
             uac = procs.start(uac_cmd, cwd=workdir, stderr=uac_err)
-            if not _wait(uac, seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
+            if not exited_within(uac, seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
                 procs.stop(uac, signal.SIGUSR1, grace=5.0)
             uac_status = procs.stop(uac)
         t1, epoch1 = time.monotonic(), time.time()
         cpu1 = c.cpu()
-        _wait(uas, 1.0)
+        exited_within(uas, 1.0)
         uas_status = procs.stop(uas, signal.SIGUSR1, grace=5.0)
     uac_side, uac_rows = read_side("caller", scenarios.uac, workdir, uac_status)
     uas_side, uas_rows = read_side("callee", scenarios.uas, workdir, uas_status)

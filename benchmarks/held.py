@@ -95,11 +95,10 @@ from benchmarks.calls import (
     SERVICE_CPU,
     SIPP_CPU,
     _raise_exit,
-    _wait,
     percentile,
 )
 from harness.ports import check_free_udp
-from harness.processes import Processes
+from harness.processes import Processes, exited_within
 from harness.procfs import cpu_seconds, status_kb
 from harness.service import call_api_argv
 from harness.sip_probe import wait_answering
@@ -331,7 +330,7 @@ def run_pair(procs: Processes, sampler: Sampler, ports: Ports, name: str, calls:
         uac_status = procs.stop(uac)
         ended = time.time()
         sampler.sample(name)
-        _wait(uas, 1.0)
+        exited_within(uas, 1.0)
         uas_status = procs.stop(uas, signal.SIGUSR1, grace=5.0)
         sampler.uac = sampler.uas = None
     uac_side, _ = read_side("caller", UAC, workdir, uac_status)

@@ -68,6 +68,15 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(5)
 
 
+def exited_within(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether ``proc`` exits within ``timeout`` seconds (it is left running otherwise)."""
+    try:
+        proc.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def stop(proc: subprocess.Popen[bytes], first: signal.Signals = signal.SIGTERM, grace: float = 5.0, *,
          group: bool = False) -> int:
     """Signal ``proc`` with ``first``, then SIGKILL it (with ``group``, its whole group) if it is still

@@ -32,9 +32,19 @@ def is_listening(port: int, proto: Proto) -> bool:
     return any(p == port and s == state for p, s in net_sockets(proto))
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_state(pid: int) -> str:
+    """The state letter of ``pid`` (/proc/<pid>/stat field 3): R running, S sleeping, T stopped, Z zombie."""
+    return _stat_fields(pid)[0]
+
+
 def cpu_seconds(pid: int) -> float:
     """utime+stime of every thread of ``pid`` so far (/proc/<pid>/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
