@@ -106,19 +106,17 @@ from benchmarks.calls import (
     ROOT,
     SERVICE_CPU,
     SIPP_CPU,
-    Processes,
     Scenarios,
-    SippSide,
-    _cpu_seconds,
     _raise_exit,
     _sipp_common,
-    _sipp_version,
-    _wait,
-    check_free,
     percentile,
-    read_side,
-    wait_answering,
 )
+from harness.ports import check_free_tcp, check_free_udp, wait_listening
+from harness.processes import Processes, exited_within
+from harness.procfs import cpu_seconds, cpu_times, is_listening
+from harness.service import call_api_argv
+from harness.sip_probe import wait_answering
+from harness.sipp_stats import SippSide, read_side, sipp_version
 
 CALLER_USER = "alice"
 CALLEE_USER = "bob"
@@ -173,25 +171,6 @@ class Ports:
 
     def tcp(self) -> list[int]:
         return [self.ws, self.twin_cmd]
-
-
-def _listening(port: int, proto: str) -> bool:
-    """Whether a socket on this host is bound to ``port`` to receive (an unconnected UDP socket, a TCP
-    listener), from /proc/net (Linux)."""
-    state = "07" if proto == "udp" else "0A"
-    for name in (proto, f"{proto}6"):
-        with contextlib.suppress(FileNotFoundError):
-            for line in Path("/proc/net", name).read_text().splitlines()[1:]:
-                fields = line.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
-                    return True
-    return False
-
-
-def check_free_tcp(ports: list[int]) -> None:
-    for port in ports:
-        if _listening(port, "tcp"):
-            raise RuntimeError(f"TCP port {HOST}:{port} is in use")
 
 
 # -- the INVITE capture (a process of its own) -------------------------------------------------------
@@ -300,9 +279,8 @@ def read_capture(path: Path) -> tuple[dict[int, float], int]:
 
 
 def service_command(args: argparse.Namespace, ports: Ports) -> list[str]:
-    return ["taskset", "-c", str(SERVICE_CPU), sys.executable, "-m", "b2bua",
-            "--sip-listen", f"{HOST}:{ports.service}", "--sip-transport", "udp",
-            "--ws-host", HOST, "--ws-port", str(ports.ws), "--log-level", "WARNING"]
+    return call_api_argv(["--sip-listen", f"{HOST}:{ports.service}", "--sip-transport", "udp",
+                            "--ws-host", HOST, "--ws-port", str(ports.ws), "--log-level", "WARNING"], cpu=SERVICE_CPU)
 
 
 def start_service(procs: Processes, args: argparse.Namespace, ports: Ports,
@@ -311,7 +289,7 @@ def start_service(procs: Processes, args: argparse.Namespace, ports: Ports,
     proc = procs.start(service_command(args, ports), cwd=ROOT, env=dict(os.environ, CALL_API_LOOP=args.loop),
                        stderr=stderr)
     wait_answering(proc, ports.probe, ports.service, "the service", stderr.name,
-                   also=lambda: _listening(ports.ws, "tcp"))
+                   also=lambda: is_listening(ports.ws, "tcp"))
     return proc
 
 
@@ -325,16 +303,6 @@ def sipp_command(args: argparse.Namespace, ports: Ports, phone: Phone, workdir: 
     elif phone is ports.caller:
         cmd += ["-3pcc", f"{HOST}:{ports.twin_cmd}"]
     return cmd
-
-
-def _wait_listening(port: int, proto: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not _listening(port, proto):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {proc.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not come up in {timeout:g} s")
-        time.sleep(0.01)
 
 
 # -- the load client ---------------------------------------------------------------------------------
@@ -481,18 +449,6 @@ def _run_async(coro: Coroutine[Any, Any, tuple[float, float]]) -> tuple[float, f
 # -- one step ----------------------------------------------------------------------------------------
 
 
-def _cpu_times() -> dict[str, tuple[int, int]]:
-    """(busy, total) jiffies of each CPU since boot, from /proc/stat."""
-    out = {}
-    for line in Path("/proc/stat").read_text().splitlines():
-        name, *values = line.split()
-        if name.startswith("cpu") and name != "cpu":
-            ticks = [int(v) for v in values]
-            idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-            out[name] = (sum(ticks[:8]) - idle, sum(ticks[:8]))
-    return out
-
-
 def _busy_pct(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> dict[str, float]:
     return {cpu: round(100 * (after[cpu][0] - b[0]) / max(1, after[cpu][1] - b[1]), 1)
             for cpu, b in before.items() if cpu in after}
@@ -511,7 +467,7 @@ def _latency(values: list[float]) -> dict[str, Any]:
 def _stop_phone(procs: Processes, proc: subprocess.Popen[bytes], wait: float) -> int:
     """Let SIPp finish its ``-m`` calls, else stop it softly (SIGUSR1: no new calls, exit when the
     running ones end), and kill it after 5 s."""
-    _wait(proc, wait)
+    exited_within(proc, wait)
     return procs.stop(proc, signal.SIGUSR1, grace=5.0)
 
 
@@ -539,14 +495,14 @@ def run_step(procs: Processes, args: argparse.Namespace, ports: Ports, service: 
         for ph in (ports.callee, ports.twin, ports.caller):
             running[ph.role] = proc = procs.start(cmds[ph.role], cwd=workdir, stderr=errs[ph.role])
             if ph is ports.twin:
-                _wait_listening(ports.twin_cmd, "tcp", proc, "SIPp (caller, new-call side)")
-            _wait_listening(ph.sip, "udp", proc, f"SIPp ({ph.role})")
-        cpu0, client0, busy0 = _cpu_seconds(service.pid), _self_cpu(), _cpu_times()
+                wait_listening(ports.twin_cmd, "tcp", proc, "SIPp (caller, new-call side)")
+            wait_listening(ph.sip, "udp", proc, f"SIPp ({ph.role})")
+        cpu0, client0, busy0 = cpu_seconds(service.pid), _self_cpu(), cpu_times()
         client = Client(commands)
         url = f"ws://{HOST}:{ports.ws}{WS_PATH}"
         first, waited = _run_async(client.run(url, args.connections, rate, args.drain))
-        cpu1 = _cpu_seconds(service.pid) if service.poll() is None else cpu0
-        usage = StepUsage(cpu1 - cpu0, _self_cpu() - client0, _busy_pct(busy0, _cpu_times()))
+        cpu1 = cpu_seconds(service.pid) if service.poll() is None else cpu0
+        usage = StepUsage(cpu1 - cpu0, _self_cpu() - client0, _busy_pct(busy0, cpu_times()))
         # the twin's calls end last (its BYE after the dialog's "done"); give each SIPp a moment
         for ph in (ports.twin, ports.caller, ports.callee):
             status[ph.role] = _stop_phone(procs, running[ph.role], 5.0 if ph is ports.twin else 1.0)
@@ -772,7 +728,7 @@ def main() -> int:
     if any(p not in PORT_RANGE for p in every) or len(set(every)) != len(every):
         parser.error(f"ports must be distinct and within {PORT_RANGE.start}-{PORT_RANGE.stop - 1}: {every}")
 
-    check_free(ports.udp())
+    check_free_udp(ports.udp())
     check_free_tcp(ports.tcp())
     if args.client_cpu >= 0:
         os.sched_setaffinity(0, {args.client_cpu})
@@ -790,7 +746,7 @@ def main() -> int:
                      "client_cpu": args.client_cpu if args.client_cpu >= 0 else None, "transport": "udp",
                      "ports": asdict(ports), "bar_ms": BAR_MS, "smoke": args.smoke,
                      "service_command": shlex.join(service_command(args, ports))},
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "sipp": _sipp_version(),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "sipp": sipp_version(),
                     "cpus": os.cpu_count()},
         "logs": _show(logdir), "steps": [], "stopped": None, "headline": None,
     }

@@ -74,19 +74,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import platform
-import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -95,7 +92,14 @@ from typing import IO, Any
 from benchmarks import gc_probe, series
 from benchmarks.series import WINDOW, Window
 from benchmarks.series import percentile as percentile  # api.py and held.py import it from here
-from benchmarks.watch import Stall, Watch, cpu_seconds
+from benchmarks.watch import Stall, Watch
+from harness import sipp_stats
+from harness.ports import check_free_udp
+from harness.processes import Processes, exited_within
+from harness.procfs import cpu_seconds
+from harness.service import call_api_argv
+from harness.sip_probe import wait_answering
+from harness.sipp_stats import SippSide, int_field, last_file, read_side
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "sipp-scenarios"
@@ -111,55 +115,6 @@ TAIL_GRACE = 70.0
 
 
 # -- processes ---------------------------------------------------------------------------------------
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup() -> None:
-    """In the child: its own session (a Ctrl-C on the terminal reaches only this script, which then
-    stops the children in order), and SIGTERM should this script die without cleaning up."""
-    os.setsid()
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class Processes:
-    """Every process this script starts, so that each one is stopped at the end whatever happens."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, cmd: list[str], *, cwd: Path, stderr: IO[bytes] | int = subprocess.DEVNULL,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=stderr, preexec_fn=_child_setup)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], first: signal.Signals = signal.SIGTERM,
-             grace: float = 5.0) -> int:
-        """Signal ``proc`` (by its pid), then SIGKILL it if it is still alive after ``grace`` seconds."""
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(first)
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                proc.wait()
-        with contextlib.suppress(ValueError):
-            self.procs.remove(proc)
-        return proc.returncode
-
-    def stop_all(self) -> None:
-        for proc in reversed(list(self.procs)):
-            self.stop(proc, grace=3.0)
-
-
-#: The name api.py, held.py and options_load.py import.
-_cpu_seconds = cpu_seconds
 
 
 def shown(path: Path) -> str:
@@ -206,7 +161,7 @@ class Contender:
         if self.proc is None or self.proc.poll() is not None:
             return None
         try:
-            return _cpu_seconds(self.proc.pid)
+            return cpu_seconds(self.proc.pid)
         except (OSError, IndexError, ValueError):
             return None
 
@@ -236,10 +191,9 @@ def ensure_sippy(spec: str) -> str:
 
 
 def call_api_command(args: argparse.Namespace, c: Contender) -> list[str]:
-    return ["taskset", "-c", str(SERVICE_CPU), sys.executable, "-m", "b2bua",
-            "--sip-listen", f"{HOST}:{c.port}", "--outbound-proxy", f"sip:{HOST}:{args.uas_port};lr",
-            "--ws-port", str(c.ws_port), "--log-level", "WARNING", "--sip-transport", "udp",
-            *args.service_arg]
+    return call_api_argv(["--sip-listen", f"{HOST}:{c.port}", "--outbound-proxy", f"sip:{HOST}:{args.uas_port};lr",
+                            "--ws-port", str(c.ws_port), "--log-level", "WARNING", "--sip-transport", "udp",
+                            *args.service_arg], cpu=SERVICE_CPU)
 
 
 def sippy_command(args: argparse.Namespace, c: Contender, control: Path) -> list[str]:
@@ -247,24 +201,6 @@ def sippy_command(args: argparse.Namespace, c: Contender, control: Path) -> list
     authentication (-u) nor accounting (-A 0), its command socket (-c) not the default /var/run one."""
     return ["taskset", "-c", str(SERVICE_CPU), str(SIPPY_VENV / "bin" / "b2bua"), "-f", "-l", HOST,
             "-p", str(c.port), "-s", f"{HOST}:{args.uas_port}", "-u", "-A", "0", "-c", f"unix:{control}"]
-
-
-def _options(port: int, target: tuple[str, int], n: int) -> bytes:
-    return (f"OPTIONS sip:{target[0]}:{target[1]} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {HOST}:{port};branch=z9hG4bKbenchready{n};rport\r\n"
-            f"Max-Forwards: 70\r\nFrom: <sip:bench@{HOST}>;tag=ready{n}\r\nTo: <sip:{target[0]}:{target[1]}>\r\n"
-            f"Call-ID: bench-ready-{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
-
-
-def check_free(ports: list[int]) -> None:
-    """Refuse to start when another process already holds one of our UDP ports (its answers would be
-    counted as ours)."""
-    for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.bind((HOST, port))
-            except OSError as exc:
-                raise RuntimeError(f"UDP port {HOST}:{port} is in use: {exc}") from None
 
 
 def gc_probe_env(logdir: Path, gc_log: Path, min_ms: float) -> dict[str, str]:
@@ -303,28 +239,6 @@ def start_contender(procs: Processes, args: argparse.Namespace, c: Contender, st
     return proc
 
 
-def wait_answering(proc: subprocess.Popen[bytes], probe_port: int, port: int, label: str, log: str,
-                   ready: bytes = b"SIP/2.0 200", also: Callable[[], bool] | None = None) -> None:
-    """Return once ``proc`` answers an OPTIONS sent from ``probe_port`` to ``port`` with a message starting
-    with ``ready`` and ``also()`` (if given) holds; raise if it exits first or stays silent (150 tries)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, probe_port))
-        probe.settimeout(0.2)
-        for n in range(150):
-            if proc.poll() is not None:
-                raise RuntimeError(f"{label} exited with status {proc.returncode} (see {log})")
-            probe.sendto(_options(probe_port, (HOST, port), n), (HOST, port))
-            try:
-                answered = probe.recv(65535).startswith(ready)
-            except OSError:
-                continue
-            if answered and (also is None or also()):
-                return
-            if answered:
-                time.sleep(0.1)
-    raise RuntimeError(f"{label} did not answer OPTIONS on {HOST}:{port} (see {log})")
-
-
 # -- SIPp --------------------------------------------------------------------------------------------
 
 
@@ -359,18 +273,7 @@ def _sipp_common(scenarios: Scenarios, name: str, workdir: Path, port: int, cont
             "-trace_err", "-error_file", str(workdir / f"{name}_errors.log"), "-max_log_size", str(10 << 20)]
 
 
-def _read_csv_last(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """The last row of a SIPp CSV file as a dict, and every row."""
-    rows = series.read_sipp_csv(path)
-    return (rows[-1] if rows else {}), rows
-
-
 _epoch = series.sipp_epoch
-
-
-def _int(row: dict[str, str], key: str) -> int:
-    value = row.get(key, "")
-    return int(value) if value.strip().lstrip("-").isdigit() else 0
 
 
 def _ms(value: str) -> float | None:
@@ -380,109 +283,6 @@ def _ms(value: str) -> float | None:
         return None
     h, m, s, us = (int(p) for p in parts)
     return ((h * 60 + m) * 60 + s) * 1000 + us / 1000
-
-
-_SCREEN_COUNTERS = {
-    "dead_call_msgs": re.compile(r"(\d+) dead call msg"),
-    "out_of_call_msgs": re.compile(r"(\d+) out-of-call msg"),
-}
-_UDP_ERRORS = re.compile(r"(\d+)/(\d+)/(\d+) UDP errors")
-
-
-@dataclass
-class SippSide:
-    """What one SIPp process reported at its exit."""
-
-    role: str
-    exit_status: int | None
-    calls: int = 0
-    successful: int = 0
-    failed: int = 0
-    failed_by_reason: dict[str, int] = field(default_factory=dict)
-    retrans_sent: dict[str, int] = field(default_factory=dict)
-    retrans_received: dict[str, int] = field(default_factory=dict)
-    timeouts: dict[str, int] = field(default_factory=dict)
-    unexpected: dict[str, int] = field(default_factory=dict)
-    dead_call_msgs: int = 0
-    out_of_call_msgs: int = 0
-    udp_errors: tuple[int, int, int] = (0, 0, 0)
-    errors_log_bytes: int = 0
-
-    @property
-    def retransmissions(self) -> int:
-        """Messages this SIPp resent, retransmissions it received, and messages that came in for a call
-        already over (on a dialog that completed, always a late retransmission)."""
-        return sum(self.retrans_sent.values()) + sum(self.retrans_received.values()) + self.dead_call_msgs
-
-    def problems(self) -> list[str]:
-        """What went wrong on this side, one phrase each (empty when nothing did)."""
-        bits = []
-        if self.failed_by_reason:
-            bits.append(f"failed {self.failed_by_reason}")
-        if self.retrans_sent:
-            bits.append(f"resent {self.retrans_sent}")
-        if self.retrans_received:
-            bits.append(f"received retransmissions {self.retrans_received}")
-        if self.timeouts:
-            bits.append(f"timeouts {self.timeouts}")
-        if self.unexpected:
-            bits.append(f"unexpected {self.unexpected}")
-        if self.dead_call_msgs or self.out_of_call_msgs:
-            bits.append(f"dead-call msgs {self.dead_call_msgs}, out-of-call msgs {self.out_of_call_msgs}")
-        if any(self.udp_errors):
-            bits.append(f"UDP errors send/recv/cong {self.udp_errors}")
-        return bits
-
-
-def _last_file(workdir: Path, pattern: str) -> Path:
-    """The last of the files matching ``pattern`` (SIPp names some after its pid), or a missing path."""
-    found = sorted(workdir.glob(pattern))
-    return found[-1] if found else workdir / pattern.replace("*", "none")
-
-
-def read_side(role: str, name: str, workdir: Path, exit_status: int | None) -> tuple[SippSide, list[dict[str, str]]]:
-    last, rows = _read_csv_last(workdir / f"{name}_stat.csv")
-    side = SippSide(role, exit_status)
-    side.calls = _int(last, "OutgoingCall(C)") + _int(last, "IncomingCall(C)")
-    side.successful = _int(last, "SuccessfulCall(C)")
-    side.failed = _int(last, "FailedCall(C)")
-    side.failed_by_reason = {k[6:-3]: _int(last, k) for k in last
-                             if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)"
-                             and _int(last, k)}
-    counts = sorted(workdir.glob(f"{name}_*_counts.csv"))
-    if counts:
-        crow, _ = _read_csv_last(counts[-1])
-        sent = {k.rsplit("_", 1)[0] for k in crow if k.endswith("_Sent")}
-        requests_seen: set[str] = set()
-        for key, value in crow.items():
-            msg, _, kind = key.rpartition("_")
-            method = msg.partition("_")[2]
-            if kind == "Recv" and method.isalpha():
-                if method in requests_seen and value.isdigit() and int(value):
-                    # a second <recv> of a request already received: the scenario's catch for a retransmission
-                    side.retrans_received[msg] = int(value)
-                requests_seen.add(method)
-            if not value.isdigit() or not int(value):
-                continue
-            if kind == "Retrans":
-                (side.retrans_sent if msg in sent else side.retrans_received)[msg] = int(value)
-            elif kind == "Timeout":
-                side.timeouts[msg] = int(value)
-            elif kind == "Unexp":
-                side.unexpected[msg] = int(value)
-    screen = workdir / f"{name}_screen.log"
-    if screen.exists():
-        text = screen.read_text(errors="replace")
-        for attr, pattern in _SCREEN_COUNTERS.items():
-            found = pattern.findall(text)
-            if found:
-                setattr(side, attr, int(found[-1]))
-        udp = _UDP_ERRORS.findall(text)
-        if udp:
-            side.udp_errors = tuple(max(int(t[i]) for t in udp) for i in range(3))  # type: ignore[assignment]
-    errors = workdir / f"{name}_errors.log"
-    side.errors_log_bytes = errors.stat().st_size if errors.exists() else 0
-    return side, rows
 
 
 # -- one step ----------------------------------------------------------------------------------------
@@ -541,21 +341,13 @@ def _creation_seconds(rows: list[dict[str, str]], total: int) -> float | None:
     start = _epoch(rows[0]["StartTime"])
     prev_t, prev_n = start, 0
     for row in rows:
-        t, n = _epoch(row["CurrentTime"]), _int(row, "OutgoingCall(C)")
+        t, n = _epoch(row["CurrentTime"]), int_field(row, "OutgoingCall(C)")
         if n >= total:
             if n == prev_n:
                 return t - start
             return prev_t + (total - prev_n) / (n - prev_n) * (t - prev_t) - start
         prev_t, prev_n = t, n
     return None
-
-
-def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    try:
-        proc.wait(timeout)
-        return True
-    except subprocess.TimeoutExpired:
-        return False
 
 
 @contextlib.contextmanager
@@ -585,7 +377,7 @@ def _stall(args: argparse.Namespace) -> Stall | None:
 def _column_total(rows: list[dict[str, str]], suffix: str) -> int:
     """The first column of a SIPp counts file's last row whose name ends with ``suffix`` (0 if none)."""
     last = rows[-1] if rows else {}
-    return next((_int(last, k) for k in last if k.endswith(suffix)), 0)
+    return next((int_field(last, k) for k in last if k.endswith(suffix)), 0)
 
 
 def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios: Scenarios, rate: int,
@@ -617,23 +409,23 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         time.sleep(0.5)
         if uas.poll() is not None:
             raise RuntimeError(f"SIPp callee exited with status {uas.returncode} (see {workdir})")
-        cpu0, t0, epoch0 = _cpu_seconds(service.pid), time.monotonic(), time.time()
+        cpu0, t0, epoch0 = cpu_seconds(service.pid), time.monotonic(), time.time()
         with Watch(service.pid, epoch0, args.window, _stall(args)) as watch:
             uac = procs.start(uac_cmd, cwd=workdir, stderr=uac_err)
-            if not _wait(uac, seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
+            if not exited_within(uac, seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
                 procs.stop(uac, signal.SIGUSR1, grace=5.0)
             uac_status = procs.stop(uac)
         t1, epoch1 = time.monotonic(), time.time()
         cpu1 = c.cpu()
-        _wait(uas, 1.0)
+        exited_within(uas, 1.0)
         uas_status = procs.stop(uas, signal.SIGUSR1, grace=5.0)
     uac_side, uac_rows = read_side("caller", scenarios.uac, workdir, uac_status)
     uas_side, uas_rows = read_side("callee", scenarios.uas, workdir, uas_status)
-    uac_counts, uas_counts = (series.read_sipp_csv(f) for f in (
-        _last_file(workdir, f"{scenarios.uac}_*_counts.csv"), _last_file(workdir, f"{scenarios.uas}_*_counts.csv")))
+    uac_counts, uas_counts = (sipp_stats.read_sipp_csv(f) for f in (
+        last_file(workdir, f"{scenarios.uac}_*_counts.csv"), last_file(workdir, f"{scenarios.uas}_*_counts.csv")))
     retrans = series.Retransmissions.of([uac_counts, uas_counts], [uac_rows, uas_rows])
     sipp_start = _epoch(uac_rows[0]["StartTime"]) if uac_rows else epoch0
-    setups = series.read_rtt(_last_file(workdir, f"{scenarios.uac}_*_rtt.csv"), sipp_start, scenarios.rtd)
+    setups = series.read_rtt(last_file(workdir, f"{scenarios.uac}_*_rtt.csv"), sipp_start, scenarios.rtd)
     pauses = series.read_gc(c.gc_log) if c.gc_log is not None else []
     windows = series.windows(epoch0, epoch1, retrans, series.stat_counter(uac_rows, "CurrentCall"),
                              series.stat_counter(uac_rows, "OutgoingCall(C)"), watch.samples, pauses, setups,
@@ -641,7 +433,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
     setup_ms = [ms for _, ms in setups]
     last = uac_rows[-1] if uac_rows else {}
     prefix = f"ResponseTimeRepartition{scenarios.rtd}_"
-    repartition = {k.removeprefix(prefix): _int(last, k) for k in last if k.startswith(prefix)}
+    repartition = {k.removeprefix(prefix): int_field(last, k) for k in last if k.startswith(prefix)}
     with open(service_log, "rb") as f:
         f.seek(log_mark)
         service_lines = f.read().decode(errors="replace").splitlines()
@@ -733,15 +525,6 @@ def details(step: Step) -> Iterator[str]:
     if step.service_log_lines:
         yield (f"  - {step.contender} {step.rate}/s stderr: {len(step.service_log_lines)} line(s), first: "
                f"{step.service_log_lines[0][:200]}")
-
-
-def _sipp_version() -> str:
-    try:
-        out = subprocess.run(["sipp", "-v"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    found = re.search(r"SIPp v[^\s]+", out)
-    return found.group(0) if found else "unknown"
 
 
 def _step_json(step: Step) -> dict[str, Any]:
@@ -888,7 +671,7 @@ def build_contenders(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     ports += [p for c in contenders for p in ((c.port, c.ws_port) if c.kind == "call-api" else (c.port,))]
     if any(p not in PORT_RANGE for p in ports) or len(set(ports)) != len(ports):
         parser.error(f"ports must be distinct and within {PORT_RANGE.start}-{PORT_RANGE.stop - 1}: {ports}")
-    check_free([*ports, args.uac_port + 202, args.uas_port + 202])  # SIPp also binds media port + 2
+    check_free_udp([*ports, args.uac_port + 202, args.uas_port + 202])  # SIPp also binds media port + 2
     return contenders
 
 
@@ -915,7 +698,7 @@ class Run:
         return cls(name, stamp, logdir, results / f"{name}-{stamp}.json", command)
 
     def machine(self, sippy_version: str | None) -> dict[str, Any]:
-        return {"platform": platform.platform(), "python": platform.python_version(), "sipp": _sipp_version(),
+        return {"platform": platform.platform(), "python": platform.python_version(), "sipp": sipp_stats.sipp_version(),
                 "sippy": sippy_version, "cpus": os.cpu_count()}
 
     @contextlib.contextmanager

@@ -94,17 +94,15 @@ from benchmarks.calls import (
     SCENARIOS,
     SERVICE_CPU,
     SIPP_CPU,
-    Processes,
-    SippSide,
-    _cpu_seconds,
     _raise_exit,
-    _sipp_version,
-    _wait,
-    check_free,
     percentile,
-    read_side,
-    wait_answering,
 )
+from harness.ports import check_free_udp
+from harness.processes import Processes, exited_within
+from harness.procfs import cpu_seconds, status_kb
+from harness.service import call_api_argv
+from harness.sip_probe import wait_answering
+from harness.sipp_stats import SippSide, read_side, sipp_version
 
 PORT_RANGE = range(16100, 16200)
 UAC = "bench_uac_target"
@@ -144,10 +142,9 @@ class Ports:
 
 
 def service_command(args: argparse.Namespace, ports: Ports) -> list[str]:
-    cmd = ["taskset", "-c", str(SERVICE_CPU), sys.executable, "-m", "b2bua",
-           "--sip-listen", f"{HOST}:{ports.service}", "--outbound-proxy", f"sip:{HOST}:{ports.uas};lr",
-           "--ws-port", str(ports.ws), "--log-level", "WARNING", "--sip-transport", "udp",
-           "--max-calls", str(args.max_calls)]
+    cmd = call_api_argv(["--sip-listen", f"{HOST}:{ports.service}", "--outbound-proxy", f"sip:{HOST}:{ports.uas};lr",
+                           "--ws-port", str(ports.ws), "--log-level", "WARNING", "--sip-transport", "udp",
+                           "--max-calls", str(args.max_calls)], cpu=SERVICE_CPU)
     if args.t1 is not None:
         cmd += ["--t1", f"{args.t1:g}"]
     if args.t4 is not None:
@@ -239,15 +236,6 @@ class Sample:
     held: int | None = None
 
 
-def _status_kb(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "RssAnon", "VmHWM"):
-            out[key] = int(value.split()[0])
-    return out
-
-
 class Sampler:
     """Samples the service every ``interval`` seconds while the script waits for something."""
 
@@ -262,8 +250,8 @@ class Sampler:
 
     def sample(self, phase: str) -> Sample:
         try:
-            mem: dict[str, int] = _status_kb(self.pid)
-            cpu: float | None = _cpu_seconds(self.pid)
+            mem: dict[str, int] = status_kb(self.pid)
+            cpu: float | None = cpu_seconds(self.pid)
         except (OSError, IndexError, ValueError):
             mem, cpu = {}, None
         self.hwm_kb = mem.get("VmHWM", self.hwm_kb)
@@ -342,7 +330,7 @@ def run_pair(procs: Processes, sampler: Sampler, ports: Ports, name: str, calls:
         uac_status = procs.stop(uac)
         ended = time.time()
         sampler.sample(name)
-        _wait(uas, 1.0)
+        exited_within(uas, 1.0)
         uas_status = procs.stop(uas, signal.SIGUSR1, grace=5.0)
         sampler.uac = sampler.uas = None
     uac_side, _ = read_side("caller", UAC, workdir, uac_status)
@@ -742,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join([Path(sys.executable).name, "-m", "benchmarks.held", *(sys.argv[1:] if argv is None
                                                                                  else argv)])
     try:
-        check_free(args.ports.udp())
+        check_free_udp(args.ports.udp())
     except RuntimeError as exc:
         print(f"held: {exc}", file=sys.stderr)
         return 2
@@ -757,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
                      "interval": args.interval, "max_calls": args.max_calls, "mark_window": MARK_WINDOW,
                      "service_cpu": SERVICE_CPU, "sipp_cpu": SIPP_CPU, "transport": "udp",
                      "ports": asdict(args.ports), "service_command": shlex.join(service_command(args, args.ports))},
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "sipp": _sipp_version(),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "sipp": sipp_version(),
                     "cpus": os.cpu_count()},
         "logs": _rel(logdir), "phases": {}, "samples": [],
     }

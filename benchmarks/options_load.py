@@ -15,15 +15,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.calls import _cpu_seconds
+from harness.processes import stop
+from harness.procfs import cpu_seconds
+from harness.service import call_api_argv
+from harness.sip_probe import sip_options
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,7 @@ def run_step(sock: socket.socket, target: tuple[str, int], rate: int, seconds: f
     count = int(rate * seconds)
     requests = _requests(sock.getsockname()[1], target, count, tag)
     answered: set[bytes] = set()
-    cpu0 = _cpu_seconds(pid)
+    cpu0 = cpu_seconds(pid)
     start = time.perf_counter()
     sent = 0
     sendto = sock.sendto
@@ -86,7 +87,7 @@ def run_step(sock: socket.socket, target: tuple[str, int], rate: int, seconds: f
     while time.perf_counter() < deadline and len(answered) < count:
         _drain(sock, answered)
         time.sleep(0.001)
-    cpu = _cpu_seconds(pid) - cpu0
+    cpu = cpu_seconds(pid) - cpu0
     return Step(rate, count, len(answered), end - start, cpu)
 
 
@@ -103,21 +104,12 @@ def _drain(sock: socket.socket, answered: set[bytes]) -> None:
 
 
 def start_service(loop: str, port: int) -> subprocess.Popen[bytes]:
+    """call-api on CPU 0, once it answers an OPTIONS (or after 10 s of silence)."""
     env = dict(os.environ, CALL_API_LOOP=loop)
-    cmd = ["taskset", "-c", "0", sys.executable, "-m", "b2bua", "--sip-listen", f"127.0.0.1:{port}",
-           "--sip-transport", "udp", "--ws-port", "0", "--log-level", "WARNING"]
+    cmd = call_api_argv(["--sip-listen", f"127.0.0.1:{port}", "--sip-transport", "udp", "--ws-port", "0",
+                           "--log-level", "WARNING"], cpu=0)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    probe.settimeout(0.2)
-    for i in range(50):
-        probe.sendto(_requests(probe.getsockname()[1], ("127.0.0.1", port), 1, f"ready{i}-")[0], ("127.0.0.1", port))
-        try:
-            probe.recv(65535)
-            break
-        except OSError:
-            continue
-    probe.close()
+    sip_options(port, timeout=10.0, interval=0.2)
     return proc
 
 
@@ -152,8 +144,7 @@ def main() -> None:
                 best = rate
                 time.sleep(1.0)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
+            stop(proc, grace=10.0)
             sock.close()
         print(f"headline ({loop}): {best:,} OPTIONS/s with no loss")
 

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.sipp_stats import int_field
+
 #: Seconds per window of the series.
 WINDOW = 10.0
 #: The name of the INVITE->200 response time in the benchmark scenarios (``start_rtd``/``rtd``).
@@ -45,19 +47,6 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 def sipp_epoch(value: str) -> float:
     """The epoch seconds at the end of SIPp's ``date<TAB>time<TAB>epoch`` time cells."""
     return float(value.split("\t")[-1])
-
-
-def read_sipp_csv(path: Path) -> list[dict[str, str]]:
-    """Every row of a SIPp ``;``-separated file, as dicts keyed by its header (none when absent)."""
-    if not path.exists():
-        return []
-    lines = [line.rstrip("\n").split(";") for line in path.read_text(errors="replace").splitlines() if line]
-    return [dict(zip(lines[0], row, strict=False)) for row in lines[1:]] if len(lines) >= 2 else []
-
-
-def _int(row: dict[str, str], key: str) -> int:
-    value = row.get(key, "").strip()
-    return int(value) if value.lstrip("-").isdigit() else 0
 
 
 # -- counters over time ------------------------------------------------------------------------------
@@ -113,12 +102,12 @@ def counts_retransmissions(rows: list[dict[str, str]]) -> Counter:
         return Counter((), ())
     columns = retransmission_columns(rows[0])
     return Counter(tuple(sipp_epoch(r["CurrentTime"]) for r in rows),
-                   tuple(sum(_int(r, c) for c in columns) for r in rows))
+                   tuple(sum(int_field(r, c) for c in columns) for r in rows))
 
 
 def stat_counter(rows: list[dict[str, str]], key: str) -> Counter:
     """One column of a SIPp statistics file (``-trace_stat -fd 1``) over time."""
-    return Counter(tuple(sipp_epoch(r["CurrentTime"]) for r in rows), tuple(_int(r, key) for r in rows))
+    return Counter(tuple(sipp_epoch(r["CurrentTime"]) for r in rows), tuple(int_field(r, key) for r in rows))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,23 +15,9 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from benchmarks.series import WINDOW, Sample
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime+stime of every thread of ``pid`` so far (/proc/<pid>/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kb(pid: int) -> int:
-    """VmRSS of ``pid`` in KiB (0 when /proc does not give it, e.g. a zombie)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+from harness.procfs import cpu_seconds, rss_kb
 
 
 def sample(pid: int) -> Sample | None:

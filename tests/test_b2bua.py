@@ -6,7 +6,7 @@ import pytest
 
 from b2bua.call.b2bua import B2bua, B2buaSettings, strip_correlation
 from b2bua.call.call import CallState
-from b2bua.sip.message import Request, Response
+from b2bua.sip.message import Response
 from b2bua.sip.session import Session
 from b2bua.sip.ua import UaSettings
 from b2bua.sip.ua_events import (
@@ -18,42 +18,11 @@ from b2bua.sip.ua_events import (
     DialogRequest,
     DialogResponse,
     IncomingCall,
-    UaEvent,
 )
 from b2bua.sip.uri import parse_sip_uri
 
+from .call_builders import SDP_A, SDP_B, dial, rig, take
 from .sipnet import Network, Node
-
-SDP_A = b"v=0\r\no=alice 10 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-SDP_B = b"v=0\r\no=bob 20 1 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
-
-
-def rig(answer_timeout: float = 60.0) -> tuple[Network, Node, Node, Node, B2bua]:
-    net = Network()
-    proxy = parse_sip_uri("sip:127.0.0.1:5080;lr")
-    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=proxy))
-    bob = net.add("bob", "127.0.0.3", UaSettings(outbound_proxy=proxy))
-    service = net.add("service", "127.0.0.1", port=5080)
-    app = B2bua(service.ua, B2buaSettings(answer_timeout=answer_timeout))
-    service.app = app
-    return net, alice, bob, service, app
-
-
-def take(node: Node, kind: type[UaEvent]) -> UaEvent:
-    for i, event in enumerate(node.events):
-        if isinstance(event, kind):
-            return node.events.pop(i)
-    raise AssertionError(f"{node.name} has no {kind.__name__}: {[type(e).__name__ for e in node.events]}")
-
-
-def dial(net: Network, alice: Node, bob: Node, body: bytes = SDP_A) -> tuple[Session, Session, Request]:
-    """alice INVITEs bob through the service with ``body`` as her offer (none: a late offer)."""
-    a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr='"Alice" <sip:alice@127.0.0.2>',
-                        to_addr="<sip:bob@127.0.0.3>", body=body)
-    net.settle()
-    incoming = take(bob, IncomingCall)
-    assert isinstance(incoming, IncomingCall)
-    return a, incoming.session, incoming.request
 
 
 def test_answered_call_is_bridged_and_ends_with_bye_from_the_callee() -> None:

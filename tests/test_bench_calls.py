@@ -11,7 +11,6 @@ import pytest
 from benchmarks.calls import (
     RESULTS,
     ROOT,
-    SippSide,
     Step,
     add_common_arguments,
     shown,
@@ -20,6 +19,7 @@ from benchmarks.calls import (
 )
 from benchmarks.series import Window
 from benchmarks.watch import Stall
+from harness.sipp_stats import SippSide
 
 
 def _step(**changes: object) -> Step:

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks.calls import SippSide, Step
+from benchmarks.calls import Step
 from benchmarks.overload import OVERLOAD, Outcome, _multiples, table, verdicts
 from benchmarks.soak import Verdict
+from harness.sipp_stats import SippSide
 
 
 def _step(**changes: object) -> Step:

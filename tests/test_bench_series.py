@@ -16,12 +16,12 @@ from benchmarks.series import (
     percentile,
     read_gc,
     read_rtt,
-    read_sipp_csv,
     retransmission_columns,
     series_table,
     stat_counter,
     windows,
 )
+from harness.sipp_stats import read_sipp_csv
 
 T0 = 1_796_391_555.0
 

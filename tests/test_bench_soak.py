@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks.calls import SippSide, Step
+from benchmarks.calls import Step
 from benchmarks.series import Window
 from benchmarks.soak import Spans, Verdict, cpu_per_call, rss_spread, setup_verdict, soak_verdicts, verdict_table
 from benchmarks.watch import Stall
+from harness.sipp_stats import SippSide
 
 
 def _window(k: int, *, cpu_s: float | None = 6.0, created: int = 600, rss: float = 100.0, setup: float = 8.0,

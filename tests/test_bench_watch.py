@@ -8,11 +8,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from benchmarks.watch import Stall, Watch, cpu_seconds, rss_kb, sample
+from benchmarks.watch import Stall, Watch, sample
+from harness.procfs import cpu_seconds, process_state, rss_kb
 
 
 @pytest.fixture
@@ -23,10 +23,6 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     finally:
         proc.kill()
         proc.wait()
-
-
-def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_proc_readers_see_this_process() -> None:
@@ -46,9 +42,9 @@ def test_watch_samples_each_interval_and_stalls_then_resumes(sleeper: subprocess
     t0 = time.time()
     with Watch(sleeper.pid, t0, interval=0.1, stall=Stall(at=0.15, length=0.2)) as watch:
         time.sleep(0.25)
-        assert _state(sleeper.pid) == "T"
+        assert process_state(sleeper.pid) == "T"
         time.sleep(0.3)
-        assert _state(sleeper.pid) != "T"
+        assert process_state(sleeper.pid) != "T"
     assert watch.stopped_at is not None and watch.resumed_at is not None
     assert 0.15 <= watch.stopped_at - t0 < 0.3
     assert 0.19 <= watch.resumed_at - watch.stopped_at < 0.35
@@ -58,6 +54,6 @@ def test_watch_samples_each_interval_and_stalls_then_resumes(sleeper: subprocess
 def test_watch_left_during_a_stall_resumes_the_process(sleeper: subprocess.Popen[bytes]) -> None:
     with Watch(sleeper.pid, time.time(), interval=10.0, stall=Stall(at=0.0, length=60.0)) as watch:
         time.sleep(0.1)
-        assert _state(sleeper.pid) == "T"
-    assert _state(sleeper.pid) != "T"
+        assert process_state(sleeper.pid) == "T"
+    assert process_state(sleeper.pid) != "T"
     assert watch.resumed_at is not None

@@ -14,8 +14,8 @@ from b2bua.sip.session import Session
 from b2bua.sip.session_host import Outgoing
 from b2bua.sip.ua_events import DialogRequest, DialogResponse
 
+from .call_builders import SDP_A, SDP_B, dial, rig, take
 from .sipnet import Network, Node
-from .test_b2bua import SDP_A, SDP_B, dial, rig, take
 
 
 def answered() -> tuple[Network, Node, Node, Call, Session, Session]:

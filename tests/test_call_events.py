@@ -29,7 +29,7 @@ from b2bua.call.events import (
 from b2bua.sip.message import Headers, Response
 from b2bua.sip.ua_events import CallAnswered, DialogRequestFailed, DialogResponse, IncomingCall
 
-from .test_ua_events import every_event
+from .call_builders import every_event
 
 
 def test_every_leg_event_of_the_session_is_translated() -> None:

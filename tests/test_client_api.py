@@ -32,7 +32,7 @@ from rpc.client import (
     RequestRefusedError,
 )
 from rpc.errors import BUSY, CALL_NOT_FOUND, CALL_STATE, INVALID_PARAMS, METHOD_NOT_FOUND
-from tests.test_server import Started, api, run
+from tests.api_fakes import Started, api, run
 
 # -- the methods follow the command table ---------------------------------------------------------------------
 

@@ -7,8 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,45 +16,15 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 from rpc.client.cli import build_request, main
 from rpc.errors import CALL_NOT_FOUND, INVALID_PARAMS
-from tests.test_server import Api, api
+from tests import api_fakes
+from tests.api_fakes import Api, Background
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
-class Background:
-    """An event loop in a thread, for servers the command under test connects to."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.exits: list[Callable[[], Coroutine[Any, Any, object]]] = []
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
-
-    def serve(self, **ws: Any) -> Api:
-        context = api(**ws)
-        server = self.run(context.__aenter__())
-        self.exits.append(lambda: context.__aexit__(None, None, None))
-        return server
-
-    def close(self) -> None:
-        for exit_ in reversed(self.exits):
-            self.run(exit_())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-
-@pytest.fixture
-def background() -> Iterator[Background]:
-    runner = Background()
-    try:
-        yield runner
-    finally:
-        runner.close()
+#: The loop-in-a-thread fixture the command under test connects to.
+background = api_fakes.background
 
 
 @pytest.fixture

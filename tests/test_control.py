@@ -26,40 +26,8 @@ from b2bua.sip import sdp
 from b2bua.sip.session import Session
 from b2bua.sip.ua_events import DialogRequest
 
+from .call_builders import SDP_A, SDP_B, answer_reinvites, answered_call, dial, names, reports, rig
 from .sipnet import Network, Node
-from .test_b2bua import SDP_A, SDP_B, dial, rig
-
-
-def reports() -> tuple[list[FlowReport], object]:
-    out: list[FlowReport] = []
-    return out, out.append
-
-
-def names(out: list[FlowReport]) -> list[str]:
-    return [r.data if isinstance(r, FlowEvent) else type(r).__name__ for r in out]
-
-
-def answered_call() -> tuple[Network, Node, Node, Control, Session, Session]:
-    net, alice, bob, service, app = rig()
-    a, b, _ = dial(net, alice, bob)
-    b.respond(200, net.now, body=SDP_B)
-    net.settle()
-    return net, alice, bob, Control(app), a, b
-
-
-def answer_reinvites(net: Network, node: Node, session: Session, direction: str | None = None) -> list[bytes]:
-    """Answer every re-INVITE ``node`` got: with the mirror direction, or ``direction`` when given."""
-    offers = []
-    for event in list(node.events):
-        if isinstance(event, DialogRequest) and event.request.method == "INVITE":
-            node.events.remove(event)
-            offer = event.request.body
-            offers.append(offer)
-            mirror = {"sendonly": "recvonly", "inactive": "inactive", "sendrecv": "sendrecv", "recvonly": "sendonly"}
-            wanted = direction or mirror[sdp.directions(offer)[0]]
-            own = SDP_A if node.name == "alice" else SDP_B
-            session.reply(event.transaction, 200, net.now, body=sdp.set_direction(own, wanted))
-    return offers
 
 
 def test_hold_both_then_resume_both() -> None:

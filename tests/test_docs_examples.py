@@ -1,35 +1,28 @@
 """The scripts of docs/examples, run as a reader would run them, against the real ApiServer in this process (on a
-loop in a thread) with the fake control of test_server.py, so the documented code cannot rot."""
+loop in a thread) with the fake control of tests/api_fakes.py, so the documented code cannot rot."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from itertools import count
 from pathlib import Path
 
-import pytest
-
 from b2bua.call.commands import CallBlindTransfer, Command
 from b2bua.config import WsConfig
 from rpc.server import ApiServer, Sink
-from tests.test_client_cli import Background
-from tests.test_server import Api, FakeControl, FakeService
+from tests import api_fakes
+from tests.api_fakes import Api, Background, FakeControl, FakeService
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 
 
-@pytest.fixture
-def background() -> Iterator[Background]:
-    runner = Background()
-    try:
-        yield runner
-    finally:
-        runner.close()
+#: A loop in a thread for the servers the examples connect to.
+background = api_fakes.background
 
 
 def example(name: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,10 +14,8 @@ from b2bua.errors import CallBusyError
 from b2bua.sip.session import Session
 from b2bua.sip.ua_events import DialogRequest
 
+from .call_builders import SDP_A, SDP_B, answer_incoming, dial, names, reports, take, three_phones
 from .sipnet import Network, Node
-from .test_b2bua import SDP_A, SDP_B, dial, take
-from .test_control import names, reports
-from .test_refer_flows import answer_incoming, three_phones
 
 
 def two_calls() -> tuple[Network, Node, Node, Node, Control, Session, Session, Session]:

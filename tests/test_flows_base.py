@@ -8,7 +8,7 @@ from b2bua.call.events import FlowEnded, FlowError, FlowEvent, LegEnded
 from b2bua.call.flows.base import Flow, status_line
 from b2bua.sip.message import Headers, Response
 
-from .test_control import reports
+from .call_builders import reports
 
 
 def test_a_flow_holds_the_call_busy_until_it_finishes_once() -> None:

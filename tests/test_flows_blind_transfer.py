@@ -16,10 +16,8 @@ from b2bua.sip.headers import parse_name_addr
 from b2bua.sip.session import Session
 from b2bua.sip.ua_events import DialogRequest, DialogResponse
 
+from .call_builders import SDP_B, answered_call, dial, names, reports, take, three_phones
 from .sipnet import Network, Node
-from .test_b2bua import SDP_B, dial, take
-from .test_control import answered_call, names, reports
-from .test_refer_flows import three_phones
 
 CAROL = "sip:carol@127.0.0.4:5060"
 

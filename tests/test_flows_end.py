@@ -8,8 +8,7 @@ from b2bua.call.control import Control
 from b2bua.sip.message import Response
 from b2bua.sip.ua_events import CallEnded, CallFailed
 
-from .test_b2bua import dial, rig, take
-from .test_control import answered_call, names, reports
+from .call_builders import answered_call, dial, names, reports, rig, take
 
 
 def test_ending_an_answered_call_byes_both_parties_then_reports_ended() -> None:

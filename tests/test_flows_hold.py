@@ -9,8 +9,7 @@ from b2bua.call.events import FlowError
 from b2bua.call.flows.hold import HoldFlow
 from b2bua.sip.ua_events import DialogRequest
 
-from .test_b2bua import SDP_B, take
-from .test_control import answered_call, names, reports
+from .call_builders import SDP_B, answered_call, names, reports, take
 
 
 def test_a_leg_with_an_invite_pending_cannot_be_held_491() -> None:

@@ -8,9 +8,7 @@ from b2bua.call.control import Control
 from b2bua.call.events import FlowError
 from b2bua.sip.ua_events import CallFailed, DialogRequest, IncomingCall
 
-from .test_b2bua import rig, take
-from .test_control import names, reports
-from .test_refer_flows import answer_incoming
+from .call_builders import answer_incoming, names, reports, rig, take
 
 CALLER = "sip:alice@127.0.0.2:5060"
 CALLEE = "sip:bob@127.0.0.3:5060"

@@ -16,8 +16,8 @@ from b2bua.call.events import FlowEnded, FlowReport
 from b2bua.errors import CallNotFoundError
 from b2bua.io.control import AsyncControl
 
+from .call_builders import answered_call
 from .sipnet import Network
-from .test_control import answered_call
 
 
 @dataclass

@@ -12,11 +12,11 @@ import pytest
 from b2bua.io.shell import SipShell
 from b2bua.sip.address import Destination
 
-from . import test_io_shell
-from .test_io_shell import FakeCore, Run, echo, have_ipv6, sip, until
+from . import shell_fakes
+from .shell_fakes import FakeCore, Run, echo, have_ipv6, sip, until
 
 #: The loop fixture of the shell tests: each test runs under plain asyncio and under uvloop.
-run = test_io_shell.run
+run = shell_fakes.run
 LOCAL = "127.0.0.1"
 
 

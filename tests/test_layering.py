@@ -34,6 +34,17 @@ def test_sans_io_modules_import_no_io(path: Path) -> None:
     assert not bad, f"{path.name} imports {sorted(bad)}"
 
 
+#: What the shipped packages (b2bua, rpc) never import: the test and benchmark rig lives beside them.
+NOT_SHIPPED = ("harness", "tests", "benchmarks")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "b2bua").rglob("*.py")) + sorted((ROOT / "rpc").rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_service_imports_no_rig(path: Path) -> None:
+    bad = {name for name in imported_modules(path) if name.split(".")[0] in NOT_SHIPPED}
+    assert not bad, f"{path.name} imports {sorted(bad)}, which is not shipped (pyproject packages b2bua and rpc)"
+
+
 #: The logger name prefix each package's modules use; a top-level module logs as the service, ``call_api``.
 LOGGER_ROOTS = {"sip": "call_api.sip", "call": "call_api.call", "io": "call_api.io", "rpc": "call_api.rpc"}
 #: Modules that speak for the whole service (``call_api: call-api ready: ...``, as the README shows it).

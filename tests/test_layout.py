@@ -3,6 +3,7 @@ own test module, found by name, so a new module without tests fails here rather 
 
 from __future__ import annotations
 
+import ast
 from collections import defaultdict
 from pathlib import Path
 
@@ -73,3 +74,50 @@ def test_a_test_module_found_by_name_tests_one_source_module() -> None:
 def test_the_tables_name_real_modules() -> None:
     for relative in [*TESTED_BY, *WITHOUT_TESTS]:
         assert (ROOT / relative).exists(), f"{relative} is listed in tests/test_layout.py but does not exist"
+
+
+# -- test modules import helpers, never each other ----------------------------------------------------------
+
+TEST_MODULES = sorted(TESTS.rglob("test_*.py"))
+
+#: Test modules that import others to run *their tests*, not to borrow helpers (importer -> imported, why).
+#: Keep it short; a helper shared by two test modules goes into a helper module instead.
+RUNS_OTHER_TESTS: dict[str, tuple[set[str], str]] = {
+    "tests/test_collector.py": ({"test_b2bua", "test_control", "test_refer_flows"},
+                                "runs the call path's tests under a recording Network to find cyclic garbage"),
+}
+
+
+def imported_test_modules(source: str) -> set[str]:
+    """The ``test_*`` modules ``source`` imports, by last name: ``from .test_b2bua import dial``,
+    ``from tests.system.test_api import x``, ``from . import test_control``, ``import tests.test_server``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(part for alias in node.names for part in alias.name.split(".") if part.startswith("test_"))
+        elif isinstance(node, ast.ImportFrom):
+            parts = [part for part in (node.module or "").split(".") if part.startswith("test_")]
+            found.update(parts or [alias.name for alias in node.names if alias.name.startswith("test_")])
+    return found
+
+
+def test_imported_test_modules_are_found() -> None:
+    source = ("from .test_b2bua import dial\nfrom tests.system.test_api import command\n"
+              "from . import test_control, sipnet\nimport tests.test_server\nfrom .sipnet import Network\n"
+              "from harness.sipp import Sipp\n")
+    assert imported_test_modules(source) == {"test_b2bua", "test_api", "test_control", "test_server"}
+    assert imported_test_modules("from tests.system import test_rig\nimport pytest\n") == {"test_rig"}
+
+
+@pytest.mark.parametrize("path", TEST_MODULES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_test_module_imports_another(path: Path) -> None:
+    """Shared fakes, builders and rig helpers live in helper modules (``tests/sipnet.py``, ``call_builders.py``,
+    ``transaction_builders.py``, ``shell_fakes.py``, ``api_fakes.py``, ``tests/system/``'s ``ws_commands.py`` and
+    ``flow_reports.py``, the ``harness`` package): a test module that another imports can no longer change its
+    own helpers freely, and a ``test_`` function imported with them is collected and run a second time."""
+    relative = path.relative_to(ROOT).as_posix()
+    imported = imported_test_modules(path.read_text())
+    allowed = RUNS_OTHER_TESTS.get(relative, (set(), ""))[0]
+    assert imported <= allowed, f"{relative} imports the test module(s) {sorted(imported - allowed)}: move what it " \
+                                "needs into a helper module"
+    assert imported == allowed, f"{relative} no longer imports {sorted(allowed - imported)}: shrink RUNS_OTHER_TESTS"

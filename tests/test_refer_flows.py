@@ -9,20 +9,10 @@ from b2bua.call.events import FlowError, FlowEvent, FlowReport
 from b2bua.sip import sdp
 from b2bua.sip.headers import parse_name_addr
 from b2bua.sip.session import Session
-from b2bua.sip.ua import UaSettings
 from b2bua.sip.ua_events import CallAnswered, DialogRequest, DialogResponse, IncomingCall
-from b2bua.sip.uri import parse_sip_uri
 
+from .call_builders import SDP_A, SDP_B, answer_incoming, dial, names, rig, take, three_phones
 from .sipnet import Network, Node
-from .test_b2bua import SDP_A, SDP_B, dial, rig, take
-from .test_control import names
-
-
-def answer_incoming(net: Network, node: Node, body: bytes = SDP_B) -> Session:
-    incoming = take(node, IncomingCall)
-    assert isinstance(incoming, IncomingCall)
-    incoming.session.respond(200, net.now, body=body)
-    return incoming.session
 
 
 def transferee(net: Network, node: Node, session: Session, *, final: int = 200,
@@ -221,22 +211,8 @@ def test_replaces_naming_no_dialog_gets_481() -> None:
     assert 481 in [m.status for m in alice.inbox if hasattr(m, "status")]
 
 
-def three_phones() -> tuple[Network, Node, Node, Node, Control]:
-    from b2bua.call.b2bua import B2bua
-
-    net = Network()
-    proxy = parse_sip_uri("sip:127.0.0.1:5080;lr")
-    alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=proxy))
-    bob = net.add("bob", "127.0.0.3", UaSettings(outbound_proxy=proxy))
-    carol = net.add("carol", "127.0.0.4", UaSettings(outbound_proxy=proxy))
-    service = net.add("service", "127.0.0.1", port=5080)
-    app = B2bua(service.ua)
-    service.app = app
-    return net, alice, bob, carol, Control(app)
-
-
 def test_chain_callstart_hold_resume_blind_transfer_end() -> None:
-    from .test_control import answer_reinvites
+    from .call_builders import answer_reinvites
 
     net, alice, bob, carol, control = three_phones()
     out: list[FlowReport] = []

@@ -7,28 +7,13 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from itertools import count
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from b2bua.call.commands import (
-    CallAttendedTransfer,
-    CallBlindTransfer,
-    CallEnd,
-    CallHold,
-    CallStart,
-    CallUnHold,
-    Command,
-)
-from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
-from b2bua.config import WsConfig
-from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError
+from b2bua.call.events import FlowEnded, FlowEvent
 from rpc.errors import (
     BUSY,
     CALL_NOT_FOUND,
@@ -39,144 +24,8 @@ from rpc.errors import (
     METHOD_NOT_FOUND,
     PARSE_ERROR,
 )
-from rpc.server import ApiServer, Sink
 
-Json = dict[str, Any]
-
-# -- the fakes ------------------------------------------------------------------------------------------------
-
-
-class FakeShell:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def time(self) -> float:
-        self.now += 1
-        return self.now
-
-
-class FakeService:
-    def __init__(self) -> None:
-        self.shell = FakeShell()
-        self.pokes = 0
-
-    def poke(self) -> None:
-        self.pokes += 1
-
-
-@dataclass
-class Started:
-    method: str
-    callid: str
-    leg: str | None
-    now: float
-    cmd_id: str
-
-
-Plan = Sequence[tuple[float | None, FlowReport]]
-
-
-@dataclass
-class FakeControl:
-    """Calls are named by what they do, by Call-ID prefix: ``gone`` is not found, ``early`` is in the wrong
-    state, ``crash`` raises a bug; a call with a command running is busy. Reports come ``sync`` (all inside
-    start), ``fail`` (Event at once, then Error and Ended), ``slow`` (over 0.4 s), ``twice`` (Ended twice,
-    a flow bug) or, by default, shortly after start."""
-
-    started: list[Started] = field(default_factory=list)
-    reported: dict[str, list[FlowReport]] = field(default_factory=dict)
-    active: set[str] = field(default_factory=set)
-
-    def start(self, command: Command, now: float, sink: Sink, cmd_id: str = "") -> object:
-        method = type(command).__name__
-        match command:
-            case CallHold(callid=callid, leg=leg):
-                return self._start(method, callid, leg, now, sink, cmd_id, "CALL_HOLD")
-            case CallUnHold(callid=callid, leg=leg):
-                return self._start(method, callid, leg, now, sink, cmd_id, "CALL_UNHOLD")
-            case CallEnd(callid=callid):
-                return self._start(method, callid, None, now, sink, cmd_id, None)
-            case CallStart(caller=caller):
-                return self._start(method, f"new:{caller}", None, now, sink, cmd_id, "CALL_ANSWER")
-            case CallBlindTransfer(callid=callid, leg=leg):
-                return self._start(method, callid, leg, now, sink, cmd_id, "TRANSFER_ACCEPT")
-            case CallAttendedTransfer(callid_a=callid_a, leg_a=leg_a):
-                return self._start(method, callid_a, leg_a, now, sink, cmd_id, "TRANSFER_ACCEPT")
-        raise TypeError(method)
-
-    def _start(self, method: str, callid: str, leg: str | None, now: float, sink: Sink, cmd_id: str,
-               data: str | None) -> object:
-        if callid.startswith("gone"):
-            raise CallNotFoundError(f"no call with Call-ID {callid!r}")
-        if callid.startswith("early"):
-            raise CallStateError(f"call {callid!r} is not answered (early)")
-        if callid.startswith("crash"):
-            raise RuntimeError("a bug")
-        if callid in self.active:
-            raise CallBusyError(f"call {callid!r} is busy")
-        self.active.add(callid)
-        self.started.append(Started(method, callid, leg, now, cmd_id))
-        log = self.reported.setdefault(cmd_id, [])
-
-        def report(item: FlowReport) -> None:
-            log.append(item)
-            if isinstance(item, FlowEnded):
-                self.active.discard(callid)
-            sink(item)
-
-        for delay, item in self._plan(callid, leg, data):
-            if delay is None:
-                report(item)
-            else:
-                asyncio.get_running_loop().call_later(delay, report, item)
-        return None
-
-    @staticmethod
-    def _plan(callid: str, leg: str | None, data: str | None) -> Plan:
-        legs = [leg] if leg else ["caller", "callee"]
-        events: list[FlowReport] = [FlowEvent(data, f"{callid}-{x}", x, "SIP/2.0 200 OK") for x in legs] if data \
-            else []
-        if callid.startswith("sync"):
-            return [(None, item) for item in [*events, FlowEnded()]]
-        if callid.startswith("fail"):
-            return [*[(None, item) for item in events[:1]], (0.02, FlowError(488, "not accepted")), (0.02, FlowEnded())]
-        if callid.startswith("slow"):
-            return [*[(0.2, item) for item in events], (0.4, FlowEnded())]
-        if callid.startswith("twice"):
-            return [(None, FlowEnded()), (0.01, FlowEnded()), (0.01, FlowError(500, "late"))]
-        return [*[(0.01, item) for item in events], (0.02, FlowEnded())]
-
-
-@dataclass
-class Api:
-    server: ApiServer
-    control: FakeControl
-    service: FakeService
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.server.port}/call-api"
-
-
-@asynccontextmanager
-async def api(**ws: Any) -> AsyncIterator[Api]:
-    config = WsConfig(host="127.0.0.1", port=0, **ws)
-    ids = count(1)
-    control = FakeControl()
-    service = FakeService()
-    server = ApiServer(config, service, control, lambda: f"cmd-{next(ids)}")
-    await server.start()
-    try:
-        yield Api(server, control, service)
-    finally:
-        await server.stop()
-
-
-def run(body: Callable[[], Awaitable[None]]) -> None:
-    async def bounded() -> None:
-        await asyncio.wait_for(body(), 10)
-
-    asyncio.run(bounded())
+from .api_fakes import Json, Started, api, run
 
 
 def request(method: str, params: Json | None = None, request_id: object = 1) -> Json:

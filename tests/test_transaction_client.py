@@ -23,7 +23,7 @@ from b2bua.sip.transaction_events import ResponseToTU, Terminated, TimedOut, Tra
 from b2bua.sip.transaction_machine import Input
 from b2bua.sip.transaction_matching import ClientKey, client_key
 
-from .test_transaction import (
+from .transaction_builders import (
     TIMERS,
     TO_SERVER_TCP,
     TO_SERVER_UDP,

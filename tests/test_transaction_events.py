@@ -18,7 +18,7 @@ from b2bua.sip.transaction_events import (
     TransportFailed,
 )
 
-from .test_transaction import make_request, make_response
+from .transaction_builders import make_request, make_response
 
 INVITE = make_request()
 EVERY_ACTION: list[Action] = [

@@ -39,7 +39,7 @@ from b2bua.sip.transaction_server import (
     InviteServerTransaction,
 )
 
-from .test_transaction import (
+from .transaction_builders import (
     TIMERS,
     TO_CLIENT_UDP,
     TO_SERVER_TCP,

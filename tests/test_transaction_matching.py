@@ -19,7 +19,7 @@ from b2bua.sip.transaction_matching import (
 )
 from b2bua.sip.transaction_server import InviteServerTransaction
 
-from .test_transaction import TIMERS, TO_CLIENT_UDP, TO_SERVER_UDP, make_request, make_response
+from .transaction_builders import TIMERS, TO_CLIENT_UDP, TO_SERVER_UDP, make_request, make_response
 
 # -- client side -----------------------------------------------------------------------------------------
 

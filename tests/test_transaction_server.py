@@ -20,7 +20,7 @@ from b2bua.sip.transaction_server import (
     tu_response_input,
 )
 
-from .test_transaction import (
+from .transaction_builders import (
     TIMERS,
     TO_CLIENT_TCP,
     TO_CLIENT_UDP,

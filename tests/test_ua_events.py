@@ -8,13 +8,6 @@ import typing
 import pytest
 
 from b2bua.sip import ua_events
-from b2bua.sip.address import Destination
-from b2bua.sip.message import Response
-from b2bua.sip.session import Role, Session
-from b2bua.sip.session_host import Outgoing
-from b2bua.sip.timers import TimerSettings
-from b2bua.sip.transaction_server import NonInviteServerTransaction
-from b2bua.sip.ua import UserAgent
 from b2bua.sip.ua_events import (
     CallAcked,
     CallAnswered,
@@ -29,30 +22,7 @@ from b2bua.sip.ua_events import (
     UaEvent,
 )
 
-from .sipnet import CountingIds
-
-SOURCE = Destination("udp", "127.0.0.2", 5062)
-
-
-def every_event() -> list[UaEvent]:
-    ua = UserAgent(CountingIds("t"))
-    invite, _ = ua.new_request("INVITE", "sip:bob@127.0.0.3", from_addr="<sip:a@b>", to_addr="<sip:bob@c>")
-    info, _ = ua.new_request("INFO", "sip:bob@127.0.0.3", from_addr="<sip:a@b>", to_addr="<sip:bob@c>")
-    session = Session(ua, Role.UAS, invite, "tag")
-    ringing, ok, busy = Response(180), Response(200), Response(486)
-    tx = NonInviteServerTransaction(info, SOURCE, TimerSettings(), 0.0)
-    return [
-        IncomingCall(session, invite, SOURCE),
-        CallProgress(session, ringing),
-        CallAnswered(session, ok),
-        CallFailed(session, 486, "Busy Here", busy),
-        CallAcked(session, invite),
-        CallCancelled(session, invite),
-        DialogRequest(session, info, tx),
-        DialogResponse(session, Outgoing(info), ok),
-        DialogRequestFailed(session, Outgoing(info), 408, "no response"),
-        CallEnded(session, "bye", by_remote=True),
-    ]
+from .call_builders import every_event
 
 
 def name_of(event: UaEvent) -> str:

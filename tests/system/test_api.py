@@ -7,106 +7,29 @@ import asyncio
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from rpc.errors import CALL_NOT_FOUND, CALL_STATE
+from harness.kamailio import Kamailio, PortMap
+from harness.service import ROOT, ApiFactory
+from harness.sipp import SippLauncher, assert_all_ok, wait_all
+from rpc.errors import CALL_NOT_FOUND
 
-from .rig import Kamailio, PortMap, Sipp, SippLauncher, assert_all_ok, is_listening, wait_all
-from .service import ROOT, ServiceProcess
+from .ws_commands import call_id_of, command, names, wait_for_text, when_answered
 
 pytestmark = pytest.mark.system
 
-ServiceFactory = Callable[..., ServiceProcess]
-_CALL_ID = r"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)[ \t]*\r?\n"  # a whole line: the log may be half written
-
-
-def start_service(call_api: ServiceFactory, ports: PortMap, *flags: str) -> tuple[ServiceProcess, str]:
-    """The service bridging through the rig's proxy, its API on a free loopback port; and the API's URL.
-
-    The port is chosen here (a later ``--ws-port`` wins over the fixture's ``--ws-port 0``) rather than read
-    from the 'call-api API ready' line, since the API starts after the SIP ready line the fixture waits for."""
-    port = free_tcp_port()
-    service = call_api("--outbound-proxy", f"sip:127.0.0.1:{ports.proxy};lr", "--ws-host", "127.0.0.1",
-                       "--ws-port", str(port), *flags)
-    deadline = time.monotonic() + 5
-    while not is_listening(port, "tcp"):
-        assert time.monotonic() < deadline, f"the API never listened on {port}:\n{service.log_tail()}"
-        time.sleep(0.01)
-    return service, f"ws://127.0.0.1:{port}/call-api"
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_text(path: Path, pattern: str, timeout: float = 10.0) -> str:
-    """The first match of ``pattern`` (its group if it has one) in the SIPp message log at ``path``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            match = re.search(pattern, path.read_text(errors="replace"), re.MULTILINE | re.IGNORECASE)
-        except FileNotFoundError:
-            match = None
-        if match:
-            return match[1] if match.groups() else match[0]
-        time.sleep(0.02)
-    raise AssertionError(f"{pattern!r} never appeared in {path}")
-
-
-def call_id_of(phone: Sipp) -> str:
-    """The Call-ID of the phone's first dialog, from its message log (alice's is SIPp's own 1-<pid>@host)."""
-    return wait_for_text(phone.messages_path, _CALL_ID)
-
-
-async def command(ws: ClientConnection, method: str, params: dict[str, Any], request_id: str) -> list[dict[str, Any]]:
-    """Send one request; its response, then (when it started) every notification of it up to Ended."""
-    await ws.send(json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": request_id}))
-    response = json.loads(await ws.recv())
-    assert response["id"] == request_id
-    messages = [response]
-    if "result" in response:
-        cmd_id = response["result"]["cmd_id"]
-        while messages[-1].get("method") != "Ended":
-            message = json.loads(await ws.recv())
-            assert message["params"]["cmd_id"] == cmd_id
-            messages.append(message)
-    return messages
-
-
-async def when_answered(ws: ClientConnection, method: str, params: dict[str, Any], timeout: float = 10.0
-                        ) -> list[dict[str, Any]]:
-    """``command``, repeated while the call is not found or not set up yet (the phones are still dialling)."""
-    deadline = time.monotonic() + timeout
-    for attempt in range(1000):
-        messages = await command(ws, method, params, f"try-{attempt}")
-        code = messages[0].get("error", {}).get("code")
-        if code not in (CALL_NOT_FOUND, CALL_STATE) or time.monotonic() > deadline:
-            return messages
-        await asyncio.sleep(0.05)
-    raise AssertionError("unreachable")
-
-
-def names(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["params"].get("data", m["method"]) if "method" in m else ("Started" if "result" in m else "error")
-            for m in messages]
-
 
 def test_hold_then_resume_the_callee_over_websocket(
-    call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
+    call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
 ) -> None:
-    service, url = start_service(call_api, rig_ports)
+    service, url = call_api_ws()
     bob = sipp("uas_hold.xml", phone="bob")
     alice = sipp("uac_call.xml", phone="alice", call="bob", pause_ms=3000)
     caller_call_id = call_id_of(alice)
@@ -135,9 +58,9 @@ def test_hold_then_resume_the_callee_over_websocket(
 
 
 def test_resume_without_a_leg_resumes_both_parties(
-    call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
+    call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
 ) -> None:
-    _, url = start_service(call_api, rig_ports)
+    _, url = call_api_ws()
     bob = sipp("uas_hold.xml", phone="bob")
     alice = sipp("uac_call.xml", phone="alice", call="bob", pause_ms=3000)
     caller_call_id = call_id_of(alice)
@@ -168,9 +91,9 @@ def output(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
 
 
 def test_client_ends_a_bridged_call(
-    call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
+    call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
 ) -> None:
-    _, url = start_service(call_api, rig_ports)
+    _, url = call_api_ws()
     bob = sipp("uas_answer.xml", phone="bob")
     alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
     caller_call_id = call_id_of(alice)
@@ -185,8 +108,8 @@ def test_client_ends_a_bridged_call(
     assert_all_ok(wait_all([alice, bob], 20), kamailio)
 
 
-def test_client_hold_of_an_unknown_call_exits_2(call_api: ServiceFactory, rig_ports: PortMap) -> None:
-    _, url = start_service(call_api, rig_ports)
+def test_client_hold_of_an_unknown_call_exits_2(call_api_ws: ApiFactory) -> None:
+    _, url = call_api_ws()
     client = ROOT / ".venv" / "bin" / "call-api-client"
     command_line = [str(client)] if client.exists() else [sys.executable, "-m", "rpc.client"]
     result = subprocess.run([*command_line, "--url", url, "--method", "CallHold", "--params",
@@ -197,8 +120,8 @@ def test_client_hold_of_an_unknown_call_exits_2(call_api: ServiceFactory, rig_po
         "code": CALL_NOT_FOUND, "message": "no call with Call-ID 'no-such-call@127.0.0.1'"}}]
 
 
-def test_token_and_path_on_the_running_service(call_api: ServiceFactory, rig_ports: PortMap) -> None:
-    _, url = start_service(call_api, rig_ports, "--ws-token", "s3cret")
+def test_token_and_path_on_the_running_service(call_api_ws: ApiFactory) -> None:
+    _, url = call_api_ws("--ws-token", "s3cret")
 
     async def status(target: str, **kwargs: Any) -> int:
         try:

@@ -19,47 +19,26 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 from websockets.asyncio.client import connect
 
-from .rig import (
-    LOOPBACK,
-    PORT_OFFSET_ENV,
-    Kamailio,
-    PortMap,
-    RigError,
-    Sipp,
-    SippLauncher,
-    assert_all_ok,
-    is_listening,
-    port_is_free,
-    sip_options,
-    wait_all,
-)
-from .service import ROOT, ServiceProcess
-from .test_api import (
-    ServiceFactory,
-    call_id_of,
-    command,
-    free_tcp_port,
-    names,
-    start_service,
-    wait_for_text,
-    when_answered,
-)
+from harness.kamailio import PORT_OFFSET_ENV, Kamailio, PortMap
+from harness.ports import port_is_free
+from harness.processes import spawn
+from harness.procfs import is_listening
+from harness.service import ROOT, ApiFactory, ServiceProcess
+from harness.sip_probe import sip_options
+from harness.sipp import Sipp, SippLauncher, assert_all_ok, wait_all
+
+from .ws_commands import call_id_of, command, names, wait_for_text, when_answered
 
 pytestmark = pytest.mark.system
 
 Messages = list[dict[str, Any]]
-
-
-def uri(ports: PortMap, user: str) -> str:
-    """A phone's address as the service is told it; the proxy routes it by user part."""
-    return f"sip:{user}@{LOOPBACK}:{ports.proxy}"
 
 
 def events(messages: Messages) -> list[dict[str, Any]]:
@@ -79,26 +58,6 @@ def event(messages: Messages, data: str) -> dict[str, Any]:
     (found,) = [m for m in messages if m.get("method") == "Event" and m["params"]["data"] == data]
     params: dict[str, Any] = found["params"]
     return params
-
-
-def transferee(sipp: SippLauncher, phone: str, dialog: str, twin: str, *, twin_port: int, call: str | None = None,
-               keys: Mapping[str, str] | None = None) -> tuple[Sipp, Sipp]:
-    """A -3pcc transferee pair on ``phone``'s port: the twin first (it listens on the link, sends SIP from
-    ``twin_port``), then the dialog side (a UAS, or a UAC calling ``call``), which connects to it."""
-    link = f"{LOOPBACK}:{free_tcp_port()}"
-    new_call = sipp(twin, phone=phone, local_port=twin_port, remote=sipp.ports.proxy_address,
-                    extra_args=["-3pcc", link])
-    deadline = time.monotonic() + 3
-    while not is_listening(int(link.rsplit(":", 1)[1]), "tcp"):
-        if not new_call.running or time.monotonic() > deadline:
-            raise RigError(f"the -3pcc twin of {phone} did not listen on {link}")
-        time.sleep(0.005)
-    return sipp(dialog, phone=phone, call=call, keys=keys, extra_args=["-3pcc", link]), new_call
-
-
-def messages_of(phone: Sipp) -> str:
-    """Everything SIPp sent and received (its -trace_msg log)."""
-    return phone.messages_path.read_text(errors="replace")
 
 
 def run(coroutine: Coroutine[Any, Any, None], phones: list[Sipp], proxy: Kamailio, service: ServiceProcess) -> None:
@@ -125,18 +84,18 @@ def call_start_events(first: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_call_start(call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
-    service, url = start_service(call_api, rig_ports)
+def test_call_start(call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
+    service, url = call_api_ws()
     bob = sipp("uas_answer.xml", phone="bob")
-    alice, alice_new = transferee(sipp, "alice", "uas_transferee.xml", "uac_transferee_call.xml",
-                                  twin_port=rig_ports.proxy + 11,
-                                  keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
+    alice, alice_new = sipp.transferee("alice", "uas_transferee.xml", "uac_transferee_call.xml",
+                                       twin_port=rig_ports.proxy + 11,
+                                       keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
     got: dict[str, Messages] = {}
 
     async def drive() -> None:
         async with connect(url) as ws:
-            got["start"] = await command(ws, "CallStart", {"caller": uri(rig_ports, "alice"),
-                                                           "callee": uri(rig_ports, "bob")}, "start")
+            got["start"] = await command(ws, "CallStart", {"caller": rig_ports.uri("alice"),
+                                                           "callee": rig_ports.uri("bob")}, "start")
 
     run(drive(), [alice, alice_new, bob], kamailio, service)
     assert names(got["start"]) == ["Started", "CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "CALL_ANSWER",
@@ -144,15 +103,15 @@ def test_call_start(call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLaun
     first = call_id_of(alice)  # the Call-ID the service chose towards alice
     assert events(got["start"]) == call_start_events(first)
     assert call_id_of(alice_new) == f"xfer-{first}"
-    assert "osid" not in messages_of(bob), "the service must strip the correlation token before the callee"
+    assert "osid" not in bob.message_log(), "the service must strip the correlation token before the callee"
 
 
-def test_blind_transfer(call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
-    service, url = start_service(call_api, rig_ports)
+def test_blind_transfer(call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
+    service, url = call_api_ws()
     carol = sipp("uas_answer.xml", phone="carol")
-    bob, bob_new = transferee(sipp, "bob", "uas_transferee.xml", "uac_transferee_call.xml",
-                              twin_port=rig_ports.proxy + 12,
-                              keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
+    bob, bob_new = sipp.transferee("bob", "uas_transferee.xml", "uac_transferee_call.xml",
+                                   twin_port=rig_ports.proxy + 12,
+                                   keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
     alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
     caller_call_id = call_id_of(alice)
     got: dict[str, Messages] = {}
@@ -160,7 +119,7 @@ def test_blind_transfer(call_api: ServiceFactory, kamailio: Kamailio, sipp: Sipp
     async def drive() -> None:
         async with connect(url) as ws:
             got["transfer"] = await when_answered(ws, "CallBlindTransfer", {
-                "callid": caller_call_id, "leg": "callee", "destination": uri(rig_ports, "carol")})
+                "callid": caller_call_id, "leg": "callee", "destination": rig_ports.uri("carol")})
 
     run(drive(), [alice, bob, bob_new, carol], kamailio, service)
     assert names(got["transfer"]) == ["Started", "TRANSFER_ACCEPT", "CALL_START", "Ended"], got
@@ -169,16 +128,16 @@ def test_blind_transfer(call_api: ServiceFactory, kamailio: Kamailio, sipp: Sipp
         {"data": "TRANSFER_ACCEPT", "callid": callee_call_id, "leg": "callee", "status": "SIP/2.0 202 Accepted"},
         {"data": "CALL_START", "callid": f"xfer-{callee_call_id}"},
     ]
-    assert "Referred-By: <sip:alice@" in messages_of(bob)
-    assert "osid" not in messages_of(carol)
+    assert "Referred-By: <sip:alice@" in bob.message_log()
+    assert "osid" not in carol.message_log()
 
 
 def test_refer_notify_timeout_from_the_command_line(
-    call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
+    call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
 ) -> None:
     """With ``--refer-notify-timeout 2``, a blind transfer whose transferee accepts the REFER and never sends
     the final NOTIFY is reported failed (408) after about 2 s, not the default 32; the call stays up."""
-    service, url = start_service(call_api, rig_ports, "--refer-notify-timeout", "2")
+    service, url = call_api_ws("--refer-notify-timeout", "2")
     bob = sipp("uas_transferee_silent.xml", phone="bob", keys={"peer": "alice", "offer_dir": "sendrecv",
                                                                 "target": "carol"})
     alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
@@ -191,7 +150,7 @@ def test_refer_notify_timeout_from_the_command_line(
         async with connect(url) as ws:
             started = time.monotonic()
             got["transfer"] = await when_answered(ws, "CallBlindTransfer", {
-                "callid": caller_call_id, "leg": "callee", "destination": uri(rig_ports, "carol")})
+                "callid": caller_call_id, "leg": "callee", "destination": rig_ports.uri("carol")})
             took.append(time.monotonic() - started)
             got["end"] = await command(ws, "CallEnd", {"callid": caller_call_id}, "end")
 
@@ -204,15 +163,15 @@ def test_refer_notify_timeout_from_the_command_line(
 
 
 def test_attended_transfer_with_upstream_spelling(
-    call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
+    call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
 ) -> None:
     """Call A alice -> bob, call B bob -> carol; alice (A's caller) is REFERred to carol with Replaces naming
     carol's dialog; then the call left, alice's new dialog bridged to carol's, is ended by CALL_START's Call-ID."""
-    service, url = start_service(call_api, rig_ports)
+    service, url = call_api_ws()
     bob = sipp("uas_answer.xml", phone="bob")
     carol = sipp("uas_answer_replaced.xml", phone="carol", keys={"newcomer": "alice"})
-    alice, alice_new = transferee(sipp, "alice", "uac_transferee_attended.xml", "uac_transferee_replaces.xml",
-                                  twin_port=rig_ports.proxy + 11, call="bob", keys={"target": "carol"})
+    alice, alice_new = sipp.transferee("alice", "uac_transferee_attended.xml", "uac_transferee_replaces.xml",
+                                       twin_port=rig_ports.proxy + 11, call="bob", keys={"target": "carol"})
     # bob's consultation call, from a second SIPp with bob's identity (the proxy sends it to the service)
     bob2 = sipp("uac_call_wait_bye.xml", phone="bob", call="carol", local_port=rig_ports.proxy + 12)
     call_a, call_b = call_id_of(alice), call_id_of(bob2)
@@ -222,7 +181,7 @@ def test_attended_transfer_with_upstream_spelling(
         async with connect(url) as ws:
             got["transfer"] = await when_answered(ws, "CallAttendedTransfer", {
                 "callidA": call_a, "legA": "caller", "callidB": call_b, "legB": "callee",
-                "destination": uri(rig_ports, "carol")})
+                "destination": rig_ports.uri("carol")})
             start = event(got["transfer"], "CALL_START") if "result" in got["transfer"][0] else {}
             if "callid" in start:
                 got["end"] = await command(ws, "CallEnd", {"callid": start["callid"]}, "end")
@@ -235,35 +194,35 @@ def test_attended_transfer_with_upstream_spelling(
         {"data": "CALL_START", "callid": f"xfer-{call_a}"},
     ]
     assert names(got["end"]) == ["Started", "Ended"]
-    assert re.search(r"^Replaces: \S+;to-tag=\S+;from-tag=\S+\r?$", messages_of(alice_new), re.MULTILINE)
-    assert "osid" not in messages_of(carol) and not re.search(r"^Replaces:", messages_of(carol), re.MULTILINE)
+    assert re.search(r"^Replaces: \S+;to-tag=\S+;from-tag=\S+\r?$", alice_new.message_log(), re.MULTILINE)
+    assert "osid" not in carol.message_log() and not re.search(r"^Replaces:", carol.message_log(), re.MULTILINE)
 
 
 def test_chain_by_reported_callids(
-    call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
+    call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
 ) -> None:
     """CallStart(alice, bob); then CallHold, CallUnHold and CallBlindTransfer of bob to carol by the Call-ID
     CALL_START reported, and CallEnd by the one the transfer's CALL_START reported."""
-    service, url = start_service(call_api, rig_ports)
+    service, url = call_api_ws()
     carol = sipp("uas_answer.xml", phone="carol")
-    bob, bob_new = transferee(sipp, "bob", "uas_hold_transferee_keep.xml", "uac_transferee_keep.xml",
-                              twin_port=rig_ports.proxy + 12,
-                              keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
-    alice, alice_new = transferee(sipp, "alice", "uas_transferee_keep.xml", "uac_transferee_keep.xml",
-                                  twin_port=rig_ports.proxy + 11,
-                                  keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
+    bob, bob_new = sipp.transferee("bob", "uas_hold_transferee_keep.xml", "uac_transferee_keep.xml",
+                                   twin_port=rig_ports.proxy + 12,
+                                   keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
+    alice, alice_new = sipp.transferee("alice", "uas_transferee_keep.xml", "uac_transferee_keep.xml",
+                                       twin_port=rig_ports.proxy + 11,
+                                       keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
     got: dict[str, Messages] = {}
 
     async def drive() -> None:
         async with connect(url) as ws:
-            got["start"] = await command(ws, "CallStart", {"caller": uri(rig_ports, "alice"),
-                                                           "callee": uri(rig_ports, "bob")}, "start")
+            got["start"] = await command(ws, "CallStart", {"caller": rig_ports.uri("alice"),
+                                                           "callee": rig_ports.uri("bob")}, "start")
             callid = event(got["start"], "CALL_START")["callid"]
             # until alice's ACK has come through, bob's call is not set up for a re-INVITE
             got["hold"] = await when_answered(ws, "CallHold", {"callid": callid, "leg": "callee"})
             got["unhold"] = await command(ws, "CallUnHold", {"callid": callid, "leg": "callee"}, "unhold")
             got["transfer"] = await command(ws, "CallBlindTransfer", {
-                "callid": callid, "leg": "callee", "destination": uri(rig_ports, "carol")}, "transfer")
+                "callid": callid, "leg": "callee", "destination": rig_ports.uri("carol")}, "transfer")
             moved = event(got["transfer"], "CALL_START")["callid"]
             got["end"] = await command(ws, "CallEnd", {"callid": moved}, "end")
 
@@ -285,8 +244,8 @@ def test_chain_by_reported_callids(
         {"data": "CALL_START", "callid": f"xfer-{bob_leg}"},
     ]
     assert names(got["end"]) == ["Started", "Ended"], got
-    assert "Referred-By: <sip:alice@" in messages_of(bob)
-    assert "osid" not in messages_of(carol)
+    assert "Referred-By: <sip:alice@" in bob.message_log()
+    assert "osid" not in carol.message_log()
 
 
 # -- the README's five-minute tour ---------------------------------------------------------------------------
@@ -339,8 +298,7 @@ class Terminal:
         self.log_path = logs / f"{name}.log"
         env = dict(os.environ, TOUR_LOGS=str(logs / "phones"), PYTHONUNBUFFERED="1")
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(["bash", "-c", line], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            self.proc = spawn(["bash", "-c", line], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def log(self) -> str:
         return f"== {self.name}: $ {self.line}\n{self.log_path.read_text(errors='replace')[-3000:]}"

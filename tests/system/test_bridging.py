@@ -6,12 +6,11 @@ scenario checks what it receives, and SIPp must report zero failed calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from .rig import Kamailio, KamailioLauncher, PortMap, SippLauncher, assert_all_ok, wait_all
-from .service import ServiceProcess
+from harness.kamailio import Kamailio, KamailioLauncher, PortMap
+from harness.service import ServiceFactory, ServiceProcess
+from harness.sipp import SippLauncher, assert_all_ok, wait_all
 
 pytestmark = pytest.mark.system
 
@@ -21,7 +20,7 @@ def proxy_flag(ports: PortMap) -> list[str]:
 
 
 @pytest.fixture
-def bridged(call_api: Callable[..., ServiceProcess], kamailio: Kamailio, rig_ports: PortMap) -> ServiceProcess:
+def bridged(call_api: ServiceFactory, kamailio: Kamailio, rig_ports: PortMap) -> ServiceProcess:
     return call_api(*proxy_flag(rig_ports))
 
 
@@ -46,7 +45,7 @@ def test_no_answer_then_cancel(bridged: ServiceProcess, kamailio: Kamailio, sipp
 
 
 def test_answered_call_over_tcp(
-    call_api: Callable[..., ServiceProcess], kamailio_factory: KamailioLauncher, rig_ports: PortMap,
+    call_api: ServiceFactory, kamailio_factory: KamailioLauncher, rig_ports: PortMap,
     sipp: SippLauncher,
 ) -> None:
     proxy = kamailio_factory(service_transport="tcp", phone_transport="tcp")

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 
 import pytest
 
 from b2bua.config import load_config
 from b2bua.service import build_service
 from b2bua.sip.ua_events import CallAnswered, CallEnded, UaEvent
-
-from .rig import PortMap, SippLauncher, assert_all_ok
-from .service import ServiceProcess
+from harness.kamailio import PortMap
+from harness.service import ServiceFactory
+from harness.sipp import SippLauncher, assert_all_ok
 
 pytestmark = pytest.mark.system
 
@@ -25,7 +24,7 @@ SDP = (b"v=0\r\no=call-api 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 @pytest.mark.parametrize("scenario", ["uac_options.xml", "uac_invite_refused.xml"])
 def test_sipp_traffic_is_answered(
-    call_api: Callable[..., ServiceProcess], sipp: SippLauncher, rig_ports: PortMap, transport: str, scenario: str
+    call_api: ServiceFactory, sipp: SippLauncher, rig_ports: PortMap, transport: str, scenario: str
 ) -> None:
     call_api()
     run = sipp(scenario, phone="alice", call="call-api", remote=f"127.0.0.1:{rig_ports.service}",
@@ -35,7 +34,7 @@ def test_sipp_traffic_is_answered(
 
 @pytest.mark.parametrize("scenario", ["uac_options.xml", "uac_invite_refused.xml"])
 def test_sipp_traffic_with_loss_completes_by_retransmission(
-    call_api: Callable[..., ServiceProcess], sipp: SippLauncher, rig_ports: PortMap, scenario: str
+    call_api: ServiceFactory, sipp: SippLauncher, rig_ports: PortMap, scenario: str
 ) -> None:
     call_api()
     run = sipp(scenario, phone="alice", call="call-api", remote=f"127.0.0.1:{rig_ports.service}",

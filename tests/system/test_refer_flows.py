@@ -10,9 +10,7 @@ one Call-ID per call) and tells its twin how it went.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -20,45 +18,14 @@ from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
 from b2bua.call.commands import CallBlindTransfer, CallEnd, CallStart
 from b2bua.call.events import FlowError, FlowEvent, FlowReport
-from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
-from b2bua.service import build_service
+from harness.kamailio import Kamailio, PortMap
+from harness.service import Serve
+from harness.sipp import Sipp, SippLauncher
 
-from .rig import LOOPBACK, Kamailio, PortMap, RigError, Sipp, SippLauncher, assert_all_ok, is_listening, wait_all
+from .flow_reports import names
 
 pytestmark = pytest.mark.system
-
-Body = Callable[[AsyncControl, B2bua], Awaitable[None]]
-
-
-def names(reports: list[FlowReport]) -> list[str]:
-    return [r.data if isinstance(r, FlowEvent) else type(r).__name__ for r in reports]
-
-
-def uri(ports: PortMap, user: str) -> str:
-    """A phone's address as the service is told it; the proxy routes it by user part."""
-    return f"sip:{user}@{LOOPBACK}:{ports.proxy}"
-
-
-def run(ports: PortMap, body: Body, phones: list[Sipp], proxy: Kamailio, *flags: str) -> None:
-    """Run ``body`` against the service, then require every phone to have succeeded (their reports
-    also explain a body that failed or timed out)."""
-    try:
-        asyncio.run(with_service(ports, body, *flags))
-    finally:
-        assert_all_ok(wait_all(phones, 12), proxy)
-
-
-async def with_service(ports: PortMap, body: Body, *flags: str) -> None:
-    """The service's SIP side (``flags`` added to the command line), with ``body`` driving its B2BUA."""
-    built = build_service(load_config(["--sip-listen", f"{LOOPBACK}:{ports.service}", "--outbound-proxy",
-                                       f"sip:{LOOPBACK}:{ports.proxy};lr", *flags]))
-    await built.runtime.start()
-    try:
-        await asyncio.wait_for(body(AsyncControl(built.runtime, built.control), built.b2bua), 15)
-    finally:
-        await built.runtime.stop()
-
 
 async def a_call(b2bua: B2bua, timeout: float = 5.0) -> Call:
     """The first call whose legs are both confirmed."""
@@ -79,34 +46,12 @@ async def table_empty(b2bua: B2bua, timeout: float = 8.0) -> None:
     assert [call.id for call in b2bua.table] == []
 
 
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def transferee(sipp: SippLauncher, ports: PortMap, phone: str, *, peer: str, offer_dir: str,
                target: str) -> list[Sipp]:
-    """A transferee on ``phone``'s port: the new-call twin first (it listens on the -3pcc socket),
-    then the dialog side, which connects to it. The new call goes out from the proxy port + 11."""
-    twin_port = free_tcp_port()
-    twin = f"{LOOPBACK}:{twin_port}"
-    new_call = sipp("uac_transferee_call.xml", phone=phone, local_port=ports.proxy + 11,
-                    remote=ports.proxy_address, extra_args=["-3pcc", twin])
-    deadline = time.monotonic() + 3
-    while not is_listening(twin_port, "tcp"):
-        if not new_call.running or time.monotonic() > deadline:
-            raise RigError(f"the -3pcc twin of {phone} did not listen on {twin}")
-        time.sleep(0.005)
-    dialog = sipp("uas_transferee.xml", phone=phone, extra_args=["-3pcc", twin],
-                  keys={"peer": peer, "offer_dir": offer_dir, "target": target})
-    return [dialog, new_call]
-
-
-def messages(sipp: Sipp) -> str:
-    """Everything SIPp sent and received (its -trace_msg log)."""
-    return sipp.messages_path.read_text(errors="replace")
+    """A transferee on ``phone``'s port (``uas_transferee.xml`` with its -3pcc twin ``uac_transferee_call.xml``,
+    whose new call goes out from the proxy port + 11): [dialog side, twin]."""
+    return list(sipp.transferee(phone, "uas_transferee.xml", "uac_transferee_call.xml", twin_port=ports.proxy + 11,
+                                keys={"peer": peer, "offer_dir": offer_dir, "target": target}))
 
 
 def assert_failure(reports: list[FlowReport], code: int) -> None:
@@ -118,16 +63,16 @@ def assert_failure(reports: list[FlowReport], code: int) -> None:
             assert report.status == "SIP/2.0 100 Trying" and report.callid is None
 
 
-def test_call_start(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
+def test_call_start(serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
     bob = sipp("uas_answer.xml", phone="bob")
     alice = transferee(sipp, rig_ports, "alice", peer="bob", offer_dir="inactive", target="bob")
     got: list[FlowReport] = []
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
-        got.extend(await control.run(CallStart(uri(rig_ports, "alice"), uri(rig_ports, "bob"))))
+        got.extend(await control.run(CallStart(rig_ports.uri("alice"), rig_ports.uri("bob"))))
         await table_empty(b2bua)
 
-    run(rig_ports, body, [*alice, bob], kamailio)
+    serve(body, phones=[*alice, bob], proxy=kamailio)
     assert names(got) == ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "CALL_ANSWER", "FlowEnded"]
     first, accept, start, answer = got[:4]
     assert isinstance(first, FlowEvent) and first.leg == "caller" and first.status == "SIP/2.0 200 OK"
@@ -136,10 +81,10 @@ def test_call_start(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) 
     assert isinstance(start, FlowEvent) and start.callid == f"xfer-{first.callid}"
     assert isinstance(answer, FlowEvent) and answer.leg == "callee" and answer.callid == start.callid
     assert answer.status == "SIP/2.0 200 OK"
-    assert "osid" not in messages(bob), "the service must strip the correlation token before the callee"
+    assert "osid" not in bob.message_log(), "the service must strip the correlation token before the callee"
 
 
-def test_blind_transfer_of_the_callee(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
+def test_blind_transfer_of_the_callee(serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
     carol = sipp("uas_answer.xml", phone="carol")
     bob = transferee(sipp, rig_ports, "bob", peer="alice", offer_dir="sendrecv", target="carol")
     alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
@@ -147,16 +92,16 @@ def test_blind_transfer_of_the_callee(kamailio: Kamailio, sipp: SippLauncher, ri
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
         call = await a_call(b2bua)
-        got.extend(await control.run(CallBlindTransfer(call.id, "callee", uri(rig_ports, "carol"))))
+        got.extend(await control.run(CallBlindTransfer(call.id, "callee", rig_ports.uri("carol"))))
         await table_empty(b2bua)
 
-    run(rig_ports, body, [alice, *bob, carol], kamailio)
+    serve(body, phones=[alice, *bob, carol], proxy=kamailio)
     assert names(got) == ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded"]
     accept, start = got[:2]
     assert isinstance(accept, FlowEvent) and accept.leg == "callee" and accept.status == "SIP/2.0 202 Accepted"
     assert isinstance(start, FlowEvent) and start.callid == f"xfer-{accept.callid}"
-    assert "Referred-By: <sip:alice@" in messages(bob[0])
-    assert "osid" not in messages(carol)
+    assert "Referred-By: <sip:alice@" in bob[0].message_log()
+    assert "osid" not in carol.message_log()
 
 
 @pytest.mark.parametrize(("scenario", "reports", "code"), [
@@ -165,7 +110,8 @@ def test_blind_transfer_of_the_callee(kamailio: Kamailio, sipp: SippLauncher, ri
     ("uas_transferee_silent.xml", ["TRANSFER_ACCEPT", "CALL_START", "FlowError", "FlowEnded"], 408),
 ])
 def test_blind_transfer_fails_and_the_call_stays(
-    kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, scenario: str, reports: list[str], code: int,
+    serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, scenario: str, reports: list[str],
+    code: int,
 ) -> None:
     bob = sipp(scenario, phone="bob", keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
     alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
@@ -173,12 +119,12 @@ def test_blind_transfer_fails_and_the_call_stays(
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
         call = await a_call(b2bua)
-        got["transfer"] = await control.run(CallBlindTransfer(call.id, "callee", uri(rig_ports, "carol")))
+        got["transfer"] = await control.run(CallBlindTransfer(call.id, "callee", rig_ports.uri("carol")))
         assert [c.id for c in b2bua.table] == [call.id] and call.state is CallState.ANSWERED
         got["end"] = await control.run(CallEnd(call.id))
         await table_empty(b2bua)
 
-    run(rig_ports, body, [alice, bob], kamailio, "--refer-notify-timeout", "2")
+    serve(body, "--refer-notify-timeout", "2", phones=[alice, bob], proxy=kamailio)
     assert names(got["transfer"]) == reports
     assert_failure(got["transfer"], code)
     assert names(got["end"]) == ["FlowEnded"]
@@ -190,15 +136,16 @@ def test_blind_transfer_fails_and_the_call_stays(
     ("uas_transferee_silent.xml", ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "FlowError", "FlowEnded"], 408),
 ])
 def test_call_start_fails_and_hangs_up_the_caller(
-    kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, scenario: str, reports: list[str], code: int,
+    serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, scenario: str, reports: list[str],
+    code: int,
 ) -> None:
     alice = sipp(scenario, phone="alice", keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
     got: list[FlowReport] = []
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
-        got.extend(await control.run(CallStart(uri(rig_ports, "alice"), uri(rig_ports, "bob"))))
+        got.extend(await control.run(CallStart(rig_ports.uri("alice"), rig_ports.uri("bob"))))
         await table_empty(b2bua)
 
-    run(rig_ports, body, [alice], kamailio, "--refer-notify-timeout", "2")
+    serve(body, "--refer-notify-timeout", "2", phones=[alice], proxy=kamailio)
     assert names(got) == reports
     assert_failure(got, code)

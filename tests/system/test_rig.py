@@ -10,18 +10,10 @@ import re
 
 import pytest
 
-from tests.system.rig import (
-    Kamailio,
-    KamailioLauncher,
-    PortMap,
-    SippLauncher,
-    SippResult,
-    Transport,
-    assert_all_ok,
-    port_is_free,
-    sip_options,
-    wait_all,
-)
+from harness.kamailio import Kamailio, KamailioLauncher, PortMap, Transport
+from harness.ports import port_is_free
+from harness.sip_probe import sip_options
+from harness.sipp import SippLauncher, SippResult, assert_all_ok, wait_all
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
 

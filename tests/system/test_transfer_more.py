@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -23,66 +22,18 @@ from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
 from b2bua.call.commands import CallAttendedTransfer, CallBlindTransfer, CallEnd, CallHold, CallStart, CallUnHold
 from b2bua.call.events import FlowEvent, FlowReport
-from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
-from b2bua.service import build_service
+from harness.kamailio import Kamailio, KamailioLauncher, PortMap
+from harness.ports import LOOPBACK
+from harness.service import Serve
+from harness.sipp import Sipp, SippLauncher
 
-from .rig import (
-    LOOPBACK,
-    Kamailio,
-    KamailioLauncher,
-    PortMap,
-    RigError,
-    Sipp,
-    SippLauncher,
-    Transport,
-    assert_all_ok,
-    is_listening,
-    wait_all,
-)
+from .flow_reports import event, names
 
 pytestmark = pytest.mark.system
 
-Body = Callable[[AsyncControl, B2bua], Awaitable[None]]
-
-
-def names(reports: list[FlowReport]) -> list[str]:
-    return [r.data if isinstance(r, FlowEvent) else type(r).__name__ for r in reports]
-
-
-def uri(ports: PortMap, user: str) -> str:
-    """A phone's address as the service is told it; the proxy routes it by user part."""
-    return f"sip:{user}@{LOOPBACK}:{ports.proxy}"
-
-
-def event(reports: list[FlowReport], data: str) -> FlowEvent:
-    """The one event ``data`` among ``reports``."""
-    (found,) = [r for r in reports if isinstance(r, FlowEvent) and r.data == data]
-    return found
-
-
-def run(ports: PortMap, body: Body, phones: list[Sipp], proxy: Kamailio, transport: Transport = "udp") -> None:
-    """Run ``body`` against the service, then require every phone to have succeeded (their reports
-    also explain a body that failed or timed out)."""
-    try:
-        asyncio.run(with_service(ports, body, transport))
-    finally:
-        assert_all_ok(wait_all(phones, 30), proxy)
-
-
-async def with_service(ports: PortMap, body: Body, transport: Transport) -> None:
-    """The service on its rig port, its outbound proxy Kamailio; over TCP it opens no UDP at all."""
-    proxy = f"sip:{LOOPBACK}:{ports.proxy};lr" if transport == "udp" else \
-        f"sip:{LOOPBACK}:{ports.proxy};transport=tcp;lr"
-    config = load_config(["--sip-listen", f"{LOOPBACK}:{ports.service}", "--sip-transport", transport,
-                          "--outbound-proxy", proxy])
-    built = build_service(config)
-    b2bua = built.b2bua
-    await built.runtime.start()
-    try:
-        await asyncio.wait_for(body(AsyncControl(built.runtime, built.control), b2bua), 15)
-    finally:
-        await built.runtime.stop()
+UDP = ("--sip-transport", "udp")
+"""The service over UDP only, its outbound proxy Kamailio over UDP (over TCP it opens no UDP at all)."""
 
 
 async def until(what: str, condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -115,34 +66,6 @@ def table_ids(b2bua: B2bua) -> list[str]:
     return [call.id for call in b2bua.table]
 
 
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def transferee(sipp: SippLauncher, phone: str, dialog: str, twin: str, *, twin_port: int, call: str | None = None,
-               keys: Mapping[str, str] | None = None, transport: Transport = "udp") -> tuple[Sipp, Sipp]:
-    """A -3pcc transferee pair on ``phone``'s port: the twin first (it listens on the link, sends SIP from
-    ``twin_port``), then the dialog side (a UAS, or a UAC calling ``call``), which connects to it."""
-    link_port = free_tcp_port()
-    link = f"{LOOPBACK}:{link_port}"
-    new_call = sipp(twin, phone=phone, local_port=twin_port, remote=sipp.ports.proxy_address, transport=transport,
-                    extra_args=["-3pcc", link])
-    deadline = time.monotonic() + 3
-    while not is_listening(link_port, "tcp"):
-        if not new_call.running or time.monotonic() > deadline:
-            raise RigError(f"the -3pcc twin of {phone} did not listen on {link}")
-        time.sleep(0.005)
-    return sipp(dialog, phone=phone, call=call, keys=keys, transport=transport, extra_args=["-3pcc", link]), new_call
-
-
-def messages(sipp: Sipp) -> str:
-    """Everything SIPp sent and received (its -trace_msg log)."""
-    return sipp.messages_path.read_text(errors="replace")
-
-
 @dataclass
 class Attended:
     """What an attended transfer run leaves to check: each command's reports, the Replaces the service
@@ -153,14 +76,14 @@ class Attended:
     phones: dict[str, Sipp]
 
 
-def attended_transfer(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> Attended:
+def attended_transfer(serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> Attended:
     """Call A alice -> bob, call B bob -> carol; alice (A's caller) is REFERred to carol with Replaces
     naming carol's dialog. Carol's dialog stays and gets alice's offer; bob's two legs get BYEs; the
     call left, alice's new dialog with carol's, is ended by the Call-ID CALL_START reported."""
     bob = sipp("uas_answer.xml", phone="bob")
     carol = sipp("uas_answer_replaced.xml", phone="carol", keys={"newcomer": "alice"})
-    alice, alice_new = transferee(sipp, "alice", "uac_transferee_attended.xml", "uac_transferee_replaces.xml",
-                                  twin_port=rig_ports.proxy + 11, call="bob", keys={"target": "carol"})
+    alice, alice_new = sipp.transferee("alice", "uac_transferee_attended.xml", "uac_transferee_replaces.xml",
+                                       twin_port=rig_ports.proxy + 11, call="bob", keys={"target": "carol"})
     # bob's consultation call, from a second SIPp with bob's identity (the proxy sends it to the service)
     bob2 = sipp("uac_call_wait_bye.xml", phone="bob", call="carol", local_port=rig_ports.proxy + 12)
     got: dict[str, list[FlowReport]] = {}
@@ -186,12 +109,12 @@ def attended_transfer(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
         got["end"] = await control.run(CallEnd(start.callid))
         await until("the table is empty", lambda: len(b2bua.table) == 0)
 
-    run(rig_ports, body, [alice, alice_new, bob, bob2, carol], kamailio)
+    serve(body, *UDP, phones=[alice, alice_new, bob, bob2, carol], proxy=kamailio, phones_timeout=30)
     return Attended(got, seen, {"alice": alice, "alice_new": alice_new, "carol": carol})
 
 
-def test_attended_transfer(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
-    done = attended_transfer(kamailio, sipp, rig_ports)
+def test_attended_transfer(serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
+    done = attended_transfer(serve, kamailio, sipp, rig_ports)
     got, seen, alice, alice_new, carol = (done.got, done.seen, done.phones["alice"], done.phones["alice_new"],
                                           done.phones["carol"])
     assert names(got["transfer"]) == ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded"]
@@ -202,59 +125,61 @@ def test_attended_transfer(kamailio: Kamailio, sipp: SippLauncher, rig_ports: Po
     assert isinstance(start, FlowEvent) and start.callid == f"xfer-{seen['a']}"
     assert names(got["end"]) == ["FlowEnded"]
     # The Refer-To names carol's dialog as carol sees it (her tag as to-tag), escaped as a URI header ...
-    refer_to = re.search(r"^Refer-To: (.*)$", messages(alice), re.MULTILINE)
+    refer_to = re.search(r"^Refer-To: (.*)$", alice.message_log(), re.MULTILINE)
     assert refer_to is not None
     escaped = re.escape(seen["replaces"].replace("@", "%40").replace(";", "%3B").replace("=", "%3D"))
     assert re.fullmatch(rf"<sip:carol@{LOOPBACK}:{rig_ports.proxy};osid=[0-9a-f]+\?Replaces={escaped}>",
                         refer_to[1].strip()), refer_to[1]
     assert "SIPpTag01" in seen["replaces"].split(";")[1], "the to-tag must be carol's own"
-    assert "Referred-By: <sip:bob@" in messages(alice)
+    assert "Referred-By: <sip:bob@" in alice.message_log()
     # ... and alice's twin sent it back unescaped; the service kept it (and the osid) away from carol
-    assert re.search(rf"^Replaces: {re.escape(seen['replaces'])}\r?$", messages(alice_new), re.MULTILINE)
-    assert "osid" not in messages(carol) and not re.search(r"^Replaces:", messages(carol), re.MULTILINE)
+    assert re.search(rf"^Replaces: {re.escape(seen['replaces'])}\r?$", alice_new.message_log(), re.MULTILINE)
+    assert "osid" not in carol.message_log() and not re.search(r"^Replaces:", carol.message_log(), re.MULTILINE)
 
 
 def test_attended_transfer_offers_the_target_a_newer_sdp_version(
-    kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap,
+    serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap,
 ) -> None:
     """RFC 3264 section 8 (and Leg's own rule: SDP relayed to a leg stays above the version it saw): the
     re-INVITE that brings the newcomer's offer into carol's dialog must carry a higher o= version than
     the SDP carol saw before, else carol may take it for the same session description."""
-    carol = attended_transfer(kamailio, sipp, rig_ports).phones["carol"]
-    offers = re.findall(r"^INVITE .*?^o=(\S+ \S+) (\d+) ", messages(carol), re.MULTILINE | re.DOTALL)
+    carol = attended_transfer(serve, kamailio, sipp, rig_ports).phones["carol"]
+    offers = re.findall(r"^INVITE .*?^o=(\S+ \S+) (\d+) ", carol.message_log(), re.MULTILINE | re.DOTALL)
     assert len(offers) == 2
     assert int(offers[1][1]) > int(offers[0][1]), f"o= versions of carol's INVITE and re-INVITE: {offers}"
     assert offers[1][0] == offers[0][0], "the origin carol knows stays the same"
 
 
-def test_chain_by_reported_callids(kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
+def test_chain_by_reported_callids(
+    serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap
+) -> None:
     """CallStart(alice, bob), CallHold and CallUnHold of bob, CallBlindTransfer of bob to carol, CallEnd:
     each command names its call only by a Call-ID an earlier command reported."""
     carol = sipp("uas_answer.xml", phone="carol")
-    bob, bob_new = transferee(sipp, "bob", "uas_hold_transferee_keep.xml", "uac_transferee_keep.xml",
-                              twin_port=rig_ports.proxy + 12,
-                              keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
-    alice, alice_new = transferee(sipp, "alice", "uas_transferee_keep.xml", "uac_transferee_keep.xml",
-                                  twin_port=rig_ports.proxy + 11,
-                                  keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
+    bob, bob_new = sipp.transferee("bob", "uas_hold_transferee_keep.xml", "uac_transferee_keep.xml",
+                                   twin_port=rig_ports.proxy + 12,
+                                   keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
+    alice, alice_new = sipp.transferee("alice", "uas_transferee_keep.xml", "uac_transferee_keep.xml",
+                                       twin_port=rig_ports.proxy + 11,
+                                       keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
     got: dict[str, list[FlowReport]] = {}
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
-        got["start"] = await control.run(CallStart(uri(rig_ports, "alice"), uri(rig_ports, "bob")))
+        got["start"] = await control.run(CallStart(rig_ports.uri("alice"), rig_ports.uri("bob")))
         callid = event(got["start"], "CALL_START").callid
         assert callid is not None
         # the click-to-dial dialog is hung up: only the new call alice -> bob is left
         await until("only the new call is left", lambda: table_ids(b2bua) == [callid])
         got["hold"] = await control.run(CallHold(callid, "callee"))
         got["unhold"] = await control.run(CallUnHold(callid, "callee"))
-        got["transfer"] = await control.run(CallBlindTransfer(callid, "callee", uri(rig_ports, "carol")))
+        got["transfer"] = await control.run(CallBlindTransfer(callid, "callee", rig_ports.uri("carol")))
         moved = event(got["transfer"], "CALL_START").callid
         assert moved is not None
         await until("only the transferred call is left", lambda: table_ids(b2bua) == [moved])
         got["end"] = await control.run(CallEnd(moved))
         await until("the table is empty", lambda: len(b2bua.table) == 0)
 
-    run(rig_ports, body, [alice, alice_new, bob, bob_new, carol], kamailio)
+    serve(body, *UDP, phones=[alice, alice_new, bob, bob_new, carol], proxy=kamailio, phones_timeout=30)
     assert names(got["start"]) == ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "CALL_ANSWER", "FlowEnded"]
     first, _, start, answer = got["start"][:4]
     assert isinstance(first, FlowEvent) and isinstance(start, FlowEvent) and isinstance(answer, FlowEvent)
@@ -272,24 +197,27 @@ def test_chain_by_reported_callids(kamailio: Kamailio, sipp: SippLauncher, rig_p
     assert accept.leg == "callee" and accept.callid == hold.callid == unhold.callid
     assert moved.callid == f"xfer-{accept.callid}"
     assert names(got["end"]) == ["FlowEnded"]
-    assert "Referred-By: <sip:alice@" in messages(bob)
-    assert "osid" not in messages(carol)
+    assert "Referred-By: <sip:alice@" in bob.message_log()
+    assert "osid" not in carol.message_log()
 
 
-def test_call_start_over_tcp(kamailio_factory: KamailioLauncher, sipp: SippLauncher, rig_ports: PortMap) -> None:
+def test_call_start_over_tcp(
+    serve: Serve, kamailio_factory: KamailioLauncher, sipp: SippLauncher, rig_ports: PortMap
+) -> None:
     """test_refer_flows.py's CallStart with every hop over TCP; the service opens no UDP socket."""
     proxy = kamailio_factory(service_transport="tcp", phone_transport="tcp")
     bob = sipp("uas_answer.xml", phone="bob", transport="tcp")
-    alice, alice_new = transferee(sipp, "alice", "uas_transferee.xml", "uac_transferee_call.xml",
-                                  twin_port=rig_ports.proxy + 11, transport="tcp",
-                                  keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
+    alice, alice_new = sipp.transferee("alice", "uas_transferee.xml", "uac_transferee_call.xml",
+                                       twin_port=rig_ports.proxy + 11, transport="tcp",
+                                       keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
     got: list[FlowReport] = []
 
     async def body(control: AsyncControl, b2bua: B2bua) -> None:
-        got.extend(await control.run(CallStart(uri(rig_ports, "alice"), uri(rig_ports, "bob"))))
+        got.extend(await control.run(CallStart(rig_ports.uri("alice"), rig_ports.uri("bob"))))
         await until("the table is empty", lambda: len(b2bua.table) == 0, 8.0)
 
-    run(rig_ports, body, [alice, alice_new, bob], proxy, transport="tcp")
+    serve(body, "--sip-transport", "tcp", "--outbound-proxy", f"sip:{LOOPBACK}:{rig_ports.proxy};transport=tcp;lr",
+          phones=[alice, alice_new, bob], proxy=proxy, phones_timeout=30)
     assert names(got) == ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "CALL_ANSWER", "FlowEnded"]
     first, accept, start, answer = got[:4]
     assert isinstance(first, FlowEvent) and first.leg == "caller" and first.status == "SIP/2.0 200 OK"
@@ -297,5 +225,5 @@ def test_call_start_over_tcp(kamailio_factory: KamailioLauncher, sipp: SippLaunc
     assert isinstance(start, FlowEvent) and start.callid == f"xfer-{first.callid}"
     assert isinstance(answer, FlowEvent) and answer.leg == "callee" and answer.callid == start.callid
     for phone in (alice, alice_new, bob):
-        log = messages(phone)
+        log = phone.message_log()
         assert "SIP/2.0/TCP" in log and "SIP/2.0/UDP" not in log, f"{phone.name} saw UDP"
