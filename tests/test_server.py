@@ -551,7 +551,7 @@ async def status_of(url: str, **kwargs: Any) -> tuple[int, Any]:
         return exc.response.status_code, exc.response.headers
 
 
-@pytest.mark.parametrize("path", ["/", "/call-api/", "/other", "/call-apix", "/CALL-API"])
+@pytest.mark.parametrize("path", ["/nothing.html", "/call-api/", "/other", "/call-apix", "/CALL-API", "/static/../x"])
 def test_another_path_gets_404(path: str) -> None:
     async def body() -> None:
         async with api() as a:
@@ -655,3 +655,36 @@ def test_what_is_queued_for_a_closed_connection_is_dropped() -> None:
             assert a.server.running == {}
 
     run(body)
+
+
+# -- what GET /metrics reads of the server (b2bua/io/metrics.py exports it) ------------------------------------
+
+
+def test_commands_are_counted_by_method_and_outcome_and_timed() -> None:
+    async def body() -> None:
+        async with api() as a:
+            assert a.server.connections == 0 and a.server.subscribers == 0
+            async with connect(a.url) as ws, connect(a.url) as other:
+                assert a.server.connections == 2
+                await send(ws, request("CallHold", {"callid": "c1"}, 1))
+                await send(ws, request("CallHold", {"callid": "fail1"}, 2))
+                await send(other, request("CallEnd", {"callid": "gone1"}, 3))
+                await send(other, request("CallEnd", {"callid": "crash1"}, 4))
+                await until_ended(ws, {"cmd-1", "cmd-2"})
+                assert (await receive(other))["error"]["code"] == CALL_NOT_FOUND
+                assert (await receive(other))["error"]["code"] == INTERNAL
+            assert a.server.commands == {("CallHold", "ok"): 1, ("CallHold", "error"): 1, ("CallEnd", "refused"): 1,
+                                         ("CallEnd", "error"): 1}
+            durations = a.server.durations
+            assert list(durations) == ["CallHold"] and durations["CallHold"].count == 2
+            assert durations["CallHold"].sum > 0  # the fake clock moves a second each time it is read
+            await until(lambda: a.server.connections == 0)
+
+    run(body)
+
+
+async def until(condition: Callable[[], object], timeout: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
