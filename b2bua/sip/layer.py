@@ -90,20 +90,24 @@ class LayerStats:
     responses_out: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
-def _count_request(counts: dict[str, int], method: str) -> None:
+def count_request(counts: dict[str, int], method: str) -> None:
+    """Count a request of ``method`` in ``counts`` (a :class:`LayerStats` dictionary): what each message costs."""
     if method not in COUNTED_METHODS:
         method = "other"
     counts[method] = counts.get(method, 0) + 1
 
 
-def _count_response(counts: dict[tuple[str, int], int], response: Response) -> None:
+def count_response(counts: dict[tuple[str, int], int], response: Response) -> None:
     """Count ``response`` by its CSeq method (parsed already on every path but a salvaged 400's) and class."""
     try:
         cseq = response.cseq
     except ParseError:
         cseq = None
-    method = cseq.method if cseq is not None and cseq.method in COUNTED_METHODS else "other"
-    key = (method, min(response.status // 100, 6))
+    method = cseq.method if cseq is not None else "other"
+    if method not in COUNTED_METHODS:
+        method = "other"
+    status_class = response.status // 100
+    key = (method, status_class if status_class < 7 else 6)
     counts[key] = counts.get(key, 0) + 1
 
 
@@ -229,7 +233,7 @@ class TransactionLayer:
         stats.sent += 1
         stats.retransmissions_sent += 1
         if not data.startswith(b"SIP/"):
-            _count_request(stats.requests_out, data[:data.find(b" ")].decode("ascii", "replace"))
+            count_request(stats.requests_out, data[:data.find(b" ")].decode("ascii", "replace"))
         self._out.append((data, destination))
 
     def abandon(self, tx: ClientTransaction) -> None:
@@ -257,7 +261,7 @@ class TransactionLayer:
         stats.received += 1
         tx = self._raw.get((data, source))
         if tx is not None:
-            _count_request(stats.requests_in, tx.request.method)
+            count_request(stats.requests_in, tx.request.method)
             self._absorb(tx, tx.request, now)
             return
         try:
@@ -302,7 +306,7 @@ class TransactionLayer:
 
     def _receive_response(self, response: Response, now: float) -> None:
         key = client_key(response)
-        _count_response(self.stats.responses_in, response)
+        count_response(self.stats.responses_in, response)
         tx = self._clients.get(key)
         if tx is None:
             cseq = response.cseq
@@ -345,7 +349,7 @@ class TransactionLayer:
         if stamped is not via:
             _replace_top_via(request, stamped)
         method = request.method
-        _count_request(self.stats.requests_in, method)
+        count_request(self.stats.requests_in, method)
         if method == "OPTIONS" and self.stateless_options is not None and request.to_tag is None:
             check_message(request)
             refusal = check_request(request, self.policy)
@@ -495,9 +499,9 @@ class TransactionLayer:
         stats = self.stats
         stats.sent += 1
         if isinstance(message, Request):
-            _count_request(stats.requests_out, message.method)
+            count_request(stats.requests_out, message.method)
         else:
-            _count_response(stats.responses_out, message)
+            count_response(stats.responses_out, message)
 
 
 def _source_of(tx: Transaction) -> Destination:
@@ -604,5 +608,5 @@ def _replace_top_via(msg: Request | Response, via: Via) -> None:
         first["via"] = fields[i][1]
 
 
-__all__ = ["COUNTED_METHODS", "UDP_SIZE_LIMIT", "LayerStats", "TransactionLayer", "parse_top_via",
-           "response_destination"]
+__all__ = ["COUNTED_METHODS", "UDP_SIZE_LIMIT", "LayerStats", "TransactionLayer", "count_request", "count_response",
+           "parse_top_via", "response_destination"]
