@@ -20,7 +20,7 @@ from .call.b2bua import B2bua, B2buaSettings
 from .call.control import Control
 from .config import Config, LogConfig
 from .io.ids import RandomIds
-from .io.metrics import CONTENT_TYPE, Metrics
+from .io.metrics import Metrics
 from .io.runtime import Service
 from .logs import SafeFormatter
 from .sip.timers import TimerSettings
@@ -92,8 +92,8 @@ def build_service(config: Config) -> CallApi:
                       tcp_idle_timeout=sip.tcp_idle_timeout, overload=config.overload.settings())
     control = Control(b2bua)
     metrics = Metrics(b2bua.table, ua.layer, runtime.shell)
-    api = ApiServer(config.ws, runtime, control, RandomIds().cmd_id, metrics=metrics, metrics_type=CONTENT_TYPE,
-                    trusted=sip.trusted, sip=runtime)
+    api = ApiServer(config.ws, runtime, control, RandomIds().cmd_id, metrics=metrics, trusted=sip.trusted,
+                    sip=runtime)
     metrics.api = api
     return CallApi(config, runtime, b2bua, control, api, metrics)
 

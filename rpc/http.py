@@ -72,7 +72,10 @@ class SipStatus(Protocol):
 
 
 class MetricsSource(Protocol):
-    """What ``/metrics`` serves (:class:`b2bua.io.metrics.Metrics`)."""
+    """What ``/metrics`` serves (:class:`b2bua.io.metrics.Metrics`): the text and its Content-Type."""
+
+    @property
+    def content_type(self) -> str: ...
 
     def render(self) -> bytes: ...
 
@@ -81,12 +84,11 @@ class HttpFront:
     """Answers the plain HTTP requests that reach the API port (see the module docstring)."""
 
     def __init__(self, config: WsConfig, *, trusted: Sequence[IPNetwork] = (), metrics: MetricsSource | None = None,
-                 metrics_type: str = "text/plain; version=0.0.4; charset=utf-8", sip: SipStatus | None = None,
-                 stopping: Callable[[], bool] = lambda: False, connections: Callable[[], int] = lambda: 0) -> None:
+                 sip: SipStatus | None = None, stopping: Callable[[], bool] = lambda: False,
+                 connections: Callable[[], int] = lambda: 0) -> None:
         self.config = config
         self.trusted = tuple(trusted)
         self.metrics = metrics
-        self.metrics_type = metrics_type
         self.sip = sip
         self.stopping = stopping
         self.connections = connections
@@ -117,7 +119,7 @@ class HttpFront:
         if self.metrics is None:
             return _response(HTTPStatus.NOT_FOUND, b"Not Found: no metrics in this server\n",
                              "text/plain; charset=utf-8")
-        return _response(HTTPStatus.OK, self.metrics.render(), self.metrics_type)
+        return _response(HTTPStatus.OK, self.metrics.render(), self.metrics.content_type)
 
     def _health(self) -> Response:
         """200 while the SIP listeners and the API serve; 503 once stopping (calls are being ended, new

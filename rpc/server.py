@@ -153,8 +153,8 @@ class ApiServer:
     ``/metrics`` and ``/healthz`` to without the token."""
 
     def __init__(self, config: WsConfig, service: Runtime, control: CallControl, new_cmd_id: Callable[[], str], *,
-                 metrics: MetricsSource | None = None, metrics_type: str = "text/plain; version=0.0.4; charset=utf-8",
-                 trusted: Sequence[IPNetwork] = (), sip: SipStatus | None = None) -> None:
+                 metrics: MetricsSource | None = None, trusted: Sequence[IPNetwork] = (),
+                 sip: SipStatus | None = None) -> None:
         self.config = config
         self.service = service
         self.control = control
@@ -169,8 +169,8 @@ class ApiServer:
         """Commands over, by (method, outcome): ``ok``, ``error`` (an Error was reported) or ``refused``."""
         self.durations: dict[str, Buckets] = {}
         """Seconds from start to Ended of the commands that started, by method."""
-        self.http = HttpFront(config, trusted=trusted, metrics=metrics, metrics_type=metrics_type, sip=sip,
-                              stopping=lambda: self.stopping, connections=lambda: len(self.peers))
+        self.http = HttpFront(config, trusted=trusted, metrics=metrics, sip=sip, stopping=lambda: self.stopping,
+                              connections=lambda: len(self.peers))
         self._server: Server | None = None
 
     @property

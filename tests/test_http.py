@@ -34,6 +34,8 @@ class Sip:
 
 
 class Exporter:
+    content_type = "text/plain; version=0.0.4; charset=utf-8"
+
     def __init__(self) -> None:
         self.scrapes = 0
 

@@ -153,6 +153,9 @@ class Metrics:
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
 
+    #: The Content-Type of :meth:`render`.
+    content_type = CONTENT_TYPE
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric, as ``generate_latest`` writes it."""
         return generate_latest(self.registry)
