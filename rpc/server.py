@@ -33,7 +33,7 @@ from b2bua.config import IPNetwork, WsConfig
 from b2bua.errors import ControlError, RpcError
 from b2bua.io.metrics import COMMAND_SECONDS, Buckets
 
-from .errors import INTERNAL, PARSE_ERROR, refusal_code
+from .errors import INTERNAL, NOT_AVAILABLE, PARSE_ERROR, refusal_code
 from .http import HttpFront, MetricsSource, SipStatus, token_verdict, unauthorized, websockets_logger
 from .jsonrpc import (
     Accepted,
@@ -293,6 +293,11 @@ class ApiServer:
     def _start(self, peer: Peer, request: Accepted) -> tuple[Command | None, str | None]:
         """Start one accepted request's command; the reply to send, and the command if it started."""
         cmd_id, method = request.cmd_id, request.method
+        if self.stopping:
+            # The calls are being ended: a new one, or a transfer, would be cut off half-way by the shutdown.
+            self._count(method, "refused")
+            return None, request.error_reply(RpcError(NOT_AVAILABLE, f"call-api is stopping: {method} is not "
+                                                                     "available"))
         now = self.service.shell.time()
         command = Command(cmd_id, method, _subject(request.params), peer, started=now)
         self.running[cmd_id] = command

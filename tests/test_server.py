@@ -37,6 +37,7 @@ from rpc.errors import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
+    NOT_AVAILABLE,
     PARSE_ERROR,
 )
 from rpc.server import ApiServer, Sink
@@ -688,3 +689,20 @@ async def until(condition: Callable[[], object], timeout: float = 3.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.01)
+
+
+def test_while_stopping_connected_clients_get_their_reports_but_start_nothing_new() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request("CallHold", {"callid": "slow"}, 1))
+            assert "result" in await receive(ws)
+            a.server.begin_stop()
+            await send(ws, request("CallEnd", {"callid": "other"}, 2))
+            refused = await receive(ws)
+            assert refused["id"] == 2 and refused["error"] == {
+                "code": NOT_AVAILABLE, "message": "call-api is stopping: CallEnd is not available"}
+            assert shape(await until_ended(ws, {"cmd-1"})) == ["Event CALL_HOLD", "Event CALL_HOLD", "Ended"]
+            assert [s.callid for s in a.control.started] == ["slow"]
+            assert a.server.commands == {("CallEnd", "refused"): 1, ("CallHold", "ok"): 1}
+
+    run(body)
