@@ -7,7 +7,8 @@ incremented per SIP message: :class:`Metrics` is a custom collector that, at scr
 transaction layer's :class:`~b2bua.sip.layer.LayerStats` (one dictionary add per message in the layer),
 walks the call table for the active calls by state, reads the call table's outcome counts, the shell's
 loop-lag and the collector's pause :class:`Buckets`, and the API server's command counts and connection
-gauges. A scrape costs a walk of the call table: about a millisecond per 10,000 calls.
+gauges. A scrape costs 0.4 ms plus a walk of the call table, 1.2 ms more with 10,000 calls (timeit of
+:meth:`Metrics.render` in process, 2026-12-04, a shared host).
 
 The sans-I/O layers never import this module (tests/test_layering.py): they keep plain integers, and
 the histograms they need (loop lag in the shell, GC pauses in the collector, command durations in the
