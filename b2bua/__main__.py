@@ -34,6 +34,7 @@ async def _serve(config: Config) -> int:
         return 1
     collector = Collector()
     collector.start()
+    service.metrics.collector = collector
     try:
         await stop.wait()
     finally:

@@ -126,6 +126,22 @@ def _number(g: _Given) -> float:
     return number
 
 
+_TRUTH: Final = {"true": True, "yes": True, "on": True, "1": True,
+                  "false": False, "no": False, "off": False, "0": False}
+
+
+def _boolean(g: _Given) -> bool:
+    """A TOML boolean, or flag text ``true``/``false`` (also yes/no, on/off, 1/0, any case)."""
+    value = g.value
+    if g.from_flag:
+        if isinstance(value, str) and value.lower() in _TRUTH:
+            return _TRUTH[value.lower()]
+        raise ConfigError(g.setting, f"must be true or false, got {value!r}")
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(g.setting, f"must be a boolean (true or false), not {_kind(value)}")
+
+
 def _listen(g: _Given) -> tuple[tuple[str, int], ...]:
     addresses = []
     for text in _texts(g):
@@ -470,6 +486,11 @@ class WsConfig:
     #: Seconds between keepalive pings; 0 turns pings off.
     ping_interval: float = setting(20.0, "--ws-ping-interval", "SECONDS", "keepalive ping interval, 0 for none",
                                    _number, check=_ping_problem)
+    #: With a token set: let clients from the trusted networks (``sip.trusted``) read ``/metrics`` and
+    #: ``/healthz`` without it (a Prometheus scraper, a load balancer's probe); others still need it.
+    metrics_public: bool = setting(False, "--ws-metrics-public", "BOOL",
+                                   "/metrics and /healthz without the token from the trusted networks", _boolean,
+                                   show=lambda v: str(v).lower())
 
     def __post_init__(self) -> None:
         _check_fields(self, "ws.")

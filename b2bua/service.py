@@ -20,6 +20,7 @@ from .call.b2bua import B2bua, B2buaSettings
 from .call.control import Control
 from .config import Config, LogConfig
 from .io.ids import RandomIds
+from .io.metrics import Metrics
 from .io.runtime import Service
 from .logs import SafeFormatter
 from .sip.timers import TimerSettings
@@ -32,12 +33,15 @@ logger = logging.getLogger("call_api")
 class CallApi:
     """The running service: the SIP runtime with the B2BUA on it, and the WebSocket front commanding it."""
 
-    def __init__(self, config: Config, runtime: Service, b2bua: B2bua, control: Control, api: ApiServer) -> None:
+    def __init__(self, config: Config, runtime: Service, b2bua: B2bua, control: Control, api: ApiServer,
+                 metrics: Metrics) -> None:
         self.config = config
         self.runtime = runtime
         self.b2bua = b2bua
         self.control = control
         self.api = api
+        #: What ``GET /metrics`` serves; ``python -m b2bua`` attaches its garbage-collection policy to it.
+        self.metrics = metrics
 
     async def start(self) -> None:
         """Open the SIP side, then the API; raises OSError (with the SIP side closed again) when either cannot bind."""
@@ -51,9 +55,15 @@ class CallApi:
         logger.info("call-api API ready: %s", " ".join(self.api.urls))
 
     async def stop(self) -> None:
-        """Close the API, then end every call and close the SIP side."""
-        await self.api.stop()
-        await self.runtime.stop()
+        """End every call and close the SIP side, then close the API.
+
+        Meanwhile ``/healthz`` answers 503 and new WebSocket connections are refused (a load balancer stops
+        sending work at once), while connected clients still get what their commands report as the calls end."""
+        self.api.begin_stop()
+        try:
+            await self.runtime.stop()
+        finally:
+            await self.api.stop()
 
 
 def build_service(config: Config) -> CallApi:
@@ -81,8 +91,11 @@ def build_service(config: Config) -> CallApi:
                       advertised_host=sip.advertised_host, max_message_size=sip.max_message_size,
                       tcp_idle_timeout=sip.tcp_idle_timeout, overload=config.overload.settings())
     control = Control(b2bua)
-    api = ApiServer(config.ws, runtime, control, RandomIds().cmd_id)
-    return CallApi(config, runtime, b2bua, control, api)
+    metrics = Metrics(b2bua.table, ua.layer, runtime.shell)
+    api = ApiServer(config.ws, runtime, control, RandomIds().cmd_id, metrics=metrics, trusted=sip.trusted,
+                    sip=runtime)
+    metrics.api = api
+    return CallApi(config, runtime, b2bua, control, api, metrics)
 
 
 def configure_logging(config: LogConfig) -> None:

@@ -90,6 +90,7 @@ from types import FrameType
 from typing import IO, Any
 
 from benchmarks import gc_probe, series
+from benchmarks.scrape import Scraper
 from benchmarks.series import WINDOW, Window
 from benchmarks.series import percentile as percentile  # api.py and held.py import it from here
 from benchmarks.watch import Stall, Watch
@@ -327,6 +328,8 @@ class Step:
     stopped_at: float | None = None
     resumed_at: float | None = None
     last_retransmission_after_resume: float | None = None
+    #: What ``--scrape`` saw (benchmarks.scrape), None without it.
+    scrapes: str | None = None
 
     @property
     def clean(self) -> bool:
@@ -410,7 +413,9 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         if uas.poll() is not None:
             raise RuntimeError(f"SIPp callee exited with status {uas.returncode} (see {workdir})")
         cpu0, t0, epoch0 = cpu_seconds(service.pid), time.monotonic(), time.time()
-        with Watch(service.pid, epoch0, args.window, _stall(args)) as watch:
+        scrape = getattr(args, "scrape", None) if c.kind == "call-api" else None
+        with Watch(service.pid, epoch0, args.window, _stall(args)) as watch, \
+                Scraper(f"http://{HOST}:{c.ws_port}/metrics", scrape) as scraper:
             uac = procs.start(uac_cmd, cwd=workdir, stderr=uac_err)
             if not exited_within(uac, seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
                 procs.stop(uac, signal.SIGUSR1, grace=5.0)
@@ -460,6 +465,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         series=windows, stall=watch.stall, stopped_at=watch.stopped_at, resumed_at=watch.resumed_at,
         last_retransmission_after_resume=(retrans.last_after(watch.resumed_at)
                                           if watch.resumed_at is not None else None),
+        scrapes=f"GET /metrics every {scrape:g} s: {scraper.scrapes.text()}" if scrape else None,
     )
 
 
@@ -511,6 +517,8 @@ def step_report(step: Step) -> str:
     stall = stall_text(step)
     if stall:
         lines += ["", stall]
+    if step.scrapes:
+        lines += ["", step.scrapes]
     return "\n".join(lines) + "\n"
 
 
@@ -646,6 +654,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uas-port", type=int, default=16062, help="callee port; +100 control, +200 and +202 media")
     parser.add_argument("--ws-port", type=int, default=16059, help="call-api's WebSocket port (next loop's 10 higher)")
     parser.add_argument("--probe-port", type=int, default=16081, help="local port of the readiness OPTIONS")
+    parser.add_argument("--scrape", type=float, default=None, metavar="SECONDS",
+                        help="GET call-api's /metrics every SECONDS during each step, as Prometheus would (issue 14)")
 
 
 def build_contenders(parser: argparse.ArgumentParser, args: argparse.Namespace, kinds_text: str, loops_text: str,

@@ -13,7 +13,10 @@ Not a test; prints microseconds per INVITE (best of five rounds) for:
   checked, answered with a stateless 503 and Retry-After, nothing kept;
 - **shed ACK**: the ACK to that 503, which matches nothing and goes up to be dropped;
 - **UDP receive, probe check**: ``UdpEndpoint.datagram_received`` with a core that does nothing, with and
-  without overload probes watched (the per-datagram cost of recognising a probe).
+  without overload probes watched (the per-datagram cost of recognising a probe);
+- **count**: what ``GET /metrics`` costs per message (issue 14): the layer's count of a request by method,
+  and of a response by CSeq method and status class with its CSeq parsed (every response the layer receives
+  is, by matching), plus parsing a CSeq, which a response the TU built pays on its first read.
 
 Issue 12 asks that retransmissions be absorbed as cheaply as possible and that refusing a call cost far
 less than carrying it; these are the numbers (docs/RELIABILITY.md).
@@ -28,7 +31,10 @@ from collections.abc import Callable
 from b2bua.io.ids import RandomIds
 from b2bua.io.udp import UdpEndpoint
 from b2bua.sip.address import Destination
-from b2bua.sip.layer import TransactionLayer
+from b2bua.sip.headers import parse_cseq
+from b2bua.sip.layer import LayerStats, TransactionLayer, count_request, count_response
+from b2bua.sip.message import Response
+from b2bua.sip.parser import parse_message
 from benchmarks.messages import INVITE
 
 PEER = Destination("udp", "192.0.2.1", 5060)
@@ -116,12 +122,36 @@ def main(argv: list[str] | None = None) -> None:
 
         return run
 
+    stats = LayerStats()
+    trying = parse_message(answer, check=False)
+    assert isinstance(trying, Response)
+    assert trying.cseq is not None  # parsed once: cached from now on
+
+    def count_requests(n: int) -> None:
+        counts = stats.requests_in
+        for _ in range(n):
+            count_request(counts, "INVITE")
+
+    def count_responses(n: int) -> None:
+        counts = stats.responses_out
+        for _ in range(n):
+            count_response(counts, trying)
+
+    cseq_text = trying.headers.get("cseq") or ""
+
+    def parse_cseqs(n: int) -> None:
+        for _ in range(n):
+            parse_cseq(cseq_text)
+
     rows = [("new INVITE (transaction, 100 Trying)", best(new, count)),
             ("retransmitted INVITE, absorbed", best(retransmission, count)),
             ("new INVITE refused 503 (overload)", best(shed, count)),
             ("ACK to that 503, dropped", best(shed_ack, count)),
             ("UDP receive, no probe watched", best(udp(False), count)),
-            ("UDP receive, probes watched", best(udp(True), count))]
+            ("UDP receive, probes watched", best(udp(True), count)),
+            ("count a request by method", best(count_requests, count)),
+            ("count a response, CSeq parsed", best(count_responses, count)),
+            ("parse a CSeq (a response's first read)", best(parse_cseqs, count))]
     print(f"{'':44} us per message (best of 5 x {count})")
     for name, value in rows:
         print(f"{name:44} {value:8.2f}")

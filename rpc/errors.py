@@ -30,8 +30,8 @@ CALL_NOT_FOUND = -32001
 CALL_STATE = -32002
 #: Another command is already running on that call.
 BUSY = -32003
-#: Reserved (docs/API.md): a method added to the protocol before the service implements it. Every command of
-#: the table has a handler, so the server sends none today.
+#: The service cannot run the method now: it is stopping (its calls are being ended), or the method was added
+#: to the protocol before the service implements it (every command of the table has a handler today).
 NOT_AVAILABLE = -32004
 
 

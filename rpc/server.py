@@ -15,26 +15,26 @@ server hands the validated command to :meth:`CallControl.start`.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Final, Protocol, assert_never
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
 from b2bua.call import commands
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
-from b2bua.config import WsConfig
+from b2bua.config import IPNetwork, WsConfig
 from b2bua.errors import ControlError, RpcError
+from b2bua.io.metrics import COMMAND_SECONDS, Buckets
 
-from .errors import INTERNAL, PARSE_ERROR, refusal_code
+from .errors import INTERNAL, NOT_AVAILABLE, PARSE_ERROR, refusal_code
+from .http import HttpFront, MetricsSource, SipStatus, token_verdict, unauthorized, websockets_logger
 from .jsonrpc import (
     Accepted,
     Refused,
@@ -121,6 +121,10 @@ class Command:
     subject: str
     """What it acts on, for logs: ``call <Call-ID>``."""
     peer: Peer
+    started: float = 0.0
+    """When it started, on the service's clock."""
+    failed: bool = False
+    """It reported an Error."""
     held: list[str] | None = field(default_factory=list)
     """Notifications reported before the response was queued; None once released."""
     done: bool = False
@@ -142,16 +146,43 @@ class Command:
 
 
 class ApiServer:
-    """The Call API on WebSocket: ``await start()``, ``await stop()``; ``port`` is the bound port."""
+    """The Call API on WebSocket: ``await start()``, ``await stop()``; ``port`` is the bound port.
 
-    def __init__(self, config: WsConfig, service: Runtime, control: CallControl, new_cmd_id: Callable[[], str]) -> None:
+    The same port answers plain HTTP (rpc.http): ``/metrics`` from ``metrics``, ``/healthz`` from ``sip``
+    and :attr:`stopping`, the dashboard's files; ``trusted`` are the networks ``ws.metrics_public`` opens
+    ``/metrics`` and ``/healthz`` to without the token."""
+
+    def __init__(self, config: WsConfig, service: Runtime, control: CallControl, new_cmd_id: Callable[[], str], *,
+                 metrics: MetricsSource | None = None, trusted: Sequence[IPNetwork] = (),
+                 sip: SipStatus | None = None) -> None:
         self.config = config
         self.service = service
         self.control = control
         self.new_cmd_id = new_cmd_id
         self.running: dict[str, Command] = {}
         """The commands that have not Ended, by cmd_id (a client's cmd_id must not be one of them)."""
+        self.peers: set[Peer] = set()
+        """The open WebSocket connections."""
+        self.stopping = False
+        """Set by :meth:`begin_stop`: ``/healthz`` answers 503 and new WebSocket connections are refused."""
+        self.commands: dict[tuple[str, str], int] = {}
+        """Commands over, by (method, outcome): ``ok``, ``error`` (an Error was reported) or ``refused``."""
+        self.durations: dict[str, Buckets] = {}
+        """Seconds from start to Ended of the commands that started, by method."""
+        self.http = HttpFront(config, trusted=trusted, metrics=metrics, sip=sip, stopping=lambda: self.stopping,
+                              connections=lambda: len(self.peers))
         self._server: Server | None = None
+
+    @property
+    def connections(self) -> int:
+        """Open WebSocket connections (``call_api_websocket_connections``)."""
+        return len(self.peers)
+
+    @property
+    def subscribers(self) -> int:
+        """Live Subscribe streams (``call_api_subscribers``): none until Subscribe lands (issue 14, the call-event
+        stream); the metric reads this count, so it needs no change then."""
+        return 0
 
     async def start(self) -> None:
         """Listen; raises OSError when the address cannot be bound."""
@@ -160,8 +191,13 @@ class ApiServer:
         self._server = await serve(
             self._serve_connection, config.host, config.port, process_request=self._check_request,
             origins=[*map(Origin, config.origins), None] if config.origins else None, max_size=config.max_frame,
-            ping_interval=ping, ping_timeout=ping, close_timeout=CLOSE_TIMEOUT,
+            ping_interval=ping, ping_timeout=ping, close_timeout=CLOSE_TIMEOUT, logger=websockets_logger,
         )
+
+    def begin_stop(self) -> None:
+        """The service is stopping: ``/healthz`` says 503 and new WebSocket connections get 503, while the
+        open ones stay for what their commands still report as the calls end."""
+        self.stopping = True
 
     async def stop(self) -> None:
         """Close every connection (1001) and stop listening; running commands go on without their clients."""
@@ -191,25 +227,24 @@ class ApiServer:
     # -- handshake -------------------------------------------------------------------------------------------
 
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """404 for another path, 401 without the token; the Origin allow-list is websockets' (403)."""
+        """Another path is plain HTTP (rpc.http: /metrics, /healthz, the dashboard, else 404); the API's path
+        needs the token (401) and a service not stopping (503); the Origin allow-list is websockets' (403)."""
         target = urlsplit(request.path)
         if target.path != self.config.path:
-            return connection.respond(HTTPStatus.NOT_FOUND, f"Not Found: the Call API is at {self.config.path}\n")
+            return self.http.answer(connection, target.path, target.query, request.headers)
+        if self.stopping:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable: call-api is stopping\n")
         token = self.config.token
         if token is None:
             return None
-        verdict = _token_verdict(token, request.headers, target.query)
-        if verdict is None:
-            return None
-        response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized: send 'Authorization: Bearer <token>' "
-                                                               "or ?token=<token>\n")
-        response.headers["WWW-Authenticate"] = verdict
-        return response
+        verdict = token_verdict(token, request.headers, target.query)
+        return None if verdict is None else unauthorized(verdict)
 
     # -- frames ----------------------------------------------------------------------------------------------
 
     async def _serve_connection(self, connection: ServerConnection) -> None:
         peer = Peer(connection)
+        self.peers.add(peer)
         writer = asyncio.create_task(peer.write_all())
         logger.debug("client %s connected", peer.name)
         try:
@@ -220,6 +255,7 @@ class ApiServer:
         except ConnectionClosed:
             pass
         finally:
+            self.peers.discard(peer)
             peer.close()
             writer.cancel()
             logger.debug("client %s gone (%s)", peer.name, connection.close_code)
@@ -257,18 +293,24 @@ class ApiServer:
     def _start(self, peer: Peer, request: Accepted) -> tuple[Command | None, str | None]:
         """Start one accepted request's command; the reply to send, and the command if it started."""
         cmd_id, method = request.cmd_id, request.method
-        command = Command(cmd_id, method, _subject(request.params), peer)
+        if self.stopping:
+            # The calls are being ended: a new one, or a transfer, would be cut off half-way by the shutdown.
+            self._count(method, "refused")
+            return None, request.error_reply(RpcError(NOT_AVAILABLE, f"call-api is stopping: {method} is not "
+                                                                     "available"))
+        now = self.service.shell.time()
+        command = Command(cmd_id, method, _subject(request.params), peer, started=now)
         self.running[cmd_id] = command
         try:
-            self.control.start(request.params, self.service.shell.time(), lambda r: self._report(command, r), cmd_id)
+            self.control.start(request.params, now, lambda r: self._report(command, r), cmd_id)
         except ControlError as exc:
-            self._drop(command)
+            self._drop(command, "refused")
             code = refusal_code(exc)
             logger.info("cmd %s %s %s from %s: refused: %d %s", cmd_id, method, command.subject, peer.name, code,
                         exc.message)
             return None, request.error_reply(RpcError(code, exc.message))
         except Exception:
-            self._drop(command)
+            self._drop(command, "error")
             logger.exception("cmd %s %s %s from %s: failed to start", cmd_id, method, command.subject, peer.name)
             return None, request.error_reply(RpcError(INTERNAL, f"internal error: {method} could not start"))
         finally:
@@ -279,8 +321,9 @@ class ApiServer:
             self._log_end(command)
         return command, request.reply()
 
-    def _drop(self, command: Command) -> None:
+    def _drop(self, command: Command, outcome: str) -> None:
         """A command that did not start: forget it and ignore whatever its flow may still report."""
+        self._count(command.method, outcome)
         command.done = True
         command.held = None
         if self.running.get(command.cmd_id) is command:
@@ -292,12 +335,23 @@ class ApiServer:
                 logger.warning("cmd %s: %s after Ended, dropped", command.cmd_id, type(report).__name__)
             return
         command.emit(_notification(command.cmd_id, report))
-        if isinstance(report, FlowEnded):
+        if isinstance(report, FlowError):
+            command.failed = True
+        elif isinstance(report, FlowEnded):
+            self._count(command.method, "error" if command.failed else "ok")
+            buckets = self.durations.get(command.method)
+            if buckets is None:
+                buckets = self.durations[command.method] = Buckets(COMMAND_SECONDS)
+            buckets.observe(max(0.0, self.service.shell.time() - command.started))
             command.done = True
             if self.running.get(command.cmd_id) is command:
                 del self.running[command.cmd_id]
             if command.logged:
                 self._log_end(command)
+
+    def _count(self, method: str, outcome: str) -> None:
+        key = (method, outcome)
+        self.commands[key] = self.commands.get(key, 0) + 1
 
     @staticmethod
     def _log_end(command: Command) -> None:
@@ -320,21 +374,3 @@ def _subject(params: commands.Command) -> str:
     callid = getattr(params, "callid", None) or getattr(params, "callid_a", None)
     return f"call {callid}" if callid else "new call"
 
-
-def _token_verdict(token: str, headers: Headers, query: str) -> str | None:
-    """None when the request carries ``token`` (RFC 6750 sections 2.1 and 2.3), else the WWW-Authenticate value."""
-    expected = token.encode()
-    given: list[str] = []
-    for value in headers.get_all("Authorization"):
-        scheme, _, credentials = value.strip().partition(" ")
-        if scheme.lower() == "bearer":
-            given.append(credentials.strip())
-    for pair in query.split("&"):
-        name, equals, value = pair.partition("=")
-        if equals and unquote(name) == "token":
-            given.append(unquote(value))
-    if any(hmac.compare_digest(value.encode("utf-8", "replace"), expected) for value in given):
-        return None
-    if given:
-        return 'Bearer realm="call-api", error="invalid_token"'
-    return 'Bearer realm="call-api"'

@@ -14,6 +14,8 @@ from itertools import count
 from typing import Any, TypeVar
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from b2bua.call.commands import (
     CallAttendedTransfer,
@@ -213,3 +215,13 @@ def background() -> Iterator[Background]:
         yield runner
     finally:
         runner.close()
+
+
+async def status_of(url: str, **kwargs: Any) -> tuple[int, Any]:
+    """The HTTP status a handshake gets (101 when it succeeds) and the response headers."""
+    try:
+        async with connect(url, **kwargs) as ws:
+            assert ws.response is not None
+            return 101, ws.response.headers
+    except InvalidStatus as exc:
+        return exc.response.status_code, exc.response.headers

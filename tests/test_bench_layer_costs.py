@@ -10,11 +10,12 @@ from benchmarks import layer_costs
 def test_prints_every_path(capsys: pytest.CaptureFixture[str]) -> None:
     layer_costs.main(["--count", "20"])
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 7
+    assert len(out) == 10
     names = [line[:44].strip() for line in out[1:]]
     assert names == ["new INVITE (transaction, 100 Trying)", "retransmitted INVITE, absorbed",
                      "new INVITE refused 503 (overload)", "ACK to that 503, dropped",
-                     "UDP receive, no probe watched", "UDP receive, probes watched"]
+                     "UDP receive, no probe watched", "UDP receive, probes watched", "count a request by method",
+                     "count a response, CSeq parsed", "parse a CSeq (a response's first read)"]
     assert all(float(line[44:]) > 0 for line in out[1:])
 
 

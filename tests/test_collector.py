@@ -47,6 +47,10 @@ def test_young_collections_come_on_a_clock_and_every_other_one_takes_gen1() -> N
     middle = gc.get_stats()[1]["collections"] - middle
     assert middle >= 3 and young >= middle
     assert collector.pauses[1].count >= 3 and collector.pauses[1].longest > 0
+    # The same pauses, as the call_api_gc_pause_seconds histogram of GET /metrics reads them.
+    buckets = collector.pause_buckets
+    assert [b.count for b in buckets] == [p.count for p in collector.pauses]
+    assert buckets[1].sum == pytest.approx(collector.pauses[1].total)
 
 
 def test_survivors_of_gen1_collections_are_frozen() -> None:

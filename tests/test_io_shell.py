@@ -230,6 +230,8 @@ def test_one_timer_fires_once_at_the_deadline(run: Run[None]) -> None:
             assert len(core.timer_calls) == 1
             assert core.timer_calls[0] >= deadline
             assert shell._handle is None
+            # Its lateness is the loop's lag, as GET /metrics exports it (call_api_event_loop_lag_seconds).
+            assert shell.lag.count == 1 and 0 <= shell.lag.sum < 0.25
             client.transport.close()
 
     run(scenario)
@@ -396,8 +398,10 @@ def test_the_probe_measures_the_queue_and_never_reaches_the_core(run: Run[None])
             assert [data for data, _, _ in core.received] == [sip(1)], "probes stay in the shell"
             assert len(core.timer_calls) == 1, "probe ticks do not call the core's handle_timer"
             assert 0 <= monitor.delay < 0.05 and admits == [] and monitor.state is OverloadState.ADMITTING
+            assert shell.queue_delay == monitor.delay
+            assert shell.lag.count >= 5, "every probe tick is a lag sample: no timer of its own"
             client.transport.close()
-        assert shell.overload is None
+        assert shell.overload is None and shell.queue_delay is None
 
     run(scenario)
 

@@ -1175,3 +1175,49 @@ def test_a_response_that_does_not_copy_its_request_is_dropped(old: bytes, new: b
     assert layer.take_events() == [] and layer.take_datagrams() == [] and layer.stats.stray_responses == 1
     layer.receive(answer(invite, 200), NEXT_HOP, 0.2)
     assert [type(e).__name__ for e in layer.take_events()] == ["ResponseReceived"]
+
+
+# -- LayerStats: what GET /metrics reads (b2bua/io/metrics.py) -------------------------------------------------
+
+
+def test_messages_are_counted_by_method_and_status_class_with_unknown_methods_as_other() -> None:
+    layer = ua_layer()
+    layer.receive(wire("OPTIONS", via=f"{VIA};branch=z9hG4bK-o1;rport"), PEER, 0.0)  # stateless 200
+    for n in range(3):
+        layer.receive(wire(f"FOO{n}", via=f"{VIA};branch=z9hG4bK-f{n}"), PEER, 0.0)  # 501 each
+    receive_request(layer, wire())  # INVITE: 100 Trying
+    layer.take_datagrams()
+    stats = layer.stats
+    assert stats.requests_in == {"OPTIONS": 1, "other": 3, "INVITE": 1}
+    assert stats.responses_out == {("OPTIONS", 2): 1, ("other", 5): 3, ("INVITE", 1): 1}
+    assert stats.requests_out == {} and stats.responses_in == {}
+
+
+def test_retransmissions_sent_by_timers_and_for_absorbed_requests() -> None:
+    layer = new_layer()
+    request = parse_message(wire("OPTIONS", via=f"{VIA};branch=z9hG4bK-c1"), check=False)
+    assert isinstance(request, Request)
+    layer.send_request(request, NEXT_HOP, 0.0)
+    layer.handle_timer(0.5)  # timer E
+    layer.handle_timer(1.5)
+    assert layer.stats.requests_out == {"OPTIONS": 3} and layer.stats.retransmissions_sent == 2
+    event = receive_request(layer, wire())
+    layer.send_response(event.transaction, make_response(event.request, 180, to_tag="t"), 0.1)
+    layer.take_datagrams()
+    layer.receive(wire(), PEER, 0.4)  # absorbed, the 180 sent again
+    assert statuses(layer) == [180]
+    assert layer.stats.retransmissions == 1 and layer.stats.retransmissions_sent == 3
+    assert layer.stats.requests_in == {"INVITE": 2}
+    layer.send_again(b"ACK sip:bob@127.0.0.3 SIP/2.0\r\n\r\n", NEXT_HOP)
+    layer.send_again(b"SIP/2.0 200 OK\r\n\r\n", NEXT_HOP)
+    assert layer.stats.retransmissions_sent == 5 and layer.stats.requests_out == {"OPTIONS": 3, "ACK": 1}
+
+
+def test_a_tu_sending_the_same_final_response_again_is_a_retransmission() -> None:
+    layer = new_layer()
+    event = receive_request(layer, wire())
+    ok = make_response(event.request, 200, to_tag="t")
+    layer.send_response(event.transaction, ok, 0.1)
+    layer.send_response(event.transaction, ok, 0.6)  # the TU's 2xx retransmission (section 13.3.1.4)
+    assert layer.stats.retransmissions_sent == 1
+    assert layer.stats.responses_out == {("INVITE", 1): 1, ("INVITE", 2): 2}

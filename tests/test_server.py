@@ -7,11 +7,12 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosedError
 
 from b2bua.call.events import FlowEnded, FlowEvent
 from rpc.errors import (
@@ -22,10 +23,11 @@ from rpc.errors import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
+    NOT_AVAILABLE,
     PARSE_ERROR,
 )
 
-from .api_fakes import Json, Started, api, run
+from .api_fakes import Json, Started, api, run, status_of
 
 
 def request(method: str, params: Json | None = None, request_id: object = 1) -> Json:
@@ -390,17 +392,7 @@ def test_port_and_urls_when_port_0() -> None:
 # -- handshake: path, token, Origin ---------------------------------------------------------------------------
 
 
-async def status_of(url: str, **kwargs: Any) -> tuple[int, Any]:
-    """The HTTP status a handshake gets (101 when it succeeds) and the response headers."""
-    try:
-        async with connect(url, **kwargs) as ws:
-            assert ws.response is not None
-            return 101, ws.response.headers
-    except InvalidStatus as exc:
-        return exc.response.status_code, exc.response.headers
-
-
-@pytest.mark.parametrize("path", ["/", "/call-api/", "/other", "/call-apix", "/CALL-API"])
+@pytest.mark.parametrize("path", ["/nothing.html", "/call-api/", "/other", "/call-apix", "/CALL-API", "/static/../x"])
 def test_another_path_gets_404(path: str) -> None:
     async def body() -> None:
         async with api() as a:
@@ -502,5 +494,55 @@ def test_what_is_queued_for_a_closed_connection_is_dropped() -> None:
             await ws.close()
             await asyncio.sleep(0.1)
             assert a.server.running == {}
+
+    run(body)
+
+
+# -- what GET /metrics reads of the server (b2bua/io/metrics.py exports it) ------------------------------------
+
+
+def test_commands_are_counted_by_method_and_outcome_and_timed() -> None:
+    async def body() -> None:
+        async with api() as a:
+            assert a.server.connections == 0 and a.server.subscribers == 0
+            async with connect(a.url) as ws, connect(a.url) as other:
+                assert a.server.connections == 2
+                await send(ws, request("CallHold", {"callid": "c1"}, 1))
+                await send(ws, request("CallHold", {"callid": "fail1"}, 2))
+                await send(other, request("CallEnd", {"callid": "gone1"}, 3))
+                await send(other, request("CallEnd", {"callid": "crash1"}, 4))
+                await until_ended(ws, {"cmd-1", "cmd-2"})
+                assert (await receive(other))["error"]["code"] == CALL_NOT_FOUND
+                assert (await receive(other))["error"]["code"] == INTERNAL
+            assert a.server.commands == {("CallHold", "ok"): 1, ("CallHold", "error"): 1, ("CallEnd", "refused"): 1,
+                                         ("CallEnd", "error"): 1}
+            durations = a.server.durations
+            assert list(durations) == ["CallHold"] and durations["CallHold"].count == 2
+            assert durations["CallHold"].sum > 0  # the fake clock moves a second each time it is read
+            await until(lambda: a.server.connections == 0)
+
+    run(body)
+
+
+async def until(condition: Callable[[], object], timeout: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_while_stopping_connected_clients_get_their_reports_but_start_nothing_new() -> None:
+    async def body() -> None:
+        async with api() as a, connect(a.url) as ws:
+            await send(ws, request("CallHold", {"callid": "slow"}, 1))
+            assert "result" in await receive(ws)
+            a.server.begin_stop()
+            await send(ws, request("CallEnd", {"callid": "other"}, 2))
+            refused = await receive(ws)
+            assert refused["id"] == 2 and refused["error"] == {
+                "code": NOT_AVAILABLE, "message": "call-api is stopping: CallEnd is not available"}
+            assert shape(await until_ended(ws, {"cmd-1"})) == ["Event CALL_HOLD", "Event CALL_HOLD", "Ended"]
+            assert [s.callid for s in a.control.started] == ["slow"]
+            assert a.server.commands == {("CallEnd", "refused"): 1, ("CallHold", "ok"): 1}
 
     run(body)

@@ -107,6 +107,7 @@ class B2bua:
                 if leg.answers_to is not None:
                     self._callee_answered(call, leg, leg.answers_to, body, ctype, now)
             case LegFailed(status, reason):
+                call.settle(403 if status in (401, 407) else status)
                 if leg.answers_to is not None:
                     self._callee_failed(call, leg, leg.answers_to, status, reason, now)
                 else:
@@ -318,6 +319,7 @@ class B2bua:
         if call.state in (CallState.SETUP, CallState.EARLY):
             logger.info("call %s: no answer within %.0f s", call.id, self.settings.answer_timeout)
             callee = call.callee
+            call.settle(408)
             if not call.caller.ended:
                 call.caller.fail(408, now, reason="No Answer")
             if callee is not None:

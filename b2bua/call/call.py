@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import ParseError, SipError
 from ..sip import sdp
@@ -41,6 +41,10 @@ RELAYED_HEADERS = frozenset(
 def relayed_headers(message: Request | Response) -> list[tuple[str, str]]:
     """The headers of ``message`` that cross to the other leg with its body."""
     return [(name, value) for name, value in message.headers if name.lower() in RELAYED_HEADERS]
+
+
+#: How a call's setup ended (:attr:`Call.outcome`).
+CallOutcome = Literal["answered", "busy", "cancelled", "failed"]
 
 
 class CallState(IdentityEnum):
@@ -92,6 +96,10 @@ class Call:
         self.ended_listeners: list[Callable[[Call], None]] = []
         #: Timers that must not outlive the call (cancelled when it ends).
         self.timers: list[Timer] = []
+        #: The final status of the call's setup, once known: 200 once answered, else what ended it (the
+        #: callee's failure, 408 without answer in time, 487 for a CANCEL or any other end before an answer:
+        #: a command, the service's shutdown). Read by :attr:`outcome`.
+        self.status: int | None = None
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.state.value}>"
@@ -133,6 +141,24 @@ class Call:
     def ended(self) -> bool:
         return self.state is CallState.ENDED
 
+    def settle(self, status: int) -> None:
+        """Record the final status of the call's setup; the first one recorded stands."""
+        if self.status is None:
+            self.status = status
+
+    @property
+    def outcome(self) -> tuple[CallOutcome, int]:
+        """How the call's setup ended, and the class (2-6) of its final status (counted by the call table).
+
+        ``busy`` is 486 Busy Here and 600 Busy Everywhere (RFC 3261 sections 21.4.24, 21.6.1), ``cancelled``
+        is 487 (the caller's CANCEL, or the call ended before an answer), anything else unanswered ``failed``.
+        A call ended before any status was known counts as cancelled: nobody answered or refused it."""
+        status = self.status if self.status is not None else 487
+        if 200 <= status < 300:
+            return "answered", 2
+        kind: CallOutcome = "busy" if status in (486, 600) else "cancelled" if status == 487 else "failed"
+        return kind, max(3, min(status // 100, 6))
+
     def move(self, state: CallState) -> None:
         if state is self.state:
             return
@@ -141,6 +167,8 @@ class Call:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("call %s %s -> %s", self.id, self.state.value, state.value)
         self.state = state
+        if state is CallState.ANSWERED:
+            self.settle(200)
         if state is CallState.ENDED:
             for timer in self.timers:
                 timer.cancel()
@@ -260,6 +288,7 @@ class Call:
         if self.state in (CallState.ENDING, CallState.ENDED):
             self._maybe_ended()
             return
+        self.settle(status)
         self.move(CallState.ENDING)
         for leg in list(self.legs.values()):
             if not leg.ended:
@@ -268,6 +297,7 @@ class Call:
 
     def leg_ended(self, leg: Leg, now: float, *, status: int = 487) -> None:
         """``leg`` is over; end the other one too, and the call when both are."""
+        self.settle(status)
         self.drop_pending(leg, now)
         other = self.other(leg)
         if self.state is not CallState.ENDED and self.state is not CallState.ENDING:

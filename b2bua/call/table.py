@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .call import Call
+from .call import Call, CallOutcome, CallState
 
 
 class CallTable:
-    """Calls indexed by each leg's Call-ID; a call leaves the table when it ends."""
+    """Calls indexed by each leg's Call-ID; a call leaves the table when it ends, counted by its outcome."""
 
     def __init__(self) -> None:
         self._by_call_id: dict[str, Call] = {}
         self._calls: dict[str, Call] = {}
+        #: Calls ended so far by (outcome, status class): what ``call_api_calls_total`` reads when scraped.
+        self.ended: dict[tuple[CallOutcome, int], int] = {}
 
     def add(self, call: Call) -> None:
         """Index ``call`` under its id and every leg's Call-ID (call again after adding a leg)."""
@@ -20,8 +22,13 @@ class CallTable:
         self._by_call_id[call.id] = call
         for leg in call.legs.values():
             self._by_call_id[leg.call_id] = call
-        if self.remove not in call.ended_listeners:
-            call.ended_listeners.append(self.remove)
+        if self._on_ended not in call.ended_listeners:
+            call.ended_listeners.append(self._on_ended)
+
+    def _on_ended(self, call: Call) -> None:
+        self.remove(call)
+        outcome = call.outcome
+        self.ended[outcome] = self.ended.get(outcome, 0) + 1
 
     def remove(self, call: Call) -> None:
         self._calls.pop(call.id, None)
@@ -34,6 +41,10 @@ class CallTable:
 
     def __len__(self) -> int:
         return len(self._calls)
+
+    def states(self) -> Iterator[CallState]:
+        """The state of every call (read when ``/metrics`` is scraped)."""
+        return (call.state for call in self._calls.values())
 
     def __iter__(self) -> Iterator[Call]:
         return iter(list(self._calls.values()))

@@ -56,6 +56,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .metrics import GC_SECONDS, Buckets
+
 __all__ = ["Collector", "PauseStats"]
 
 logger = logging.getLogger("call_api.io.collector")
@@ -86,8 +88,11 @@ class PauseStats:
     longest: float = 0.0
     #: Durations in seconds not yet taken by :meth:`Collector.take_pauses` (bounded).
     recent: list[float] = field(default_factory=list)
+    #: Every pause, as the ``call_api_gc_pause_seconds`` histogram of ``GET /metrics`` reads it.
+    buckets: Buckets = field(default_factory=lambda: Buckets(GC_SECONDS))
 
     def add(self, seconds: float) -> None:
+        self.buckets.observe(seconds)
         self.count += 1
         self.total += seconds
         if seconds > self.longest:
@@ -121,6 +126,12 @@ class Collector:
         self._auditing = False
         self._ticks_per_check = max(1, round(audit_check / pace))
         self._ticks = 0
+
+    @property
+    def pause_buckets(self) -> tuple[Buckets, Buckets, Buckets]:
+        """The pause histogram of each generation (audits under generation 2)."""
+        young, middle, old = self.pauses
+        return young.buckets, middle.buckets, old.buckets
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 

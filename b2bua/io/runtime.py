@@ -117,6 +117,10 @@ class Service:
         proxy = self.ua.settings.outbound_proxy or "none"
         logger.info("call-api ready: SIP %s, outbound proxy %s, loop %s", addresses, proxy, loop_name())
 
+    def listening(self) -> list[str]:
+        """The SIP addresses served (``udp:127.0.0.1:5080``); empty once stopped (``GET /healthz`` reads it)."""
+        return [str(d) for d in self.shell.bound] if self.shell.running else []
+
     def poke(self) -> None:
         """After the application called the UA directly: run its events, send, re-arm the timer."""
         self.core.run(self.shell.time())

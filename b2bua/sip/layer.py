@@ -60,15 +60,55 @@ UDP_SIZE_LIMIT = 1300
 Transaction = ClientTransaction | ServerTransaction
 
 
+#: The methods :class:`LayerStats` counts by name (RFC 3261 and the extensions a B2BUA meets); any other is
+#: counted as ``"other"``, so a peer inventing methods cannot grow the counters, nor a scraper's series.
+COUNTED_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "UPDATE", "INFO",
+                             "REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH"})
+
+
 @dataclass(slots=True)
 class LayerStats:
-    """Counters the shell can log or expose."""
+    """Counters the shell can log or expose (``GET /metrics`` reads them when scraped: b2bua.io.metrics).
+
+    Each message costs one dictionary add here; the labels are bounded (:data:`COUNTED_METHODS`, status
+    classes 1-6), so the dictionaries stay small whatever arrives."""
 
     received: int = 0
     malformed: int = 0
+    #: Retransmitted requests absorbed by their server transaction (ACKs for non-2xx not counted).
     retransmissions: int = 0
     stray_responses: int = 0
     sent: int = 0
+    #: Messages sent again: timer A/E/G retransmissions, a response re-sent for an absorbed retransmission,
+    #: the TU's 2xx retransmissions (section 13.3.1.4) and an ACK re-sent for a retransmitted 2xx.
+    retransmissions_sent: int = 0
+    #: Requests received (parsed, or absorbed as a retransmission) and sent, by method.
+    requests_in: dict[str, int] = field(default_factory=dict)
+    requests_out: dict[str, int] = field(default_factory=dict)
+    #: Responses received (matched or not) and sent, by (CSeq method, status class 1-6).
+    responses_in: dict[tuple[str, int], int] = field(default_factory=dict)
+    responses_out: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+def count_request(counts: dict[str, int], method: str) -> None:
+    """Count a request of ``method`` in ``counts`` (a :class:`LayerStats` dictionary): what each message costs."""
+    if method not in COUNTED_METHODS:
+        method = "other"
+    counts[method] = counts.get(method, 0) + 1
+
+
+def count_response(counts: dict[tuple[str, int], int], response: Response) -> None:
+    """Count ``response`` by its CSeq method (parsed already on every path but a salvaged 400's) and class."""
+    try:
+        cseq = response.cseq
+    except ParseError:
+        cseq = None
+    method = cseq.method if cseq is not None else "other"
+    if method not in COUNTED_METHODS:
+        method = "other"
+    status_class = response.status // 100
+    key = (method, status_class if status_class < 7 else 6)
+    counts[key] = counts.get(key, 0) + 1
 
 
 @dataclass(slots=True)
@@ -135,6 +175,8 @@ class TransactionLayer:
     def handle_timer(self, now: float) -> None:
         """Fire every transaction timer due at ``now``."""
         heap = self._heap
+        stats = self.stats
+        sent = stats.sent
         while heap and heap[0][0] <= now:
             deadline, _, tx = heapq.heappop(heap)
             if tx.queued == deadline:
@@ -142,6 +184,7 @@ class TransactionLayer:
             if tx.terminated or tx.get_timer() != deadline:
                 continue
             self._run(tx, tx.handle_timer(now))
+        stats.retransmissions_sent += stats.sent - sent  # timers A, E and G: the only timers that send
 
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
@@ -170,19 +213,27 @@ class TransactionLayer:
         return tx
 
     def send_response(self, tx: ServerTransaction, response: Response, now: float) -> None:
-        """The TU's response on a server transaction (2xx retransmissions to INVITE included)."""
+        """The TU's response on a server transaction (2xx retransmissions to INVITE included: the same
+        response again, counted as a retransmission sent)."""
+        if response is tx.last_response:
+            self.stats.retransmissions_sent += 1
         self._run(tx, tx.send_response(response, now))
 
     def send_stateless(self, message: Request | Response, destination: Destination) -> bytes:
         """Send outside any transaction: the ACK for a 2xx (section 13.2.2.4), a response nobody retransmits.
         Returns the datagram, for :meth:`send_again`."""
         data = message.serialize()
-        self.send_again(data, destination)
+        self._count_out(message)
+        self._out.append((data, destination))
         return data
 
     def send_again(self, data: bytes, destination: Destination) -> None:
         """Send a datagram :meth:`send_stateless` sent before, as it was (the ACK for a retransmitted 2xx)."""
-        self.stats.sent += 1
+        stats = self.stats
+        stats.sent += 1
+        stats.retransmissions_sent += 1
+        if not data.startswith(b"SIP/"):
+            count_request(stats.requests_out, data[:data.find(b" ")].decode("ascii", "replace"))
         self._out.append((data, destination))
 
     def abandon(self, tx: ClientTransaction) -> None:
@@ -206,11 +257,12 @@ class TransactionLayer:
         carry the same branch): it goes to that transaction without being parsed again. Parsing is most
         of what a message costs, and after a stall the peers' retransmissions arrive by the thousand
         (issue 12: ``benchmarks.layer_costs`` measures both paths)."""
-        self.stats.received += 1
+        stats = self.stats
+        stats.received += 1
         tx = self._raw.get((data, source))
         if tx is not None:
-            self.stats.retransmissions += 1
-            self._run(tx, tx.receive_request(tx.request, now))
+            count_request(stats.requests_in, tx.request.method)
+            self._absorb(tx, tx.request, now)
             return
         try:
             msg = parse_message(data, self.limits, stream=source.reliable, check=False)
@@ -243,8 +295,19 @@ class TransactionLayer:
         logger.info("answered %d to an unparsable request from %s: %s", response.status, source, error.reason)
         self._transmit(response, response_destination(via, source))
 
+    def _absorb(self, tx: ServerTransaction, request: Request, now: float) -> None:
+        """A retransmission of ``tx``'s request (or the ACK of its non-2xx answer), absorbed by it; what it
+        sends again (its last response) counts as retransmitted."""
+        stats = self.stats
+        stats.retransmissions += request.method != "ACK"
+        sent = stats.sent
+        self._run(tx, tx.receive_request(request, now))
+        stats.retransmissions_sent += stats.sent - sent
+
     def _receive_response(self, response: Response, now: float) -> None:
-        tx = self._clients.get(client_key(response))
+        key = client_key(response)
+        count_response(self.stats.responses_in, response)
+        tx = self._clients.get(key)
         if tx is None:
             cseq = response.cseq
             if cseq is not None and cseq.method == "INVITE" and 200 <= response.status < 300:
@@ -286,6 +349,7 @@ class TransactionLayer:
         if stamped is not via:
             _replace_top_via(request, stamped)
         method = request.method
+        count_request(self.stats.requests_in, method)
         if method == "OPTIONS" and self.stateless_options is not None and request.to_tag is None:
             check_message(request)
             refusal = check_request(request, self.policy)
@@ -299,8 +363,7 @@ class TransactionLayer:
         key = server_key(request)
         tx = self._servers.get(key)
         if tx is not None and tx.matches(request) and request.method in ("ACK", tx.request.method):
-            self.stats.retransmissions += request.method != "ACK"
-            self._run(tx, tx.receive_request(request, now))
+            self._absorb(tx, request, now)
             return
         if method == "ACK":
             check_message(request)
@@ -429,8 +492,16 @@ class TransactionLayer:
         self._events.append(TransactionEnded(tx))
 
     def _transmit(self, message: Request | Response, destination: Destination) -> None:
-        self.stats.sent += 1
+        self._count_out(message)
         self._out.append((message.serialize(), destination))
+
+    def _count_out(self, message: Request | Response) -> None:
+        stats = self.stats
+        stats.sent += 1
+        if isinstance(message, Request):
+            count_request(stats.requests_out, message.method)
+        else:
+            count_response(stats.responses_out, message)
 
 
 def _source_of(tx: Transaction) -> Destination:
@@ -537,4 +608,5 @@ def _replace_top_via(msg: Request | Response, via: Via) -> None:
         first["via"] = fields[i][1]
 
 
-__all__ = ["UDP_SIZE_LIMIT", "LayerStats", "TransactionLayer", "parse_top_via", "response_destination"]
+__all__ = ["COUNTED_METHODS", "UDP_SIZE_LIMIT", "LayerStats", "TransactionLayer", "count_request", "count_response",
+           "parse_top_via", "response_destination"]
