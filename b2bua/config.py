@@ -632,6 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="A flag overrides the same setting of the TOML file; a repeatable flag, when given, replaces "
                "the file's list. Every setting is described in docs/configuration.md.")
     parser.add_argument("--config", metavar="FILE", help="TOML configuration file (default: none)")
+    parser.add_argument("--version", action="version", version=f"call-api {__version__}")
     groups = {name: parser.add_argument_group(f"{title} ([{name}])") for name, title, _ in _sections()}
     groups["credentials"] = parser.add_argument_group("digest credentials ([[credentials]])")
     for info in SETTINGS.values():
