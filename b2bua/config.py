@@ -305,6 +305,20 @@ def _origins_problem(origins: tuple[str, ...]) -> str | None:
     return None
 
 
+def _file_problem(path: str | None) -> str | None:
+    if path is None or (path and not _has_control(path)):
+        return None
+    return "must be a file name, non-empty and without control characters"
+
+
+def _check_pair(section: Any, prefix: str, first: str, second: str) -> None:
+    """Settings that only make sense together (a certificate and its key): both given or neither."""
+    one, other = getattr(section, first), getattr(section, second)
+    if (one is None) != (other is None):
+        missing, given = (first, second) if one is None else (second, first)
+        raise ConfigError(f"{prefix}{missing}", f"missing: {prefix}{given} is set, and one needs the other")
+
+
 def _ping_problem(interval: float) -> str | None:
     if math.isfinite(interval) and interval >= 0:
         return None
@@ -470,9 +484,22 @@ class WsConfig:
     #: Seconds between keepalive pings; 0 turns pings off.
     ping_interval: float = setting(20.0, "--ws-ping-interval", "SECONDS", "keepalive ping interval, 0 for none",
                                    _number, check=_ping_problem)
+    #: PEM certificate (the leaf, then its chain) the API presents; with ``tls_key`` the front serves ``wss://``
+    #: instead of ``ws://``. None: plain ``ws://`` (keep that on loopback).
+    tls_cert: str | None = setting(None, "--ws-tls-cert", "FILE", "PEM certificate chain: serve wss://", _text,
+                                   check=_file_problem)
+    #: PEM private key of ``tls_cert``.
+    tls_key: str | None = setting(None, "--ws-tls-key", "FILE", "PEM private key of --ws-tls-cert", _text,
+                                  check=_file_problem)
 
     def __post_init__(self) -> None:
         _check_fields(self, "ws.")
+        _check_pair(self, "ws.", "tls_cert", "tls_key")
+
+    @property
+    def secure(self) -> bool:
+        """Does the front speak TLS (``wss://``)?"""
+        return self.tls_cert is not None
 
 
 @dataclass(frozen=True, slots=True)

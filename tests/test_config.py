@@ -412,6 +412,13 @@ def test_sections_validate_when_built_by_hand() -> None:
         SipConfig(listen=())
     with pytest.raises(ConfigError, match=r"^ws\.port: "):
         WsConfig(port=65536)
+    with pytest.raises(ConfigError, match=r"^ws\.tls_key: missing: ws\.tls_cert is set, and one needs the other$"):
+        WsConfig(tls_cert="api.pem")
+    with pytest.raises(ConfigError, match=r"^ws\.tls_cert: missing: ws\.tls_key is set"):
+        WsConfig(tls_key="api.key")
+    with pytest.raises(ConfigError, match=r"^ws\.tls_cert: must be a file name"):
+        WsConfig(tls_cert="", tls_key="api.key")
+    assert WsConfig(tls_cert="api.pem", tls_key="api.key").secure and not WsConfig().secure
     with pytest.raises(ConfigError, match=r"^credentials\[1\]\.realm: a second entry for realm 'r'$"):
         Config(credentials=(Credentials("a", "b", "r"), Credentials("c", "d", "r")))
     error = ConfigError("ws.port", "bad")

@@ -7,15 +7,17 @@ import asyncio
 import json
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosedError, InvalidHandshake, InvalidStatus
 
 from b2bua.call.commands import (
     CallAttendedTransfer,
@@ -28,7 +30,7 @@ from b2bua.call.commands import (
 )
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.config import WsConfig
-from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError
+from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError, TlsFileError
 from rpc.errors import (
     BUSY,
     CALL_NOT_FOUND,
@@ -40,6 +42,7 @@ from rpc.errors import (
     PARSE_ERROR,
 )
 from rpc.server import ApiServer, Sink
+from tests.certs import Authority
 
 Json = dict[str, Any]
 
@@ -155,7 +158,7 @@ class Api:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.server.port}/call-api"
+        return f"{'wss' if self.server.config.secure else 'ws'}://127.0.0.1:{self.server.port}/call-api"
 
 
 @asynccontextmanager
@@ -653,5 +656,56 @@ def test_what_is_queued_for_a_closed_connection_is_dropped() -> None:
             await ws.close()
             await asyncio.sleep(0.1)
             assert a.server.running == {}
+
+    run(body)
+
+
+# -- wss:// (ws.tls_cert, ws.tls_key) ---------------------------------------------------------------------------
+
+
+def test_wss_serves_the_same_api_with_the_same_token_check(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    issued = authority.issue("api", ["localhost", "127.0.0.1"])
+    trust = ssl.create_default_context(cafile=str(authority.ca))
+
+    async def body() -> None:
+        async with api(tls_cert=str(issued.cert), tls_key=str(issued.key), token="s3cret") as a:
+            assert a.server.urls == [f"wss://127.0.0.1:{a.server.port}/call-api"]
+            assert a.url.startswith("wss://")
+            assert (await status_of(a.url, ssl=trust))[0] == 401
+            async with connect(a.url, ssl=trust, additional_headers={"Authorization": "Bearer s3cret"}) as ws:
+                await send(ws, request("CallHold", {"callid": "abc@host", "leg": "callee"}))
+                assert shape(await until_ended(ws, {"cmd-1"})) == ["result", "Event CALL_HOLD", "Ended"]
+
+    run(body)
+
+
+def test_a_plain_ws_client_on_the_wss_port_is_refused_and_the_server_serves_on(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    issued = authority.issue("api", ["127.0.0.1"])
+    trust = ssl.create_default_context(cafile=str(authority.ca))
+
+    async def body() -> None:
+        async with api(tls_cert=str(issued.cert), tls_key=str(issued.key)) as a:
+            for _ in range(3):
+                with pytest.raises((InvalidHandshake, OSError)):
+                    await connect(f"ws://127.0.0.1:{a.server.port}/call-api", open_timeout=5)
+            assert (await status_of(a.url, ssl=trust))[0] == 101
+
+    run(body)
+
+
+def test_an_unusable_certificate_stops_the_start_naming_the_file(tmp_path: Path) -> None:
+    issued = Authority(tmp_path).issue("api", ["127.0.0.1"])
+    other = Authority(tmp_path / "other").issue("other", ["127.0.0.1"])
+
+    async def body() -> None:
+        for cert, key, message in [(tmp_path / "none.pem", issued.key, "no such file"),
+                                   (issued.cert, other.key, f"cannot use certificate {issued.cert}")]:
+            server = ApiServer(WsConfig(host="127.0.0.1", port=0, tls_cert=str(cert), tls_key=str(key)),
+                               FakeService(), FakeControl(), lambda: "cmd")
+            with pytest.raises(TlsFileError, match=message):
+                await server.start()
+            assert server.urls == []
 
     run(body)
