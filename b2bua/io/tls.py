@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import ssl
+from dataclasses import dataclass
 
 from ..errors import TlsFileError
 
-__all__ = ["client_context", "server_context"]
+__all__ = ["TlsSettings", "client_context", "server_context"]
 
 logger = logging.getLogger("call_api.io")
 
@@ -73,3 +74,35 @@ def client_context(*, ca: str | None = None, verify: bool = True, cert: str | No
     if cert is not None and key is not None:
         _load_chain(context, cert, key)
     return context
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """SIP over TLS for the shell (the ``sip.tls_*`` settings): what a TLS listener presents and asks for, and
+    what an outgoing connection verifies. The files are read when the shell starts (:meth:`contexts`)."""
+
+    #: PEM certificate chain and key a TLS listener presents (and offered as a client certificate); None:
+    #: no TLS listener is possible, outgoing TLS still is.
+    cert: str | None = None
+    key: str | None = None
+    #: CA file that verifies servers connected to and, with ``verify_client``, clients; None: the system store.
+    ca: str | None = None
+    #: Check a server's certificate and its name (RFC 5922); False is for labs only.
+    verify_server: bool = True
+    #: Ask clients of a TLS listener for a certificate and refuse those without a trusted one.
+    verify_client: bool = False
+    #: Seconds a TLS handshake may take, either way.
+    handshake_timeout: float = 10.0
+
+    def contexts(self, listening: bool) -> tuple[ssl.SSLContext | None, ssl.SSLContext]:
+        """(server context or None when not ``listening``, client context); raises :class:`TlsFileError`."""
+        server = None
+        if listening:
+            if self.cert is None or self.key is None:
+                raise TlsFileError("a TLS listener needs a certificate and its key (sip.tls_cert, sip.tls_key)")
+            server = server_context(self.cert, self.key, ca=self.ca, verify_client=self.verify_client)
+        if not self.verify_server:
+            logger.warning("SIP over TLS: server certificates are NOT verified (sip.tls_verify_server = false); "
+                           "for labs only")
+        client = client_context(ca=self.ca, verify=self.verify_server, cert=self.cert, key=self.key)
+        return server, client
