@@ -480,6 +480,8 @@ def test_bad_tls_clients_are_refused_with_a_log_line_and_leak_nothing(
     refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TLS handshake with tls:")]
     assert len(refused) == 250, len(refused)
     assert sum("no handshake within 0.3 s" in line for line in refused) == 50, refused[:3]
+    assert sum("the peer does not speak TLS (WRONG_VERSION_NUMBER): plain text on the TLS port?" in line
+               for line in refused) == 200, refused[:3]
     assert all(" refused: " in line for line in refused)
 
 

@@ -345,12 +345,19 @@ class TcpConnections:
         self.by_peer.clear()
 
 
+#: OpenSSL's reasons when the first bytes are not a TLS record: plain SIP, HTTP, or anything else.
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "UNKNOWN_PROTOCOL",
+                      "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"})
+
+
 def _tls_reason(exc: BaseException, timeout: float) -> str:
     """Why a handshake failed, for the log line: the certificate check's own words when that was it."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate not trusted: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
-        return f"{exc.reason or exc}" if exc.reason else str(exc)
+        if exc.reason in _NOT_TLS:
+            return f"the peer does not speak TLS ({exc.reason}): plain text on the TLS port?"
+        return str(exc.reason or exc)
     if isinstance(exc, ConnectionAbortedError | TimeoutError):
         return f"no handshake within {timeout:g} s"
     return str(exc) or type(exc).__name__
