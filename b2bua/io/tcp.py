@@ -41,8 +41,7 @@ WRITE_BUFFER_LIMIT = 4 * 1024 * 1024
 class TcpConnection(asyncio.Protocol):
     """One TCP connection: frames what arrives for the core, writes what the core sends."""
 
-    __slots__ = ("_pool", "closing", "early", "framer", "last", "paused", "peer", "pending", "source", "task",
-                 "transport")
+    __slots__ = ("_pool", "closing", "framer", "last", "paused", "peer", "pending", "source", "task", "transport")
 
     def __init__(self, pool: TcpConnections, peer: Peer | None) -> None:
         self._pool = pool
@@ -57,8 +56,6 @@ class TcpConnection(asyncio.Protocol):
         self.last = pool.clock()
         self.closing = False
         self.paused = False
-        #: What an accepted TLS connection decrypted right after its handshake, before it was handed over.
-        self.early: list[bytes] = []
 
     def __repr__(self) -> str:
         return f"<TcpConnection {self.source}>"
@@ -82,14 +79,8 @@ class TcpConnection(asyncio.Protocol):
         if self.pending:
             transport.write(b"".join(data for data, _ in self.pending))
             self.pending.clear()
-        if self.early:
-            early, self.early = b"".join(self.early), []
-            self.data_received(early)
 
     def data_received(self, data: bytes) -> None:
-        if self.transport is None:
-            self.early.append(data)  # an accepted TLS connection: decrypted before start_tls returned
-            return
         pool = self._pool
         now = pool.clock()
         self.last = now
