@@ -21,9 +21,12 @@ import pytest
 from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
 from b2bua.config import load_config
+from b2bua.io.shell import SipShell
+from b2bua.io.tls import TlsSettings
 from b2bua.service import CallApi as Service
 from b2bua.service import build_service
-from rpc.client import CallApi
+from b2bua.sip.address import Destination
+from rpc.client import CallApi, CommandFailedError
 from tests.certs import Authority, Issued
 
 from .baresip import Baresip
@@ -156,3 +159,98 @@ def test_a_phone_calls_a_phone_over_tls_through_kamailio_and_the_service_and_is_
     targets = seen["transports"]
     assert isinstance(targets, dict) and all("transport=tls" in target.lower() for target in targets.values()), targets
     assert not [r for r in caplog.records if "refused" in r.getMessage() or r.levelno >= logging.ERROR]
+
+
+def test_callstart_over_tls_rings_the_caller_then_connects_the_callee(
+        rig: TlsRig, kamailio_factory: KamailioLauncher, rig_ports: PortMap) -> None:
+    """CallStart (click-to-dial by REFER): the service calls alice over TLS, refers her to bob; her INVITE to bob
+    crosses the service again, every hop TLS."""
+    rig.kamailio(kamailio_factory)
+    seen: dict[str, object] = {}
+
+    async def body(service: Service, b2bua: B2bua) -> None:
+        alice = await rig.phone("alice").start()
+        bob = await rig.phone("bob").start()
+        try:
+            async with CallApi(service.api.urls[0], token="s3cret", ca_file=str(rig.authority.ca)) as api:
+                events = await api.call_start(f"sip:{alice.user}@127.0.0.1", f"sip:{bob.user}@127.0.0.1")
+                seen["events"] = [(e.data, e.leg) for e in events]
+            await bob.event("CALL_ESTABLISHED")
+            await alice.command("hangup")
+            await bob.event("CALL_CLOSED")
+        finally:
+            await alice.stop()
+            await bob.stop()
+
+    asyncio.run(with_service(rig, rig_ports, body))
+    events = seen["events"]
+    assert isinstance(events, list) and events[0] == ("CALL_ANSWER", "caller") and events[-1] == ("CALL_ANSWER",
+                                                                                                   "callee"), events
+
+
+@pytest.mark.parametrize(("names", "reason"), [
+    (["wrong.example.com"], "IP address mismatch, certificate is not valid for '127.0.0.1'"),
+    (None, "unable to get local issuer certificate"),
+])
+def test_a_proxy_with_a_wrong_name_or_an_untrusted_ca_fails_the_call_with_a_log_line(
+        rig: TlsRig, caplog: pytest.LogCaptureFixture, names: list[str] | None, reason: str) -> None:
+    """The outbound proxy is a TLS listener (the shell itself, no process) whose certificate names another host,
+    or comes from a CA the service does not trust: CallStart reports an Error, the log says why, and the
+    service goes on serving."""
+    if names is None:
+        stranger = Authority(rig.folder / "stranger", "stranger")
+        issued = stranger.issue("proxy-stranger", ["127.0.0.1"])
+    else:
+        issued = rig.authority.issue("proxy-wrong", names)
+
+    async def scenario() -> None:
+        proxy = SipShell(RecordingCore(), [("tls", "127.0.0.1", 0)],
+                         tls=TlsSettings(cert=str(issued.cert), key=str(issued.key)))
+        await proxy.start()
+        try:
+            port = proxy.bound[0].port
+            flags = ["--sip-listen", "127.0.0.1:0", "--sip-tls-listen", "127.0.0.1:0",
+                     "--sip-tls-cert", str(rig.service_cert.cert), "--sip-tls-key", str(rig.service_cert.key),
+                     "--sip-tls-ca", str(rig.authority.ca), "--ws-host", "127.0.0.1", "--ws-port", "0",
+                     "--outbound-proxy", f"sip:127.0.0.1:{port};transport=tls;lr"]
+            built = build_service(load_config(flags))
+            await built.start()
+            try:
+                async with CallApi(built.api.urls[0]) as api:
+                    for _ in range(2):
+                        with pytest.raises(CommandFailedError) as failed:
+                            await asyncio.wait_for(api.call_start("sip:alice@example.com", "sip:bob@example.com"), 20)
+                        assert failed.value.code >= 400
+                assert len(built.b2bua.table) == 0
+            finally:
+                await built.stop()
+        finally:
+            await proxy.stop()
+
+    with caplog.at_level(logging.INFO, logger="call_api"):
+        asyncio.run(scenario())
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TLS to tls:127.0.0.1:")]
+    assert lines and all("(as 127.0.0.1) refused: certificate not trusted: " in line and reason in line
+                         for line in lines), lines
+
+
+class RecordingCore:
+    """A SIP core that takes what it is given and answers nothing (the proxy never gets a request here)."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    def receive(self, data: bytes, source: Destination, now: float) -> None:
+        self.received.append(data)
+
+    def handle_timer(self, now: float) -> None:
+        pass
+
+    def get_timer(self) -> float | None:
+        return None
+
+    def take_datagrams(self) -> list[tuple[bytes, Destination]]:
+        return []
+
+    def transport_error(self, destination: Destination, now: float) -> None:
+        pass
