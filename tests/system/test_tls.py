@@ -49,6 +49,8 @@ class TlsRig:
     bob_sip: int
     alice_ctrl: int
     bob_ctrl: int
+    carol_sip: int
+    carol_ctrl: int
 
     @classmethod
     def make(cls, folder: Path, ports: PortMap) -> TlsRig:
@@ -57,7 +59,7 @@ class TlsRig:
         return cls(folder, authority, authority.issue("proxy", ["127.0.0.1", "localhost"]),
                    authority.issue("service", ["127.0.0.1", "localhost"]),
                    proxy_tls=base, service_tls=base + 1, alice_sip=base + 2, bob_sip=base + 4, alice_ctrl=base + 6,
-                   bob_ctrl=base + 7)
+                   bob_ctrl=base + 7, carol_sip=base + 8, carol_ctrl=base + 10)
 
     def kamailio(self, factory: KamailioLauncher) -> Kamailio:
         config = self.folder / "kamailio-tls.cfg"
@@ -75,7 +77,8 @@ class TlsRig:
         return f"sip:127.0.0.1:{self.proxy_tls};transport=tls;lr"
 
     def phone(self, user: str) -> Baresip:
-        sip, ctrl = (self.alice_sip, self.alice_ctrl) if user == "alice" else (self.bob_sip, self.bob_ctrl)
+        sip, ctrl = {"alice": (self.alice_sip, self.alice_ctrl), "bob": (self.bob_sip, self.bob_ctrl),
+                     "carol": (self.carol_sip, self.carol_ctrl)}[user]
         issued = self.authority.issue(user, ["127.0.0.1", "localhost"])
         # The account's user is the one Kamailio's route[PHONE_PORT] maps to its TLS port: baresip answers 404
         # to a Request-URI user none of its accounts has.
@@ -254,3 +257,33 @@ class RecordingCore:
 
     def transport_error(self, destination: Destination, now: float) -> None:
         pass
+
+
+def test_blind_transfer_over_tls(rig: TlsRig, kamailio_factory: KamailioLauncher, rig_ports: PortMap) -> None:
+    """alice calls bob over TLS; CallBlindTransfer REFERs bob to carol: bob's INVITE to carol crosses the service,
+    every hop TLS, and alice's call with bob ends."""
+    rig.kamailio(kamailio_factory)
+    seen: dict[str, object] = {}
+
+    async def body(service: Service, b2bua: B2bua) -> None:
+        alice = await rig.phone("alice").start()
+        bob = await rig.phone("bob").start()
+        carol = await rig.phone("carol").start()
+        try:
+            await alice.command("dial", f"sip:{bob.user}@127.0.0.1")
+            await bob.event("CALL_ESTABLISHED")
+            call = await answered(b2bua)
+            async with CallApi(service.api.urls[0], token="s3cret", ca_file=str(rig.authority.ca)) as api:
+                events = await api.call_blind_transfer(call.id, "callee", f"sip:{carol.user}@127.0.0.1")
+                seen["events"] = [e.data for e in events]
+            await carol.event("CALL_ESTABLISHED")
+            await alice.event("CALL_CLOSED")
+            await bob.command("hangup")
+            await carol.event("CALL_CLOSED")
+        finally:
+            for phone in (alice, bob, carol):
+                await phone.stop()
+
+    asyncio.run(with_service(rig, rig_ports, body))
+    events = seen["events"]
+    assert isinstance(events, list) and events[0] == "TRANSFER_ACCEPT", events
