@@ -21,6 +21,7 @@ import pytest
 from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
 from b2bua.config import load_config
+from b2bua.io.loop import loop_name, new_event_loop
 from b2bua.io.shell import SipShell
 from b2bua.io.tls import TlsSettings
 from b2bua.service import CallApi as Service
@@ -117,9 +118,10 @@ async def answered(b2bua: B2bua, timeout: float = 15.0) -> Call:
     raise AssertionError("no call was answered")
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_a_phone_calls_a_phone_over_tls_through_kamailio_and_the_service_and_is_held_over_wss(
-        rig: TlsRig, kamailio_factory: KamailioLauncher, rig_ports: PortMap,
-        caplog: pytest.LogCaptureFixture) -> None:
+        rig: TlsRig, kamailio_factory: KamailioLauncher, rig_ports: PortMap, caplog: pytest.LogCaptureFixture,
+        loop: str) -> None:
     proxy = rig.kamailio(kamailio_factory)
     seen: dict[str, object] = {}
 
@@ -155,8 +157,10 @@ def test_a_phone_calls_a_phone_over_tls_through_kamailio_and_the_service_and_is_
             await alice.stop()
             await bob.stop()
 
-    with caplog.at_level(logging.INFO, logger="call_api"):
-        asyncio.run(with_service(rig, rig_ports, body))
+    with caplog.at_level(logging.INFO, logger="call_api"), \
+            asyncio.Runner(loop_factory=lambda: new_event_loop(loop)) as runner:
+        assert loop_name(runner.get_loop()) == loop
+        runner.run(with_service(rig, rig_ports, body))
     assert seen["hold"] == [("CALL_HOLD", "SIP/2.0 200 OK")], (seen, proxy.log_tail())
     assert seen["unhold"] == [("CALL_UNHOLD", "SIP/2.0 200 OK")]
     targets = seen["transports"]
