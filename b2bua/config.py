@@ -126,20 +126,22 @@ def _number(g: _Given) -> float:
     return number
 
 
-_TRUTH: Final = {"true": True, "yes": True, "on": True, "1": True,
-                  "false": False, "no": False, "off": False, "0": False}
+_TRUE: Final = frozenset({"true", "yes", "on", "1"})
+_FALSE: Final = frozenset({"false", "no", "off", "0"})
 
 
 def _boolean(g: _Given) -> bool:
-    """A TOML boolean, or flag text ``true``/``false`` (also yes/no, on/off, 1/0, any case)."""
+    """A TOML boolean, or flag text: true/false, yes/no, on/off, 1/0 (any case)."""
     value = g.value
-    if g.from_flag:
-        if isinstance(value, str) and value.lower() in _TRUTH:
-            return _TRUTH[value.lower()]
-        raise ConfigError(g.setting, f"must be true or false, got {value!r}")
+    if g.from_flag and isinstance(value, str):
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ConfigError(g.setting, f"must be true or false (yes/no, on/off, 1/0), got {value!r}")
     if isinstance(value, bool):
         return value
-    raise ConfigError(g.setting, f"must be a boolean (true or false), not {_kind(value)}")
+    raise ConfigError(g.setting, f"must be a boolean, not {_kind(value)}")
 
 
 def _listen(g: _Given) -> tuple[tuple[str, int], ...]:
@@ -252,6 +254,10 @@ def _listen_problem(listen: tuple[tuple[str, int], ...]) -> str | None:
     return "an address is given twice" if len(set(listen)) != len(listen) else None
 
 
+def _tls_listen_problem(listen: tuple[tuple[str, int], ...]) -> str | None:
+    return _listen_problem(listen) if listen else None
+
+
 def _transports_problem(transports: tuple[str, ...]) -> str | None:
     if not transports:
         return "needs at least one of udp, tcp"
@@ -319,6 +325,20 @@ def _origins_problem(origins: tuple[str, ...]) -> str | None:
         if origin != "null" and not _ORIGIN.match(origin):
             return f"{origin!r} is not an origin: expected scheme://host[:port], no path"
     return None
+
+
+def _file_problem(path: str | None) -> str | None:
+    if path is None or (path and not _has_control(path)):
+        return None
+    return "must be a file name, non-empty and without control characters"
+
+
+def _check_pair(section: Any, prefix: str, first: str, second: str) -> None:
+    """Settings that only make sense together (a certificate and its key): both given or neither."""
+    one, other = getattr(section, first), getattr(section, second)
+    if (one is None) != (other is None):
+        missing, given = (first, second) if one is None else (second, first)
+        raise ConfigError(f"{prefix}{missing}", f"missing: {prefix}{given} is set, and one needs the other")
 
 
 def _ping_problem(interval: float) -> str | None:
@@ -442,9 +462,42 @@ class SipConfig:
     #: Seconds a TCP connection may stay idle before the service closes it.
     tcp_idle_timeout: float = setting(300.0, "--tcp-idle-timeout", "SECONDS", "close idle TCP connections after this",
                                       _number, check=_positive)
+    #: Addresses to listen on for SIP over TLS (RFC 3261 section 26, ``sips:``), as (host, port); each needs
+    #: its own port (5061 by convention), apart from ``listen``'s TCP. Empty: no TLS listener (outgoing TLS
+    #: to ``sips:`` and ``;transport=tls`` targets still works).
+    tls_listen: tuple[tuple[str, int], ...] = setting(
+        (), "--sip-tls-listen", "HOST:PORT", "address to listen on for SIP over TLS, e.g. 0.0.0.0:5061; repeatable",
+        _listen, check=_tls_listen_problem, repeat=True, show=lambda v: _show_hostports(v) or "none")
+    #: PEM certificate chain the TLS listener presents (also offered when a TLS server asks for a client's).
+    tls_cert: str | None = setting(None, "--sip-tls-cert", "FILE", "PEM certificate chain for SIP over TLS", _text,
+                                   check=_file_problem)
+    #: PEM private key of ``tls_cert``.
+    tls_key: str | None = setting(None, "--sip-tls-key", "FILE", "PEM private key of --sip-tls-cert", _text,
+                                  check=_file_problem)
+    #: PEM CA file that verifies the servers the service connects to over TLS and, with ``tls_verify_client``,
+    #: its TLS clients. None: the system's trusted CAs.
+    tls_ca: str | None = setting(None, "--sip-tls-ca", "FILE", "PEM CA file to verify TLS peers with", _text,
+                                 check=_file_problem, show=lambda _: "the system's CAs")
+    #: Verify the certificate and host name of every TLS server the service connects to (RFC 5922). Turning
+    #: this off is for labs only: it is logged as a warning at every start.
+    tls_verify_server: bool = setting(True, "--sip-tls-verify-server", "BOOL",
+                                      "verify TLS servers' certificates and names; false for labs only", _boolean)
+    #: Ask TLS clients for a certificate, and refuse those without one ``tls_ca`` (or the system) trusts.
+    tls_verify_client: bool = setting(False, "--sip-tls-verify-client", "BOOL",
+                                      "require a trusted client certificate on the TLS listener", _boolean)
+    #: Seconds a TLS handshake may take, accepted or outgoing; a client stalling longer is cut off.
+    tls_handshake_timeout: float = setting(10.0, "--sip-tls-handshake-timeout", "SECONDS",
+                                           "longest TLS handshake", _number, check=_positive)
 
     def __post_init__(self) -> None:
         _check_fields(self, "sip.")
+        _check_pair(self, "sip.", "tls_cert", "tls_key")
+        if self.tls_listen and self.tls_cert is None:
+            raise ConfigError("sip.tls_cert", "missing: a TLS listener (sip.tls_listen) needs a certificate and key")
+        if "tcp" in self.transports:
+            shared = [f"{h}:{p}" for h, p in self.tls_listen if (h, p) in self.listen and p != 0]
+            if shared:
+                raise ConfigError("sip.tls_listen", f"{shared[0]} is also a TCP listen address: give TLS its own port")
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,9 +544,22 @@ class WsConfig:
     metrics_public: bool = setting(False, "--ws-metrics-public", "BOOL",
                                    "/metrics and /healthz without the token from the trusted networks", _boolean,
                                    show=lambda v: str(v).lower())
+    #: PEM certificate (the leaf, then its chain) the API presents; with ``tls_key`` the front serves ``wss://``
+    #: instead of ``ws://``. None: plain ``ws://`` (keep that on loopback).
+    tls_cert: str | None = setting(None, "--ws-tls-cert", "FILE", "PEM certificate chain: serve wss://", _text,
+                                   check=_file_problem)
+    #: PEM private key of ``tls_cert``.
+    tls_key: str | None = setting(None, "--ws-tls-key", "FILE", "PEM private key of --ws-tls-cert", _text,
+                                  check=_file_problem)
 
     def __post_init__(self) -> None:
         _check_fields(self, "ws.")
+        _check_pair(self, "ws.", "tls_cert", "tls_key")
+
+    @property
+    def secure(self) -> bool:
+        """Does the front speak TLS (``wss://``)?"""
+        return self.tls_cert is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,6 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="A flag overrides the same setting of the TOML file; a repeatable flag, when given, replaces "
                "the file's list. Every setting is described in docs/configuration.md.")
     parser.add_argument("--config", metavar="FILE", help="TOML configuration file (default: none)")
+    parser.add_argument("--version", action="version", version=f"call-api {__version__}")
     groups = {name: parser.add_argument_group(f"{title} ([{name}])") for name, title, _ in _sections()}
     groups["credentials"] = parser.add_argument_group("digest credentials ([[credentials]])")
     for info in SETTINGS.values():

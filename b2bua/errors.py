@@ -4,6 +4,7 @@
 
     CallApiError
      +-- ConfigError                a bad setting (flag, TOML key or the file itself)
+     +-- TlsFileError               a certificate, key or CA file that cannot be used (also an OSError)
      +-- SipError                   raised by b2bua.sip
      |    +-- ParseError            bad bytes; carries the status to answer with (RFC 3261 section 8.2, 21)
      |    +-- TransactionError      a transaction misused by its user or layer (RFC 3261 section 17)
@@ -44,6 +45,7 @@ __all__ = [
     "RpcError",
     "SessionError",
     "SipError",
+    "TlsFileError",
     "TransactionError",
 ]
 
@@ -60,6 +62,11 @@ class ConfigError(CallApiError, ValueError):
         super().__init__(f"{setting}: {message}")
         self.setting = setting
         self.message = message
+
+
+class TlsFileError(CallApiError, OSError):
+    """A certificate, key or CA file (``sip.tls_*``, ``ws.tls_*``) missing, unreadable or not what it should be.
+    An ``OSError`` too, so starting the service reports it as it reports an address it cannot bind."""
 
 
 # --- SIP ------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 :func:`build_service` is where every setting of a :class:`~b2bua.config.Config` is handed to the component
 that uses it: the UA core (identity, routing, trust, credentials, timers, message limit), the SIP shell
-(listen addresses, transports, message limit, TCP idle timeout), the B2BUA (call limits and waits) and the
+(listen addresses, transports, message limit, TCP idle timeout, TLS), the B2BUA (call limits and waits) and the
 WebSocket front (the ``[ws]`` section as it is). ``python -m b2bua``, the system tests and the benchmarks
 (which run ``python -m b2bua``) all start what it builds; ``tests/test_service.py`` checks that each
 setting arrives. The log level is the process's, set by :func:`configure_logging`.
@@ -22,6 +22,7 @@ from .config import Config, LogConfig
 from .io.ids import RandomIds
 from .io.metrics import Metrics
 from .io.runtime import Service
+from .io.tls import TlsSettings
 from .logs import SafeFormatter
 from .sip.timers import TimerSettings
 from .sip.ua import UaSettings, UserAgent
@@ -75,6 +76,7 @@ def build_service(config: Config) -> CallApi:
         UaSettings(
             host=sip.advertised_host or host,
             port=port,
+            tls_port=sip.tls_listen[0][1] if sip.tls_listen else None,
             user=sip.user,
             display_name=sip.display_name,
             user_agent=sip.user_agent,
@@ -87,9 +89,11 @@ def build_service(config: Config) -> CallApi:
     ua.layer.limits = dataclasses.replace(ua.layer.limits, max_size=sip.max_message_size)
     b2bua = B2bua(ua, B2buaSettings(max_calls=calls.max_calls, answer_timeout=calls.answer_timeout,
                                     refer_notify_timeout=calls.refer_notify_timeout))
-    runtime = Service(ua, b2bua, [(t, h, p) for h, p in sip.listen for t in sip.transports],
-                      advertised_host=sip.advertised_host, max_message_size=sip.max_message_size,
-                      tcp_idle_timeout=sip.tcp_idle_timeout, overload=config.overload.settings())
+    tls = TlsSettings(cert=sip.tls_cert, key=sip.tls_key, ca=sip.tls_ca, verify_server=sip.tls_verify_server,
+                      verify_client=sip.tls_verify_client, handshake_timeout=sip.tls_handshake_timeout)
+    listen = [(t, h, p) for h, p in sip.listen for t in sip.transports] + [("tls", h, p) for h, p in sip.tls_listen]
+    runtime = Service(ua, b2bua, listen, advertised_host=sip.advertised_host, max_message_size=sip.max_message_size,
+                      tcp_idle_timeout=sip.tcp_idle_timeout, overload=config.overload.settings(), tls=tls)
     control = Control(b2bua)
     metrics = Metrics(b2bua.table, ua.layer, runtime.shell)
     api = ApiServer(config.ws, runtime, control, RandomIds().cmd_id, metrics=metrics, trusted=sip.trusted,

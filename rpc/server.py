@@ -1,4 +1,5 @@
-"""The WebSocket front of the Call API: JSON-RPC 2.0 over ``ws://host:port/path`` (the contract: docs/API.md).
+"""The WebSocket front of the Call API: JSON-RPC 2.0 over ``ws://host:port/path`` (the contract: docs/API.md),
+or ``wss://`` when ``ws.tls_cert`` and ``ws.tls_key`` are set (the TLS context: :mod:`b2bua.io.tls`).
 
 Each text frame holds one request or a batch (JSON-RPC 2.0 sections 4 and 6). :func:`~rpc.jsonrpc.parse_frame`
 reads it; every accepted request starts its command on the control inside the event loop, with the service's
@@ -32,6 +33,7 @@ from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
 from b2bua.config import IPNetwork, WsConfig
 from b2bua.errors import ControlError, RpcError
 from b2bua.io.metrics import COMMAND_SECONDS, Buckets
+from b2bua.io.tls import server_context
 
 from .errors import INTERNAL, NOT_AVAILABLE, PARSE_ERROR, refusal_code
 from .http import HttpFront, MetricsSource, SipStatus, token_verdict, unauthorized, websockets_logger
@@ -185,11 +187,13 @@ class ApiServer:
         return 0
 
     async def start(self) -> None:
-        """Listen; raises OSError when the address cannot be bound."""
+        """Listen; raises OSError when the address cannot be bound, or the certificate or key cannot be used
+        (:class:`~b2bua.errors.TlsFileError`). The token and Origin checks are the same over TLS."""
         config = self.config
         ping = config.ping_interval or None
+        tls = server_context(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
         self._server = await serve(
-            self._serve_connection, config.host, config.port, process_request=self._check_request,
+            self._serve_connection, config.host, config.port, process_request=self._check_request, ssl=tls,
             origins=[*map(Origin, config.origins), None] if config.origins else None, max_size=config.max_frame,
             ping_interval=ping, ping_timeout=ping, close_timeout=CLOSE_TIMEOUT, logger=websockets_logger,
         )
@@ -215,13 +219,14 @@ class ApiServer:
 
     @property
     def urls(self) -> list[str]:
-        """``ws://host:port/path`` for every bound socket."""
+        """``ws://host:port/path`` (``wss://`` over TLS) for every bound socket."""
         if self._server is None:
             return []
         urls = []
+        scheme = "wss" if self.config.secure else "ws"
         for sock in self._server.sockets:
             host, port = sock.getsockname()[:2]
-            urls.append(f"ws://{f'[{host}]' if ':' in host else host}:{port}{self.config.path}")
+            urls.append(f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}{self.config.path}")
         return urls
 
     # -- handshake -------------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ class Api:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.server.port}/call-api"
+        return f"{'wss' if self.server.config.secure else 'ws'}://127.0.0.1:{self.server.port}/call-api"
 
 
 @asynccontextmanager

@@ -89,6 +89,8 @@ class Network:
         ua = UserAgent(CountingIds(name), replace(base, host=host, port=port), self.timers)
         node = Node(name, ua, Destination("udp", host, port))
         self.nodes[(host, port)] = node
+        if base.tls_port is not None:
+            self.nodes[(host, base.tls_port)] = node  # its TLS listener: the same node
         return node
 
     def flush(self, node: Node) -> None:
@@ -125,6 +127,9 @@ class Network:
             self.now = max(self.now, at)
             sender = self.nodes[(src.host, src.port)]
             target = self.nodes.get((dst.host, dst.port))
+            if dst.transport != src.transport:
+                # Over a connection (TCP, TLS) the receiver sees the sender's transport as the one it came on.
+                src = Destination(dst.transport, src.host, src.port)
             msg = parse_message(data, check=False)
             if target is None:
                 return True

@@ -11,6 +11,7 @@ import re
 import typing
 from collections.abc import Awaitable, Callable
 from itertools import chain, count
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from rpc.client import (
 )
 from rpc.errors import BUSY, CALL_NOT_FOUND, CALL_STATE, INVALID_PARAMS, METHOD_NOT_FOUND
 from tests.api_fakes import Started, api, run
+from tests.certs import Authority
 
 # -- the methods follow the command table ---------------------------------------------------------------------
 
@@ -485,5 +487,87 @@ def test_nobody_listening_or_another_path() -> None:
         assert nobody.value.status is None and str(nobody.value).startswith(f"cannot connect to {url}: ")
         with pytest.raises(ConnectError, match="cannot connect to http://h/"):
             await CallApi("http://h/").open()
+
+    run(body)
+
+
+# -- wss:// and the CA file ------------------------------------------------------------------------------------
+
+
+def test_wss_with_the_ca_file_runs_commands(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    issued = authority.issue("api", ["localhost", "127.0.0.1"])
+
+    async def body() -> None:
+        async with api(tls_cert=str(issued.cert), tls_key=str(issued.key), token="s3cret") as a:
+            for host in ("127.0.0.1", "localhost"):
+                url = f"wss://{host}:{a.server.port}/call-api"
+                async with CallApi(url, token="s3cret", ca_file=str(authority.ca)) as client:
+                    events = await client.call_hold("abc@host", "callee")
+                    assert [e.data for e in events] == ["CALL_HOLD"]
+            with pytest.raises(ConnectError) as refused:
+                await CallApi(a.url, token="wrong", ca_file=str(authority.ca)).open()
+            assert refused.value.status == 401
+
+    run(body)
+
+
+def test_wss_refuses_a_certificate_from_another_ca_or_for_another_host(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    stranger = Authority(tmp_path / "stranger", "stranger")
+    issued = authority.issue("api", ["api.example.com"])
+
+    async def body() -> None:
+        async with api(tls_cert=str(issued.cert), tls_key=str(issued.key)) as a:
+            url = f"wss://127.0.0.1:{a.server.port}/call-api"
+            cases = [(stranger.ca, "unable to get local issuer certificate"),
+                     (authority.ca, "IP address mismatch"),
+                     (None, "unable to get local issuer certificate")]
+            for ca, reason in cases:
+                with pytest.raises(ConnectError) as refused:
+                    await CallApi(url, ca_file=None if ca is None else str(ca)).open()
+                message = str(refused.value)
+                assert "the service's certificate is not trusted" in message, message
+                assert reason in message, message
+                assert refused.value.status is None
+
+    run(body)
+
+
+def test_wss_expired_certificate_is_refused(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    issued = authority.issue("api", ["127.0.0.1"], expired=True)
+
+    async def body() -> None:
+        async with api(tls_cert=str(issued.cert), tls_key=str(issued.key)) as a:
+            with pytest.raises(ConnectError, match="certificate has expired"):
+                await CallApi(a.url, ca_file=str(authority.ca)).open()
+
+    run(body)
+
+
+def test_plain_ws_on_a_wss_port_and_wss_on_a_ws_port_are_refused(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    issued = authority.issue("api", ["127.0.0.1"])
+
+    async def body() -> None:
+        async with api(tls_cert=str(issued.cert), tls_key=str(issued.key)) as secure, api() as plain:
+            with pytest.raises(ConnectError, match=f"cannot connect to ws://127.0.0.1:{secure.server.port}/"):
+                await CallApi(f"ws://127.0.0.1:{secure.server.port}/call-api", open_timeout=5).open()
+            with pytest.raises(ConnectError, match="cannot connect to wss://"):
+                await CallApi(f"wss://127.0.0.1:{plain.server.port}/call-api", ca_file=str(authority.ca)).open()
+
+    run(body)
+
+
+def test_a_ca_file_that_cannot_be_used_is_a_connect_error(tmp_path: Path) -> None:
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+
+    async def body() -> None:
+        for url, ca, message in [("wss://127.0.0.1:1/call-api", tmp_path / "none.pem", "no such CA file"),
+                                 ("wss://127.0.0.1:1/call-api", tmp_path / "junk.pem", "cannot use CA file"),
+                                 ("ws://127.0.0.1:1/call-api", tmp_path / "junk.pem", "a CA file is for a wss:// URL")]:
+            with pytest.raises(ConnectError, match=message):
+                await CallApi(url, ca_file=str(ca)).open()
 
     run(body)

@@ -18,6 +18,7 @@ from rpc.client.cli import build_request, main
 from rpc.errors import CALL_NOT_FOUND, INVALID_PARAMS
 from tests import api_fakes
 from tests.api_fakes import Api, Background
+from tests.certs import Authority
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -109,6 +110,20 @@ def test_token_is_sent_as_bearer(background: Background, capsys: pytest.CaptureF
     assert main([*argv, "-token", "wrong"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "401" in captured.err
+
+
+def test_wss_with_ca_file(background: Background, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    authority = Authority(tmp_path)
+    issued = authority.issue("api", ["127.0.0.1"])
+    server = background.serve(tls_cert=str(issued.cert), tls_key=str(issued.key))
+    argv = ["--url", server.url, "--method", "CallEnd", "--params", '{"callid": "sync"}']
+    assert server.url.startswith("wss://")
+    assert main([*argv, "--ca-file", str(authority.ca)]) == 0
+    assert kinds(lines(capsys.readouterr().out)) == ["result", "Ended"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "the service's certificate is not trusted" in captured.err and "--ca-file" in captured.err
 
 
 def test_handshake_refusals_and_bad_urls_exit_2(server: Api, capsys: pytest.CaptureFixture[str]) -> None:

@@ -412,6 +412,13 @@ def test_sections_validate_when_built_by_hand() -> None:
         SipConfig(listen=())
     with pytest.raises(ConfigError, match=r"^ws\.port: "):
         WsConfig(port=65536)
+    with pytest.raises(ConfigError, match=r"^ws\.tls_key: missing: ws\.tls_cert is set, and one needs the other$"):
+        WsConfig(tls_cert="api.pem")
+    with pytest.raises(ConfigError, match=r"^ws\.tls_cert: missing: ws\.tls_key is set"):
+        WsConfig(tls_key="api.key")
+    with pytest.raises(ConfigError, match=r"^ws\.tls_cert: must be a file name"):
+        WsConfig(tls_cert="", tls_key="api.key")
+    assert WsConfig(tls_cert="api.pem", tls_key="api.key").secure and not WsConfig().secure
     with pytest.raises(ConfigError, match=r"^credentials\[1\]\.realm: a second entry for realm 'r'$"):
         Config(credentials=(Credentials("a", "b", "r"), Credentials("c", "d", "r")))
     error = ConfigError("ws.port", "bad")
@@ -538,3 +545,43 @@ def test_docs_sample_file_loads(tmp_path: Path) -> None:
     assert blocks
     for block in blocks:
         load_config(["--config", write(tmp_path, block)])
+
+
+# --- SIP over TLS ---------------------------------------------------------------------------------------------
+
+
+def test_sip_tls_settings(tmp_path: Path) -> None:
+    config = load_config(["--sip-tls-listen", "127.0.0.1:5061", "--sip-tls-listen", "[::1]:5061",
+                          "--sip-tls-cert", "sip.pem", "--sip-tls-key", "sip.key", "--sip-tls-verify-server", "OFF",
+                          "--sip-tls-verify-client", "1"])
+    sip = config.sip
+    assert sip.tls_listen == (("127.0.0.1", 5061), ("::1", 5061))
+    assert (sip.tls_cert, sip.tls_key, sip.tls_ca) == ("sip.pem", "sip.key", None)
+    assert (sip.tls_verify_server, sip.tls_verify_client) == (False, True)
+    toml = load_config(["--config", write(tmp_path, '[sip]\ntls_verify_server = false\ntls_ca = "ca.pem"\n')]).sip
+    assert (toml.tls_verify_server, toml.tls_ca) == (False, "ca.pem")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--sip-tls-verify-server", "maybe"], "--sip-tls-verify-server: must be true or false (yes/no, on/off, 1/0), "
+                                           "got 'maybe'"),
+    (["--sip-tls-listen", "127.0.0.1:5061"], "sip.tls_cert: missing: a TLS listener (sip.tls_listen) needs a "
+                                             "certificate and key"),
+    (["--sip-tls-cert", "a.pem"], "sip.tls_key: missing: sip.tls_cert is set, and one needs the other"),
+    (["--sip-tls-listen", "127.0.0.1:5080", "--sip-tls-cert", "a", "--sip-tls-key", "b"],
+     "--sip-tls-listen: 127.0.0.1:5080 is also a TCP listen address: give TLS its own port"),
+    (["--sip-tls-listen", "127.0.0.1"], "--sip-tls-listen: no port in '127.0.0.1': expected HOST:PORT"),
+    (["--sip-tls-handshake-timeout", "0"], "--sip-tls-handshake-timeout: must be a positive number, got 0.0"),
+])
+def test_sip_tls_setting_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(argv)
+    assert str(error.value) == message
+
+
+def test_sip_tls_boolean_in_toml_must_be_a_boolean(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^sip\.tls_verify_client: must be a boolean, not a string$"):
+        load_config(["--config", write(tmp_path, '[sip]\ntls_verify_client = "yes"\n')])
+    assert load_config(["--sip-tls-listen", "127.0.0.1:5080",
+                        "--sip-transport", "udp", "--sip-tls-cert", "a", "--sip-tls-key", "b"]).sip.tls_listen == (
+        ("127.0.0.1", 5080),)

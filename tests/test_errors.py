@@ -26,6 +26,7 @@ from b2bua.errors import (
     RpcError,
     SessionError,
     SipError,
+    TlsFileError,
     TransactionError,
 )
 
@@ -37,6 +38,7 @@ HOME = ROOT / "b2bua" / "errors.py"
 TREE: dict[type[Exception], type[Exception]] = {
     CallApiError: Exception,
     ConfigError: CallApiError,
+    TlsFileError: CallApiError,
     SipError: CallApiError,
     ParseError: SipError,
     TransactionError: SipError,

@@ -59,7 +59,7 @@ def test_the_transaction_layer_is_a_core() -> None:
 
 
 @pytest.mark.parametrize(
-    "listen", [[], [("tls", "127.0.0.1", 0)], [("udp", "127.0.0.1", 70000)]], ids=["none", "tls", "port"]
+    "listen", [[], [("sctp", "127.0.0.1", 0)], [("udp", "127.0.0.1", 70000)]], ids=["none", "sctp", "port"]
 )
 def test_bad_listen_addresses_raise(listen: list[tuple[str, str, int]]) -> None:
     with pytest.raises(ValueError):
@@ -123,9 +123,9 @@ def test_udp_without_a_socket_of_the_family_is_a_transport_error(run: Run[None])
             target = Destination("udp", "::1", 5060)
             core.send(b"x", target)
             core.send(b"y", target)
-            core.send(b"z", Destination("tls", "127.0.0.1", 5061))
+            core.send(b"z", Destination("sctp", "127.0.0.1", 5061))
             shell.poke()
-            assert [d for d, _ in core.errors] == [target, Destination("tls", "127.0.0.1", 5061)]
+            assert [d for d, _ in core.errors] == [target, Destination("sctp", "127.0.0.1", 5061)]
 
     run(scenario)
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import socket
+import ssl
 import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from b2bua.errors import TlsFileError
 from b2bua.io.shell import SipShell
+from b2bua.io.tls import TlsSettings, client_context
 from b2bua.sip.address import Destination
+from tests.certs import Authority, Issued
 
 from . import shell_fakes
 from .shell_fakes import FakeCore, Run, echo, have_ipv6, sip, until
@@ -290,5 +299,200 @@ def test_a_connection_reset_before_accept_is_dropped_quietly(run: Run[None], cap
             await until(lambda: core.received, what="a message after the resets")
             writer.close()
         assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+
+    run(scenario)
+
+
+# -- TLS (RFC 3261 section 26): the same framing over ssl, certificates made by the test ---------------------------
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    authority = Authority(tmp_path)
+    return Pki(authority, authority.issue("sip", ["localhost", LOCAL]), tmp_path)
+
+
+@dataclass(frozen=True)
+class Pki:
+    authority: Authority
+    server: Issued
+    folder: Path
+
+    def settings(self, **kwargs: Any) -> TlsSettings:
+        options: dict[str, Any] = {"cert": str(self.server.cert), "key": str(self.server.key),
+                                   "ca": str(self.authority.ca), **kwargs}
+        return TlsSettings(**options)
+
+    def client(self, **kwargs: Any) -> ssl.SSLContext:
+        return client_context(ca=str(self.authority.ca), **kwargs)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def tls_connect(shell: SipShell, pki: Pki, index: int = 0, **kwargs: Any,
+                      ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
+    bound = shell.bound[index]
+    reader, writer = await asyncio.open_connection(bound.host, bound.port, ssl=pki.client(**kwargs),
+                                                   server_hostname="localhost")
+    return reader, writer, int(writer.get_extra_info("sockname")[1])
+
+
+def test_tls_listener_frames_and_answers_on_the_same_connection(run: Run[None], pki: Pki) -> None:
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("tls", LOCAL, 0)], tls=pki.settings()) as shell:
+            assert shell.bound[0].transport == "tls"
+            reader, writer, port = await tls_connect(shell, pki)
+            writer.write(sip(1) + sip(2)[:20])
+            await writer.drain()
+            writer.write(sip(2)[20:])
+            assert await asyncio.wait_for(reader.readexactly(2 * len(sip(1)) + 6), 3) == b"re:" + sip(1) + b"re:" + \
+                sip(2)
+            assert {source for _, source, _ in core.received} == {Destination("tls", LOCAL, port)}
+            core.send(b"later", Destination("tls", LOCAL, port))
+            shell.poke()
+            assert await asyncio.wait_for(reader.readexactly(5), 3) == b"later"
+            assert shell.connections == 1 and core.errors == []
+            writer.close()
+
+    run(scenario)
+
+
+def test_tls_outgoing_verifies_the_name_and_reuses_the_connection(run: Run[None], pki: Pki) -> None:
+    async def scenario() -> None:
+        server_core = FakeCore(echo)
+        core = FakeCore()
+        async with SipShell(server_core, [("tls", LOCAL, 0)], tls=pki.settings()) as server, \
+                SipShell(core, [("udp", LOCAL, 0)], tls=TlsSettings(ca=str(pki.authority.ca))) as shell:
+            port = server.bound[0].port
+            for n in (1, 2):
+                core.send(sip(n), Destination("tls", "localhost", port))
+                shell.poke()
+            await until(lambda: len(core.received) == 2, what="both echoes")
+            assert [data for data, _, _ in core.received] == [b"re:" + sip(1), b"re:" + sip(2)]
+            assert len(server_core.received) == 2 and len({s for _, s, _ in server_core.received}) == 1
+            assert shell.connections == 1 and core.errors == []
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(("name", "trusted", "reason"), [
+    ("wrong.example.com", True, "Hostname mismatch"),
+    ("localhost", False, "unable to get local issuer certificate"),
+])
+def test_tls_outgoing_to_a_wrong_name_or_untrusted_ca_is_a_transport_error(
+        run: Run[None], pki: Pki, caplog: pytest.LogCaptureFixture, name: str, trusted: bool, reason: str) -> None:
+    stranger = Authority(pki.folder / "stranger", "stranger")
+
+    async def scenario() -> None:
+        core = FakeCore()
+        ca = pki.authority.ca if trusted else stranger.ca
+        async with SipShell(FakeCore(), [("tls", LOCAL, 0)], tls=pki.settings()) as server, \
+                SipShell(core, [("udp", LOCAL, 0)], tls=TlsSettings(ca=str(ca))) as shell:
+            resolver_ip = LOCAL
+            target = Destination("tls", name, server.bound[0].port)
+            shell._literals[name] = (socket.AF_INET, resolver_ip)  # the name, pinned to loopback for the test
+            core.send(sip(1), target)
+            shell.poke()
+            await until(lambda: core.errors, what="the transport error")
+            assert [d for d, _ in core.errors] == [target]
+            assert shell.connections == 0 and server.connections == 0
+
+    with caplog.at_level(logging.INFO, logger="call_api.io"):
+        run(scenario)
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert any(f"TLS to tls:{LOCAL}:" in line and f"(as {name}) refused: certificate not trusted" in line and
+               reason in line for line in lines), lines
+
+
+def test_tls_verification_off_accepts_any_certificate(run: Run[None], pki: Pki, caplog: pytest.LogCaptureFixture,
+                                                       ) -> None:
+    async def scenario() -> None:
+        core = FakeCore()
+        server_core = FakeCore()
+        async with SipShell(server_core, [("tls", LOCAL, 0)], tls=pki.settings()) as server, \
+                SipShell(core, [("udp", LOCAL, 0)], tls=TlsSettings(verify_server=False)) as shell:
+            core.send(sip(1), Destination("tls", LOCAL, server.bound[0].port))
+            shell.poke()
+            await until(lambda: server_core.received, what="the message")
+            assert core.errors == []
+
+    with caplog.at_level(logging.WARNING, logger="call_api.io"):
+        run(scenario)
+    assert any("server certificates are NOT verified" in r.getMessage() for r in caplog.records)
+
+
+def test_tls_client_certificates_when_asked_for(run: Run[None], pki: Pki, caplog: pytest.LogCaptureFixture) -> None:
+    phone = pki.authority.issue("phone", ["phone.example.com"])
+
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("tls", LOCAL, 0)], tls=pki.settings(verify_client=True)) as shell:
+            reader, writer, _ = await tls_connect(shell, pki, cert=str(phone.cert), key=str(phone.key))
+            writer.write(sip(1))
+            assert await asyncio.wait_for(reader.readexactly(len(sip(1)) + 3), 3) == b"re:" + sip(1)
+            writer.close()
+            with contextlib.suppress(ssl.SSLError, ConnectionError, asyncio.IncompleteReadError):
+                reader, writer, _ = await tls_connect(shell, pki)
+                writer.write(sip(2))
+                assert await asyncio.wait_for(reader.read(), 3) == b""
+            await until(lambda: any("TLS handshake with" in r.getMessage() for r in caplog.records),
+                        what="the log line")
+            assert len(core.received) == 1
+
+    with caplog.at_level(logging.INFO, logger="call_api.io"):
+        run(scenario)
+
+
+def test_bad_tls_clients_are_refused_with_a_log_line_and_leak_nothing(
+        run: Run[None], pki: Pki, caplog: pytest.LogCaptureFixture) -> None:
+    """Plain text on the TLS port, a client that stalls mid-handshake, one that hangs up at once: each refused
+    with one log line, none disturbing a good client, no descriptor left open after a few hundred."""
+
+    async def scenario() -> None:
+        core = FakeCore(echo)
+        async with SipShell(core, [("tls", LOCAL, 0)], tls=pki.settings(handshake_timeout=0.3)) as shell:
+            port = shell.bound[0].port
+            good_reader, good_writer, _ = await tls_connect(shell, pki)
+            baseline = open_fds()
+            for round_ in range(10):
+                plain = [await asyncio.open_connection(LOCAL, port) for _ in range(20)]
+                for _, writer in plain:
+                    writer.write(sip(round_))
+                stalled = [await asyncio.open_connection(LOCAL, port) for _ in range(5)]
+                for _, writer in stalled:
+                    writer.write(b"\x16\x03\x01\x00")  # the first bytes of a ClientHello, then nothing
+                for reader, _ in plain + stalled:
+                    assert await asyncio.wait_for(reader.read(), 5) is not None
+                for _, writer in plain + stalled:
+                    writer.close()
+                good_writer.write(sip(100 + round_))
+                assert await asyncio.wait_for(good_reader.readexactly(len(sip(100 + round_)) + 3), 3) == \
+                    b"re:" + sip(100 + round_)
+            await until(lambda: shell.connections == 1 and open_fds() <= baseline, timeout=5, what="descriptors")
+            assert [data for data, _, _ in core.received] == [sip(100 + n) for n in range(10)]
+            good_writer.close()
+
+    with caplog.at_level(logging.INFO, logger="call_api.io"):
+        run(scenario)
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TLS handshake with tls:")]
+    assert len(refused) == 250, len(refused)
+    assert sum("no handshake within 0.3 s" in line for line in refused) == 50, refused[:3]
+    assert sum("the peer does not speak TLS (WRONG_VERSION_NUMBER): plain text on the TLS port?" in line
+               for line in refused) == 200, refused[:3]
+    assert all(" refused: " in line for line in refused)
+
+
+def test_tls_listener_without_a_certificate_cannot_start(run: Run[None], pki: Pki) -> None:
+    async def scenario() -> None:
+        shell = SipShell(FakeCore(), [("tls", LOCAL, 0)])
+        with pytest.raises(TlsFileError, match="a TLS listener needs a certificate"):
+            await shell.start()
+        assert not shell.running
+        missing = SipShell(FakeCore(), [("tls", LOCAL, 0)], tls=TlsSettings(cert=str(pki.folder / "x"), key="y"))
+        with pytest.raises(OSError, match="no such file"):
+            await missing.start()
 
     run(scenario)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
+import pytest
+
+from b2bua.errors import SipError
 from b2bua.sip.address import Destination
 from b2bua.sip.auth import Credentials
 from b2bua.sip.message import Request, Response
 from b2bua.sip.parser import parse_message
 from b2bua.sip.session import Session, SessionState
-from b2bua.sip.ua import UaSettings
+from b2bua.sip.timers import TimerSettings
+from b2bua.sip.ua import UaSettings, UserAgent, destination_for
 from b2bua.sip.ua_events import (
     CallAcked,
     CallAnswered,
@@ -22,8 +27,9 @@ from b2bua.sip.ua_events import (
     IncomingCall,
     UaEvent,
 )
+from b2bua.sip.uri import parse_sip_uri
 
-from .sipnet import Network, Node
+from .sipnet import CountingIds, Network, Node
 
 SDP = b"v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
 
@@ -329,3 +335,114 @@ def test_cancelled_timers_are_swept_from_the_heap_and_the_rest_still_fire() -> N
     assert len(ua._heap) < 2000  # swept as it grew
     ua.handle_timer(10_000.0)
     assert fired == list(range(0, 5000, 10))
+
+
+# -- SIP over TLS and sips: (RFC 3261 section 26, RFC 5630) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("uri", "secure", "expected"), [
+    ("sip:bob@example.com", False, Destination("udp", "example.com", 5060)),
+    ("sip:bob@example.com;transport=tls", False, Destination("tls", "example.com", 5061)),
+    ("sip:bob@example.com:5071;transport=TLS", False, Destination("tls", "example.com", 5071)),
+    ("sips:bob@example.com", False, Destination("tls", "example.com", 5061)),
+    ("sips:bob@example.com;transport=tcp", False, Destination("tls", "example.com", 5061)),
+    ("sips:bob@[::1]:5062", False, Destination("tls", "::1", 5062)),
+    ("sip:proxy.example.com;lr", True, Destination("tls", "proxy.example.com", 5061)),
+    ("sip:proxy.example.com:5070;transport=tcp;lr", True, Destination("tls", "proxy.example.com", 5070)),
+    ("sip:proxy.example.com;maddr=10.0.0.1;transport=tls", False, Destination("tls", "10.0.0.1", 5061)),
+])
+def test_destination_for_picks_tls_and_never_downgrades_a_sips_request(uri: str, secure: bool,
+                                                                        expected: Destination) -> None:
+    assert destination_for(uri, secure=secure) == expected
+
+
+@pytest.mark.parametrize(("uri", "secure", "message"), [
+    ("sips:bob@example.com;transport=udp", False, "a sips: request cannot go over UDP"),
+    ("sip:proxy.example.com;transport=udp;lr", True, "a sips: request cannot go over UDP"),
+    ("sip:bob@example.com;transport=sctp", False, "unsupported transport 'sctp'"),
+    ("tel:+15551234", False, "without an outbound proxy"),
+])
+def test_destination_for_refuses_what_it_cannot_reach(uri: str, secure: bool, message: str) -> None:
+    with pytest.raises(SipError, match=message):
+        destination_for(uri, secure=secure)
+
+
+def tls_ua(**settings: Any) -> UserAgent:
+    return UserAgent(CountingIds("svc"), UaSettings(host="10.0.0.5", port=5080, tls_port=5081, **settings),
+                     TimerSettings())
+
+
+def test_a_sips_request_goes_over_tls_with_a_tls_via_and_a_sips_contact() -> None:
+    ua = tls_ua(outbound_proxy=parse_sip_uri("sip:proxy.example.com;lr"))
+    request, destination = ua.new_request("INVITE", "sips:bob@example.com", from_addr="<sips:svc@example.com>",
+                                          to_addr="<sips:bob@example.com>")
+    assert destination == Destination("tls", "proxy.example.com", 5061)
+    assert request.headers.get("Via", "").startswith("SIP/2.0/TLS 10.0.0.5:5081;branch=")
+    assert request.headers.get("Contact") == "<sips:call-api@10.0.0.5:5081>"
+    assert request.uri == "sips:bob@example.com"
+
+
+def test_a_sip_request_over_tls_gets_a_transport_tls_contact() -> None:
+    ua = tls_ua(outbound_proxy=parse_sip_uri("sip:proxy.example.com;transport=tls;lr"))
+    request, destination = ua.new_request("INVITE", "sip:bob@example.com", from_addr="<sip:svc@example.com>",
+                                          to_addr="<sip:bob@example.com>")
+    assert destination == Destination("tls", "proxy.example.com", 5061)
+    assert request.headers.get("Via", "").startswith("SIP/2.0/TLS 10.0.0.5:5081;")
+    assert request.headers.get("Contact") == "<sip:call-api@10.0.0.5:5081;transport=tls>"
+
+
+def test_without_a_tls_listener_the_via_names_the_main_port() -> None:
+    ua = UserAgent(CountingIds("svc"), UaSettings(host="10.0.0.5", port=5080), TimerSettings())
+    assert ua.port_for("tls") == 5080 and ua.port_for("udp") == 5080
+    assert ua.contact_for("tls", True) == "<sips:call-api@10.0.0.5:5080>"
+    assert ua.contact_for("tcp") == "<sip:call-api@10.0.0.5:5080;transport=tcp>"
+    assert ua.contact_for("udp", True) == "<sip:call-api@10.0.0.5:5080>"
+
+
+def test_a_sips_call_over_tls_makes_secure_dialogs_on_both_sides() -> None:
+    net = Network()
+    alice = net.add("alice", "127.0.0.2", UaSettings(tls_port=5061))
+    bob = net.add("bob", "127.0.0.3", UaSettings(tls_port=5061))
+    a = alice.ua.invite("sips:bob@127.0.0.3", net.now, from_addr="<sips:alice@127.0.0.2>",
+                        to_addr="<sips:bob@127.0.0.3>", body=SDP)
+    net.run()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    b = incoming.session
+    invite = bob.inbox[0]
+    assert isinstance(invite, Request)
+    assert invite.headers.get("Via", "").startswith("SIP/2.0/TLS 127.0.0.2:5061;")
+    assert invite.headers.get("Contact") == "<sips:call-api@127.0.0.2:5061>"
+    b.respond(200, net.now, body=SDP)
+    net.run()
+    ok = [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0]
+    assert ok.headers.get("Contact") == "<sips:call-api@127.0.0.3:5061>"
+    assert a.dialog is not None and b.dialog is not None
+    assert a.dialog.secure and b.dialog.secure
+    a.end(net.now)
+    net.run()
+    bye = [m for m in bob.inbox if isinstance(m, Request) and m.method == "BYE"][0]
+    assert bye.uri == "sips:call-api@127.0.0.3:5061"
+    assert bye.headers.get("Via", "").startswith("SIP/2.0/TLS 127.0.0.2:5061;")
+    assert [name for _, _, name, m in net.log if isinstance(m, Request) and m.method == "BYE"] == ["bob"]
+    assert a.state is SessionState.ENDED and b.state is SessionState.ENDED
+
+
+def test_a_sip_call_over_tls_is_not_secure_but_stays_on_tls() -> None:
+    net = Network()
+    alice = net.add("alice", "127.0.0.2", UaSettings(tls_port=5061))
+    bob = net.add("bob", "127.0.0.3", UaSettings(tls_port=5061))
+    a = alice.ua.invite("sip:bob@127.0.0.3;transport=tls", net.now, from_addr="<sip:alice@127.0.0.2>",
+                        to_addr="<sip:bob@127.0.0.3>", body=SDP)
+    net.run()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    incoming.session.respond(200, net.now, body=SDP)
+    net.run()
+    ok = [m for m in alice.inbox if isinstance(m, Response) and m.status == 200][0]
+    assert ok.headers.get("Contact") == "<sip:call-api@127.0.0.3:5061;transport=tls>"
+    assert a.dialog is not None and not a.dialog.secure
+    a.end(net.now)
+    net.run()
+    bye = [m for m in bob.inbox if isinstance(m, Request) and m.method == "BYE"][0]
+    assert bye.headers.get("Via", "").startswith("SIP/2.0/TLS 127.0.0.2:5061;")

@@ -20,6 +20,7 @@ from ..sip.ua import UserAgent
 from ..sip.ua_events import UaEvent
 from .loop import loop_name
 from .shell import ListenAddress, SipShell
+from .tls import TlsSettings
 
 logger = logging.getLogger("call_api")
 
@@ -79,20 +80,20 @@ class Service:
     """The SIP side of the service: ``await start()``, ``await stop()``.
 
     ``listen`` is every (transport, host, port) to open; ``advertised_host``, when given, is written in Via
-    and Contact instead of the first bound host. ``max_message_size`` and ``tcp_idle_timeout`` go to the
+    and Contact instead of the first bound host. ``max_message_size``, ``tcp_idle_timeout`` and ``tls`` go to the
     shell (the UA's parser takes its own limits). With ``overload`` the shell measures its backlog and,
     while it is overloaded, the UA's transaction layer answers new INVITEs 503 (b2bua.sip.overload)."""
 
     def __init__(self, ua: UserAgent, app: Application, listen: Sequence[ListenAddress], *,
                  advertised_host: str | None, max_message_size: int, tcp_idle_timeout: float,
-                 overload: OverloadSettings | None = None) -> None:
+                 overload: OverloadSettings | None = None, tls: TlsSettings | None = None) -> None:
         self.ua = ua
         self.advertised_host = advertised_host
         self.core = ServiceCore(ua, app)
         self.overload = overload
         self.shell = SipShell(self.core, listen, max_message_size=max_message_size,
                               tcp_idle_timeout=tcp_idle_timeout, overload=overload,
-                              on_admit=self.admit)
+                              on_admit=self.admit, tls=tls)
         if overload is not None:
             ua.layer.shed_retry_after = overload.retry_after
 
@@ -112,7 +113,8 @@ class Service:
         await self.shell.start()
         first = self.shell.bound[0]
         host = self.advertised_host or first.host
-        self.ua.settings = dataclasses.replace(self.ua.settings, host=host, port=first.port)
+        tls = next((d.port for d in self.shell.bound if d.transport == "tls"), None)
+        self.ua.settings = dataclasses.replace(self.ua.settings, host=host, port=first.port, tls_port=tls)
         addresses = " ".join(str(d) for d in self.shell.bound)
         proxy = self.ua.settings.outbound_proxy or "none"
         logger.info("call-api ready: SIP %s, outbound proxy %s, loop %s", addresses, proxy, loop_name())

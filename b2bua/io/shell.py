@@ -22,16 +22,17 @@ from .loop import loop_name
 from .metrics import LAG_SECONDS, Buckets
 from .resolver import Address, Resolver, pick
 from .tcp import TcpConnections
+from .tls import TlsSettings
 from .udp import UdpEndpoint, UdpSockets
 
 __all__ = ["ListenAddress", "SipCore", "SipShell"]
 
 logger = logging.getLogger("call_api.io")
 
-#: Where to listen: (``"udp"`` or ``"tcp"``, host, port); port 0 picks a free port.
+#: Where to listen: (``"udp"``, ``"tcp"`` or ``"tls"``, host, port); port 0 picks a free port.
 ListenAddress = tuple[str, str, int]
 
-_TRANSPORTS = {"udp": socket.SOCK_DGRAM, "tcp": socket.SOCK_STREAM}
+_TRANSPORTS = {"udp": socket.SOCK_DGRAM, "tcp": socket.SOCK_STREAM, "tls": socket.SOCK_STREAM}
 _IP_FAMILIES = frozenset({int(socket.AF_INET), int(socket.AF_INET6)})
 #: A loop with millisecond timers (uvloop) may wake this much early: a deadline that close counts as due.
 _EARLY = 0.001
@@ -59,7 +60,7 @@ class SipCore(Protocol):
 
 
 class SipShell:
-    """Listens on UDP and TCP addresses and moves bytes between them and ``core``.
+    """Listens on UDP, TCP and TLS addresses and moves bytes between them and ``core``.
 
     Use as ``async with SipShell(core, [("udp", "127.0.0.1", 5060)]) as shell: ...`` or call
     :meth:`start` and :meth:`stop`. Call :meth:`poke` after calling the core directly, and pass it
@@ -79,6 +80,7 @@ class SipShell:
         backlog: int = 1024,
         overload: OverloadSettings | None = None,
         on_admit: Callable[[float], None] | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
         """``max_message_size`` bounds a message framed from TCP (larger ones close the connection);
         ``tcp_idle_timeout`` closes a connection after that many seconds without traffic either way;
@@ -89,14 +91,17 @@ class SipShell:
         the monitor's probe to its first UDP socket on the same loop timer as the core's, hands the echo
         back, logs every change of state and calls ``on_admit`` with the share of new calls to admit
         whenever it changes (the service hands it to the transaction layer, which answers the others
-        503). Without a UDP socket there is no probe."""
+        503). Without a UDP socket there is no probe.
+
+        ``tls`` gives the certificate a ``"tls"`` listen address presents and what outgoing TLS connections
+        verify (without it: no TLS listener, and servers verified against the system's CAs)."""
         self._core = core
         self._listen: list[ListenAddress] = []
         for item in listen:
             transport, host, port = (item.transport, item.host, item.port) if isinstance(item, Destination) else item
             transport = transport.lower()
             if transport not in _TRANSPORTS:
-                raise ValueError(f"cannot listen on {transport!r}: expected udp or tcp")
+                raise ValueError(f"cannot listen on {transport!r}: expected udp, tcp or tls")
             if not 0 <= port <= 65535:
                 raise ValueError(f"bad port {port}")
             self._listen.append((transport, host, port))
@@ -125,6 +130,8 @@ class SipShell:
         self._monitor: OverloadMonitor | None = None
         self._probe_to: tuple[str, int] = ("", 0)
         self._failed: list[Destination] = []
+        self._tls_settings = tls or TlsSettings()
+        self._tls: TcpConnections | None = None
         self._udp = UdpSockets()
         self._udp_senders = self._udp.senders
         self._udp_families: frozenset[int] = frozenset()
@@ -175,8 +182,13 @@ class SipShell:
 
     @property
     def connections(self) -> int:
-        """Open or opening TCP connections."""
-        return len(self._tcp.all) if self._tcp is not None else 0
+        """Open or opening TCP and TLS connections."""
+        return sum(len(pool.all) for pool in (self._tcp, self._tls) if pool is not None)
+
+    @property
+    def tls(self) -> TlsSettings:
+        """What TLS listeners present and outgoing TLS connections verify."""
+        return self._tls_settings
 
     def time(self) -> float:
         """The clock the core is given as ``now`` (the loop's)."""
@@ -194,6 +206,12 @@ class SipShell:
         core = self._core
         self._tcp = TcpConnections(loop, core.receive, self._flush, self._fail, max_size=self._max_size,
                                    idle_timeout=self._idle_timeout, connect_timeout=self._connect_timeout)
+        tls = self._tls_settings
+        server_ssl, client_ssl = tls.contexts(listening=any(t == "tls" for t, _, _ in self._listen))
+        self._tls = TcpConnections(loop, core.receive, self._flush, self._fail, max_size=self._max_size,
+                                   idle_timeout=self._idle_timeout, connect_timeout=self._connect_timeout,
+                                   name="tls", server_ssl=server_ssl, client_ssl=client_ssl,
+                                   handshake_timeout=tls.handshake_timeout)
         self._running = True
         families: set[int] = set()
         sources: dict[Any, Destination] = {}
@@ -209,6 +227,8 @@ class SipShell:
                         _, endpoint = await loop.create_datagram_endpoint(
                             partial(UdpEndpoint, core.receive, loop.time, self._flush, sources), sock=sock)
                         self._udp.add(int(family), endpoint)
+                    elif transport == "tls":
+                        self._tls.listen_tls(sock, self._backlog)
                     else:
                         server = await loop.create_server(self._tcp.accept, sock=sock, backlog=self._backlog)
                         self._tcp.servers.append(server)
@@ -223,6 +243,7 @@ class SipShell:
         self._udp_families = frozenset(self._udp_senders)
         self._families = frozenset(families)
         self._tcp.start_sweeping()
+        self._tls.start_sweeping()
         self._watch_overload(loop)
         logger.info("SIP listening on %s (%s loop)", ", ".join(map(str, self.bound)), loop_name(loop))
         self._flush()
@@ -242,8 +263,9 @@ class SipShell:
         self._waiting.clear()
         self._failed.clear()
         self._udp.close()
-        if self._tcp is not None:
-            await self._tcp.close()
+        for pool in (self._tcp, self._tls):
+            if pool is not None:
+                await pool.close()
         await asyncio.sleep(0)  # transports close their sockets on the next loop iteration
         self.bound.clear()
 
@@ -412,6 +434,9 @@ class SipShell:
         elif transport == "tcp":
             assert self._tcp is not None
             self._tcp.send(data, destination, ip, destination.port)
+        elif transport == "tls":
+            assert self._tls is not None
+            self._tls.send(data, destination, ip, destination.port)
         else:
             logger.warning("cannot send to %s: transport not supported", destination)
             self._failed.append(destination)

@@ -1,9 +1,17 @@
-"""TCP: accepted and outgoing connections, indexed by the peer's (IP, port) (RFC 3261 section 18).
+"""TCP and TLS: accepted and outgoing connections, indexed by the peer's (IP, port) (RFC 3261 section 18).
 
 A response goes back over the connection its request came on (section 18.2.2) and a request to a peer
 reuses any open connection to it, whichever side opened it. Each connection frames its stream with
 :class:`~b2bua.io.framing.StreamFramer`, answers keep-alive pings (RFC 5626 section 4.4.1), and is
 closed on a framing error or after ``idle_timeout`` seconds without traffic.
+
+TLS (RFC 3261 section 26.2, RFC 5630) is the same framing over an ``ssl`` transport: one pool per
+transport name, the TLS pool holding the contexts. An outgoing connection verifies the server's certificate
+for the host the URI named (RFC 5922 section 7), before any address lookup. The TLS listener accepts with
+``loop.sock_accept`` and hands each socket to ``loop.connect_accepted_socket(ssl=...)`` under a handshake
+timeout, which raises when the handshake fails: a client speaking plain text, presenting a certificate not
+trusted (when client certificates are asked for) or stalling mid-handshake is refused with one log line naming
+it and the reason, on uvloop and asyncio alike (``create_server(ssl=...)`` drops these silently on both).
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import ssl
 from collections.abc import Callable
 from typing import cast
 
@@ -37,7 +47,7 @@ class TcpConnection(asyncio.Protocol):
         self._pool = pool
         #: (IP, port) of the other side; for an accepted connection known once it is made.
         self.peer = peer
-        self.source = Destination("tcp", peer[0], peer[1]) if peer is not None else None
+        self.source = Destination(pool.name, peer[0], peer[1]) if peer is not None else None
         self.framer = StreamFramer(pool.max_size)
         self.transport: asyncio.Transport | None = None
         #: What was sent while connecting, with where it was meant to go (for the transport error).
@@ -64,7 +74,7 @@ class TcpConnection(asyncio.Protocol):
                 transport.abort()
                 return
             self.peer = (str(name[0]), int(name[1]))
-            self.source = Destination("tcp", self.peer[0], self.peer[1])
+            self.source = Destination(pool.name, self.peer[0], self.peer[1])
             pool.accepted(self)
         if self.pending:
             transport.write(b"".join(data for data, _ in self.pending))
@@ -90,7 +100,7 @@ class TcpConnection(asyncio.Protocol):
                     logger.exception("the core failed on a message from %s", source)
             pool.flush()
         if framer.error is not None:
-            logger.info("closing TCP connection with %s: %s", self.source, framer.error.reason)
+            logger.info("closing connection with %s: %s", self.source, framer.error.reason)
             self.close()
 
     def eof_received(self) -> bool | None:
@@ -101,8 +111,8 @@ class TcpConnection(asyncio.Protocol):
         self.transport = None
         self._detach()
         self._pool.lost(self)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("TCP connection with %s closed%s", self.source, f": {exc}" if exc else "")
+        if self.source is not None and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("connection with %s closed%s", self.source, f": {exc}" if exc else "")
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -139,14 +149,27 @@ class TcpConnection(asyncio.Protocol):
 
 
 class TcpConnections:
-    """Every TCP connection of the shell: the listening servers, the index by peer and the idle sweep."""
+    """Every connection of one stream transport (``"tcp"`` or ``"tls"``, :attr:`name`) of the shell: the
+    listening servers, the index by peer and the idle sweep. ``server_ssl`` and ``client_ssl`` make it TLS:
+    accepted connections get a handshake within ``handshake_timeout`` seconds, outgoing ones verify the server
+    as ``client_ssl`` says."""
 
-    __slots__ = ("_connect_timeout", "_failed", "_idle_timeout", "_loop", "_sweeper", "all", "by_peer", "clock",
-                 "flush", "max_size", "receive", "servers")
+    __slots__ = ("_connect_timeout", "_failed", "_handshake_timeout", "_handshakes", "_idle_timeout", "_listeners",
+                 "_loop", "_sweeper", "all", "by_peer", "client_ssl", "clock", "flush", "max_size", "name", "receive",
+                 "server_ssl", "servers")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, receive: Receive, flush: Callable[[], None],
                  failed: Callable[[list[Destination]], None], *, max_size: int, idle_timeout: float,
-                 connect_timeout: float) -> None:
+                 connect_timeout: float, name: str = "tcp", server_ssl: ssl.SSLContext | None = None,
+                 client_ssl: ssl.SSLContext | None = None, handshake_timeout: float = 10.0) -> None:
+        self.name = name
+        self.server_ssl = server_ssl
+        self.client_ssl = client_ssl
+        self._handshake_timeout = handshake_timeout
+        #: TLS handshakes of accepted connections in progress.
+        self._handshakes: set[asyncio.Task[None]] = set()
+        #: The TLS listening sockets and their accept loops.
+        self._listeners: list[tuple[socket.socket, asyncio.Task[None]]] = []
         self._loop = loop
         self.clock = loop.time
         self.receive = receive
@@ -163,8 +186,42 @@ class TcpConnections:
         self._sweeper: asyncio.TimerHandle | None = None
 
     def accept(self) -> TcpConnection:
-        """The protocol factory of the listening servers."""
+        """The protocol factory of the TCP listening servers."""
         return TcpConnection(self, None)
+
+    def listen_tls(self, sock: socket.socket, backlog: int) -> None:
+        """Serve TLS on the bound socket ``sock``: accept, then a handshake per connection (:meth:`_handshake`)."""
+        sock.listen(backlog)
+        task = self._loop.create_task(self._accept_loop(sock))
+        self._listeners.append((sock, task))
+
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        loop = self._loop
+        while True:
+            try:
+                client, address = await loop.sock_accept(sock)
+            except OSError as exc:
+                # Out of descriptors (EMFILE) and the like: say so, let some close, and go on accepting.
+                logger.warning("TLS listener %s cannot accept: %s", sock.getsockname()[:2], exc)
+                await asyncio.sleep(0.1)
+                continue
+            peer = Destination(self.name, str(address[0]), int(address[1]))
+            task = loop.create_task(self._handshake(client, peer))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, client: socket.socket, peer: Destination) -> None:
+        assert self.server_ssl is not None
+        conn = TcpConnection(self, None)
+        try:
+            await self._loop.connect_accepted_socket(lambda: conn, client, ssl=self.server_ssl,
+                                                     ssl_handshake_timeout=self._handshake_timeout)
+        except asyncio.CancelledError:
+            client.close()
+            raise
+        except Exception as exc:
+            client.close()
+            logger.info("TLS handshake with %s refused: %s", peer, _tls_reason(exc, self._handshake_timeout))
 
     def accepted(self, conn: TcpConnection) -> None:
         assert conn.peer is not None
@@ -174,30 +231,40 @@ class TcpConnections:
             logger.debug("TCP connection from %s accepted", conn.source)
 
     def send(self, data: bytes, destination: Destination, ip: str, port: int) -> None:
-        """Send over the open connection to (``ip``, ``port``), or open one."""
+        """Send over the open connection to (``ip``, ``port``), or open one (over TLS, verifying the server's
+        certificate for ``destination.host``, the name before resolution)."""
         conn = self.by_peer.get((ip, port))
         if conn is None:
-            conn = self._open((ip, port))
+            conn = self._open((ip, port), destination.host)
         conn.send(data, destination)
 
-    def _open(self, peer: Peer) -> TcpConnection:
+    def _open(self, peer: Peer, hostname: str) -> TcpConnection:
         conn = TcpConnection(self, peer)
         self.by_peer[peer] = conn
         self.all.add(conn)
-        conn.task = self._loop.create_task(self._connect(conn, peer))
+        conn.task = self._loop.create_task(self._connect(conn, peer, hostname))
         return conn
 
-    async def _connect(self, conn: TcpConnection, peer: Peer) -> None:
+    async def _connect(self, conn: TcpConnection, peer: Peer, hostname: str) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("connecting to %s", conn.source)
         try:
             async with asyncio.timeout(self._connect_timeout):
-                await self._loop.create_connection(lambda: conn, peer[0], peer[1])
+                if self.client_ssl is None:
+                    await self._loop.create_connection(lambda: conn, peer[0], peer[1])
+                else:
+                    await self._loop.create_connection(lambda: conn, peer[0], peer[1], ssl=self.client_ssl,
+                                                       server_hostname=hostname,
+                                                       ssl_handshake_timeout=self._handshake_timeout)
         except asyncio.CancelledError:
             self._drop(conn)
             raise
         except Exception as exc:
-            logger.info("cannot connect to %s: %s", conn.source, exc or type(exc).__name__)
+            if self.client_ssl is not None and isinstance(exc, ssl.SSLError | ConnectionAbortedError):
+                logger.warning("TLS to %s (as %s) refused: %s", conn.source, hostname,
+                               _tls_reason(exc, self._handshake_timeout))
+            else:
+                logger.info("cannot connect to %s: %s", conn.source, exc or type(exc).__name__)
             self._drop(conn)
             failed = list(dict.fromkeys(destination for _, destination in conn.pending))
             conn.pending.clear()
@@ -243,7 +310,12 @@ class TcpConnections:
             self._sweeper = None
         for server in self.servers:
             server.close()
-        tasks = [conn.task for conn in self.all if conn.task is not None]
+        for sock, accepting in self._listeners:
+            accepting.cancel()
+            sock.close()
+        tasks = [conn.task for conn in self.all if conn.task is not None] + list(self._handshakes)
+        tasks += [accepting for _, accepting in self._listeners]
+        self._listeners.clear()
         for task in tasks:
             task.cancel()
         if tasks:
@@ -262,3 +334,21 @@ class TcpConnections:
         self.servers.clear()
         self.all.clear()
         self.by_peer.clear()
+
+
+#: OpenSSL's reasons when the first bytes are not a TLS record: plain SIP, HTTP, or anything else.
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "UNKNOWN_PROTOCOL",
+                      "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"})
+
+
+def _tls_reason(exc: BaseException, timeout: float) -> str:
+    """Why a handshake failed, for the log line: the certificate check's own words when that was it."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason in _NOT_TLS:
+            return f"the peer does not speak TLS ({exc.reason}): plain text on the TLS port?"
+        return str(exc.reason or exc)
+    if isinstance(exc, ConnectionAbortedError | TimeoutError):
+        return f"no handshake within {timeout:g} s"
+    return str(exc) or type(exc).__name__

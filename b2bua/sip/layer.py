@@ -566,11 +566,15 @@ def response_destination(via: Via, source: Destination) -> Destination:
 
     A request that came over a connection is answered over it. Otherwise the top Via decides: a
     reliable sent-protocol (TCP) means a connection to ``received`` (else the sent-by host) at the
-    sent-by port (5060 by default); over UDP, ``maddr`` first, then ``received`` at ``rport`` or the
-    sent-by port. Transports the service does not speak (SCTP, TLS, ...) are answered over UDP.
+    sent-by port (5060 by default); TLS means a TLS connection to the sent-by host itself at its port
+    (5061 by default), the name its certificate is checked against (RFC 3261 section 26.3.2.1, RFC 5922);
+    over UDP, ``maddr`` first, then ``received`` at ``rport`` or the sent-by port. Transports the service
+    does not speak (SCTP, ...) are answered over UDP.
     """
     if source.reliable:
         return source
+    if via.transport == "TLS":
+        return Destination("tls", via.host.strip("[]"), via.port or 5061)
     host = via.received or via.host
     if host.startswith("["):
         host = host[1:-1]

@@ -185,7 +185,7 @@ class Session:
             raise SessionError("the INVITE already has a final response")
         response = self._response(self.invite, status, reason, body, content_type, headers)
         if 100 < status < 300 and self.dialog is None:
-            self.dialog = Dialog.from_uas(self.invite, self.local_tag, self.host.contact_for(tx.source.transport))
+            self.dialog = Dialog.from_uas(self.invite, self.local_tag, self._contact(), tls=self._tls())
             self.host.dialog_added(self)
         if status >= 200:
             self._final_sent = True
@@ -228,7 +228,7 @@ class Session:
     ) -> Response:
         extra = list(headers)
         if request.method in ("INVITE", "UPDATE", "SUBSCRIBE", "REFER") and 100 < status < 300:
-            extra.append(("Contact", self.host.contact_for(self._transport())))
+            extra.append(("Contact", self._contact()))
         if request.method in ("INVITE", "SUBSCRIBE", "REFER") and 100 < status < 300 and request.to_tag is None:
             # Section 12.1.1: a response that establishes a dialog copies the Record-Route values.
             extra = [("Record-Route", value) for value in request.headers.get_all("record-route")] + extra
@@ -236,6 +236,15 @@ class Session:
             extra.append(("Content-Type", content_type or "application/sdp"))
         extra.extend(self.host.identity_headers(request.method, status))
         return make_response(request, status, reason, to_tag=self.local_tag, headers=extra, body=body)
+
+    def _tls(self) -> bool:
+        return self._transport() == "tls"
+
+    def _contact(self) -> str:
+        """Our Contact for this session: ``sips:`` when it is secure, a ``sips:`` INVITE over TLS (RFC 3261
+        sections 12.1.1, 12.1.2; RFC 5630)."""
+        tls = self._tls()
+        return self.host.contact_for(self._transport(), tls and self.invite.uri[:5].lower() == "sips:")
 
     def _transport(self) -> str:
         tx = self.invite_tx
@@ -384,8 +393,7 @@ class Session:
         status = response.status
         if status < 200:
             if status > 100 and response.to_tag and self.dialog is None:
-                self.dialog = Dialog.from_uac(self.invite, response,
-                                              local_contact=self.host.contact_for(self._transport()))
+                self.dialog = Dialog.from_uac(self.invite, response, local_contact=self._contact(), tls=self._tls())
                 self.host.dialog_added(self)
             if self._cancel_wanted:
                 if not self._provisional_seen:
@@ -423,11 +431,11 @@ class Session:
         if dialog is not None and dialog.state is DialogState.CONFIRMED:
             self._end_fork(response, now)
             return
-        contact = self.host.contact_for(self._transport())
+        contact = self._contact()
         if dialog is None or dialog.id.remote_tag != tag:
             if dialog is not None:
                 self.host.dialog_removed(self)
-            dialog = self.dialog = Dialog.from_uac(self.invite, response, local_contact=contact)
+            dialog = self.dialog = Dialog.from_uac(self.invite, response, local_contact=contact, tls=self._tls())
             self.host.dialog_added(self)
         else:
             dialog.confirm(response)
@@ -477,7 +485,7 @@ class Session:
 
     def _end_fork(self, response: Response, now: float) -> None:
         """Another fork answered after we confirmed one: ACK it, then BYE it (section 13.2.2.4)."""
-        fork = Dialog.from_uac(self.invite, response, local_contact=self.host.contact_for(self._transport()))
+        fork = Dialog.from_uac(self.invite, response, local_contact=self._contact(), tls=self._tls())
         ack = fork.ack_for(self.invite, response, self.host.ids.branch())
         self.host.send_ack(fork, ack)
         bye = self.host.build_in_dialog(fork, "BYE", self._transport(), b"", None, ())

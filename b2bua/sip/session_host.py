@@ -57,7 +57,8 @@ class SessionHost(Protocol):
         """Call ``callback(now)`` at ``deadline``."""
         ...
 
-    def contact_for(self, transport: str) -> str:
+    def contact_for(self, transport: str, secure: bool = False) -> str:
+        """Our Contact on ``transport``; ``sips:`` for a ``secure`` dialog."""
         ...
 
     def identity_headers(self, method: str, status: int) -> list[tuple[str, str]]:

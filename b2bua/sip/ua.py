@@ -85,6 +85,9 @@ class UaSettings:
     #: Host and port written in Via and Contact (the listening address, or an advertised one).
     host: str = "127.0.0.1"
     port: int = 5080
+    #: The port of the TLS listener, written in Via and Contact of what goes over TLS; None: no TLS listener
+    #: (an outgoing TLS connection is still possible, and its Via names ``port``, where nothing speaks TLS).
+    tls_port: int | None = None
     #: The user part of our Contact and of the From of requests we originate.
     user: str = "call-api"
     display_name: str = "call-api"
@@ -121,18 +124,29 @@ class _Owner:
     outgoing: Outgoing | None = None
 
 
-def destination_for(uri_text: str) -> Destination:
-    """The next hop a URI names (RFC 3263 simplified: transport param, maddr or host, port or 5060)."""
+def destination_for(uri_text: str, *, secure: bool = False) -> Destination:
+    """The next hop a URI names (RFC 3263 simplified, no NAPTR/SRV: transport param, maddr or host, port).
+
+    TLS when the URI is ``sips:`` or says ``transport=tls``, and when ``secure``: the request's Request-URI
+    is ``sips:``, which must travel over TLS on every hop (RFC 3261 section 26.2.2, RFC 5630), so a plain
+    ``sip:`` proxy in the route set is reached over TLS too rather than the request being downgraded.
+    ``transport=tcp`` in a ``sips:`` URI is TLS over that TCP; ``transport=udp`` cannot carry it and is
+    refused. No port: 5061 for TLS, 5060 otherwise (RFC 3263 section 4.2).
+    """
     uri = parse_uri(uri_text)
     if not isinstance(uri, SipUri):
         raise SipError(f"cannot route to {uri_text!r} without an outbound proxy")
     transport = uri.transport or "udp"
-    if transport not in ("udp", "tcp"):
+    if transport not in ("udp", "tcp", "tls"):
         raise SipError(f"unsupported transport {transport!r} in {uri_text!r}")
+    if uri.secure or secure:
+        if transport == "udp" and uri.transport is not None:
+            raise SipError(f"a sips: request cannot go over UDP to {uri_text!r} (RFC 5630)")
+        transport = "tls"
     host = uri.maddr or uri.host
     if host.startswith("["):
         host = host[1:-1]
-    return Destination(transport, host, uri.port or 5060)
+    return Destination(transport, host, uri.port or (5061 if transport == "tls" else 5060))
 
 
 #: The fewest timers the heap holds before cancelled ones are swept out.
@@ -246,9 +260,25 @@ class UserAgent:
         s = self.settings
         return f"sip:{s.user}@{host_reference(s.host)}:{s.port}"
 
-    def contact_for(self, transport: str) -> str:
+    def port_for(self, transport: str) -> int:
+        """The port written in Via sent-by and Contact for ``transport``: the TLS listener's for TLS."""
+        s = self.settings
+        return s.tls_port if transport == "tls" and s.tls_port is not None else s.port
+
+    def contact_for(self, transport: str, secure: bool = False) -> str:
+        """Our Contact for a dialog or request on ``transport``. A secure dialog (a ``sips:`` Request-URI over
+        TLS, RFC 3261 section 12.1) gets a ``sips:`` Contact (section 8.1.1.8); a plain one over TLS gets
+        ``;transport=tls``, which Kamailio, OpenSIPS and common phones all route back over TLS (RFC 5630
+        deprecates the parameter for ``sips:``, not for this)."""
+        s = self.settings
+        host = host_reference(s.host)
+        if transport == "tls":
+            port = self.port_for("tls")
+            if secure:
+                return f"<sips:{s.user}@{host}:{port}>"
+            return f"<sip:{s.user}@{host}:{port};transport=tls>"
         suffix = ";transport=tcp" if transport == "tcp" else ""
-        return f"<{self.own_uri}{suffix}>"
+        return f"<sip:{s.user}@{host}:{s.port}{suffix}>"
 
     def identity_headers(self, method: str, status: int) -> list[tuple[str, str]]:
         """Server, and Allow/Supported on 2xx to INVITE and OPTIONS (RFC 3261 sections 11.2, 13.3.1.4)."""
@@ -259,7 +289,8 @@ class UserAgent:
 
     def _via(self, transport: str) -> str:
         s = self.settings
-        return f"SIP/2.0/{transport.upper()} {host_reference(s.host)}:{s.port};branch={self.ids.branch()};rport"
+        return (f"SIP/2.0/{transport.upper()} {host_reference(s.host)}:{self.port_for(transport)}"
+                f";branch={self.ids.branch()};rport")
 
     def new_request(
         self, method: str, request_uri: str, *, from_addr: str, to_addr: str, call_id: str | None = None,
@@ -269,7 +300,8 @@ class UserAgent:
         """An out-of-dialog request (section 8.1.1) and where it goes: the outbound proxy with a pre-loaded
         Route when one is configured, else the Request-URI (section 8.1.2)."""
         proxy = self.settings.outbound_proxy
-        destination = destination_for(str(proxy) if proxy is not None else request_uri)
+        secure = request_uri[:5].lower() == "sips:"
+        destination = destination_for(str(proxy) if proxy is not None else request_uri, secure=secure)
         h = Headers.of(("Via", self._via(destination.transport)), ("Max-Forwards", str(max_forwards)))
         if proxy is not None:
             route = proxy if proxy.lr else proxy.with_param("lr", None)
@@ -279,7 +311,7 @@ class UserAgent:
         h.add("Call-ID", call_id or self.ids.call_id())
         h.add("CSeq", f"{cseq} {method}")
         if method in ("INVITE", "REFER", "SUBSCRIBE", "NOTIFY", "UPDATE"):
-            h.add("Contact", self.contact_for(destination.transport))
+            h.add("Contact", self.contact_for(destination.transport, secure))
         if method == "INVITE":
             h.add("Allow", self.settings.allow)
             h.add("Supported", self.settings.supported)
@@ -319,7 +351,7 @@ class UserAgent:
     ) -> Request:
         s = self.settings
         return dialog.new_request(
-            method, branch=self.ids.branch(), via_host=s.host, via_port=s.port, body=body,
+            method, branch=self.ids.branch(), via_host=s.host, via_port=self.port_for(transport.lower()), body=body,
             content_type=content_type or ("application/sdp" if body else None), extra_headers=list(headers),
             transport=transport.upper(), user_agent=s.user_agent,
         )
@@ -328,7 +360,7 @@ class UserAgent:
                        outgoing: Outgoing | None = None) -> ClientTransaction:
         dialog = session.dialog
         assert dialog is not None
-        tx = self.layer.send_request(request, destination_for(dialog.next_hop()), now)
+        tx = self.layer.send_request(request, destination_for(dialog.next_hop(), secure=dialog.secure), now)
         self._owners[tx] = _Owner(session, tx.request, "dialog", outgoing)
         return tx
 
@@ -349,12 +381,12 @@ class UserAgent:
 
     def send_ack(self, dialog: Dialog, ack: Request) -> tuple[bytes, Destination]:
         """Send the ACK for a 2xx along the dialog's route; returns the datagram and where it went."""
-        destination = destination_for(dialog.next_hop())
+        destination = destination_for(dialog.next_hop(), secure=dialog.secure)
         return self.layer.send_stateless(ack, destination), destination
 
     def send_orphan(self, request: Request, dialog: Dialog, now: float) -> None:
         """A request whose outcome nobody waits for (the BYE of an extra fork)."""
-        tx = self.layer.send_request(request, destination_for(dialog.next_hop()), now)
+        tx = self.layer.send_request(request, destination_for(dialog.next_hop(), secure=dialog.secure), now)
         self._owners[tx] = _Owner(None, request, "orphan")
 
     def send_cancel(self, session: Session, cancel: Request, destination: Destination, now: float) -> None:
@@ -401,7 +433,8 @@ class UserAgent:
 
     def _destination_of(self, request: Request) -> Destination:
         routes = request.routes
-        return destination_for(routes[0].uri_text if routes else request.uri)
+        return destination_for(routes[0].uri_text if routes else request.uri,
+                               secure=request.uri[:5].lower() == "sips:")
 
     def dialog_added(self, session: Session) -> None:
         if session.dialog is not None:

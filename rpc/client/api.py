@@ -20,11 +20,13 @@ import contextlib
 import json
 import logging
 import secrets
+import ssl
 import warnings
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import fields
 from types import TracebackType
 from typing import Any, Final, Self, assert_never
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -182,15 +184,18 @@ class CallApi:
     """A connection to the Call API: ``async with CallApi(url, token=..., origin=...) as api:``.
 
     ``token`` is sent as ``Authorization: Bearer <token>``, ``origin`` as the ``Origin`` header (the service
-    may keep an allow-list). Opening raises :class:`ConnectError`. ``new_request_id`` makes the JSON-RPC id of
-    each request that names none.
+    may keep an allow-list). A ``wss://`` URL is TLS: the service's certificate is verified against
+    ``ca_file`` (PEM), or the system's trusted CAs when None, and must name the URL's host. Opening raises
+    :class:`ConnectError`. ``new_request_id`` makes the JSON-RPC id of each request that names none.
     """
 
     def __init__(self, url: str = DEFAULT_URL, *, token: str | None = None, origin: str | None = None,
-                 open_timeout: float | None = 10, new_request_id: Callable[[], RequestId] = new_request_id) -> None:
+                 ca_file: str | None = None, open_timeout: float | None = 10,
+                 new_request_id: Callable[[], RequestId] = new_request_id) -> None:
         self.url = url
         self.token = token
         self.origin = origin
+        self.ca_file = ca_file
         self.open_timeout = open_timeout
         self.new_request_id = new_request_id
         self._connection: ClientConnection | None = None
@@ -213,14 +218,35 @@ class CallApi:
             raise RuntimeError("a CallApi opens once")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token is not None else None
         origin = Origin(self.origin) if self.origin is not None else None
+        tls = self._tls()
         try:
-            self._connection = await connect(self.url, additional_headers=headers, origin=origin,
-                                             open_timeout=self.open_timeout)
+            if tls is None:
+                self._connection = await connect(self.url, additional_headers=headers, origin=origin,
+                                                 open_timeout=self.open_timeout)
+            else:
+                self._connection = await connect(self.url, additional_headers=headers, origin=origin,
+                                                 open_timeout=self.open_timeout, ssl=tls)
         except InvalidStatus as exc:
             raise ConnectError(f"cannot connect to {self.url}: {exc}", exc.response.status_code) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectError(f"cannot connect to {self.url}: the service's certificate is not trusted "
+                               f"({exc.verify_message}); give the CA that signed it as ca_file (--ca-file)") from None
         except (InvalidURI, OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
             raise ConnectError(f"cannot connect to {self.url}: {exc}") from None
         self._reader = asyncio.create_task(self._read(self._connection))
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """The TLS context for a ``wss://`` URL (None: websockets' default, or no TLS for ``ws://``)."""
+        if self.ca_file is None:
+            return None
+        if urlsplit(self.url).scheme.lower() != "wss":
+            raise ConnectError(f"cannot connect to {self.url}: a CA file is for a wss:// URL")
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except FileNotFoundError:
+            raise ConnectError(f"cannot connect to {self.url}: no such CA file: {self.ca_file}") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectError(f"cannot connect to {self.url}: cannot use CA file {self.ca_file}: {exc}") from None
 
     async def close(self) -> None:
         """Close the connection (1000); commands not ended raise :class:`ConnectionLostError` in their waiters

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--id", "-id", dest="request_id", metavar="ID", default=None,
                         help="request id (default: 12 random hex digits)")
     parser.add_argument("--token", "-token", default=None, help="send 'Authorization: Bearer TOKEN'")
+    parser.add_argument("--ca-file", "-ca-file", metavar="FILE", default=None,
+                        help="for a wss:// URL: PEM file of the CA that signed the service's certificate "
+                             "(default: the system's trusted CAs)")
     return parser
 
 
@@ -66,7 +69,7 @@ def _emit(document: object) -> None:
     print(json.dumps(document, separators=(",", ":")), flush=True)
 
 
-async def run(url: str, request: dict[str, object], token: str | None) -> int:
+async def run(url: str, request: dict[str, object], token: str | None, ca_file: str | None = None) -> int:
     """Send ``request``, print its response and its command's notifications, and return the exit status."""
     try:
         parse_uri(url)
@@ -75,7 +78,7 @@ async def run(url: str, request: dict[str, object], token: str | None) -> int:
     method, params, request_id = request["method"], request.get("params"), request["id"]
     assert isinstance(method, str) and isinstance(request_id, str)
     assert params is None or isinstance(params, dict)
-    async with CallApi(url, token=token) as api:
+    async with CallApi(url, token=token, ca_file=ca_file) as api:
         try:
             handle = await api.request(method, params, request_id=request_id).start()
         except RequestRefusedError as exc:
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else REFUSED
     try:
         request = build_request(args.method, args.params, args.request_id)
-        return asyncio.run(run(args.url, request, args.token))
+        return asyncio.run(run(args.url, request, args.token, args.ca_file))
     except ClientError as exc:
         print(f"call-api-client: {exc}", file=sys.stderr)
         return REFUSED
