@@ -14,6 +14,7 @@
      |    +-- CallStateError        the call is not in a state for this command
      |    +-- CallBusyError         another command is running on the call
      +-- RpcError                   a JSON-RPC error response to send (codes: rpc.errors)
+ +-- StoreError                 the call store (b2bua.io.store) cannot be used as asked
      +-- ClientError                the client library (rpc.client) or call-api-client failed
           +-- ConnectError          the connection could not be opened (HTTP ``status`` when refused)
           +-- ConnectionLostError   the connection ended before an answer or an Ended
@@ -45,6 +46,7 @@ __all__ = [
     "RpcError",
     "SessionError",
     "SipError",
+    "StoreError",
     "TlsFileError",
     "TransactionError",
 ]
@@ -126,6 +128,13 @@ class CallStateError(ControlError):
 
 class CallBusyError(ControlError):
     """Another command, or an INVITE transaction the command would cross, is running on the call."""
+
+
+# --- the call store -------------------------------------------------------------------------------------------
+
+
+class StoreError(CallApiError):
+    """The call store (:mod:`b2bua.io.store`) cannot do what was asked: closed, or a file it cannot use."""
 
 
 # --- the API --------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from b2bua.errors import (
     RpcError,
     SessionError,
     SipError,
+    StoreError,
     TlsFileError,
     TransactionError,
 )
@@ -47,6 +48,7 @@ TREE: dict[type[Exception], type[Exception]] = {
     CallNotFoundError: ControlError,
     CallStateError: ControlError,
     CallBusyError: ControlError,
+    StoreError: CallApiError,
     RpcError: CallApiError,
     ClientError: CallApiError,
     ConnectError: ClientError,
