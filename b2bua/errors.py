@@ -15,6 +15,7 @@
      |    +-- CallBusyError         another command is running on the call
      +-- RpcError                   a JSON-RPC error response to send (codes: rpc.errors)
  +-- StoreError                 the call store (b2bua.io.store) cannot be used as asked
+ |    +-- RecordError           a stored call record this code cannot rebuild a call from
      +-- ClientError                the client library (rpc.client) or call-api-client failed
           +-- ConnectError          the connection could not be opened (HTTP ``status`` when refused)
           +-- ConnectionLostError   the connection ended before an answer or an Ended
@@ -42,6 +43,7 @@ __all__ = [
     "ConnectionLostError",
     "ControlError",
     "ParseError",
+    "RecordError",
     "RequestRefusedError",
     "RpcError",
     "SessionError",
@@ -135,6 +137,12 @@ class CallBusyError(ControlError):
 
 class StoreError(CallApiError):
     """The call store (:mod:`b2bua.io.store`) cannot do what was asked: closed, or a file it cannot use."""
+
+
+class RecordError(StoreError, ValueError):
+    """A stored record (of a dialog, a session or a call) that this code cannot rebuild from: a field missing
+    or of the wrong type, a state that is not kept. Raised by the ``from_record`` functions; the restore skips
+    that call and says so."""
 
 
 # --- the API --------------------------------------------------------------------------------------------------

@@ -3,12 +3,13 @@ refresh, CSeq rules, ACK for 2xx, CANCEL and the non-2xx ACK, matching, and the 
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import pytest
 
-from b2bua.errors import ParseError
+from b2bua.errors import ParseError, RecordError
 from b2bua.sip.dialog import (
     TRANSITIONS,
     Dialog,
@@ -649,3 +650,51 @@ def test_an_rfc_2543_invite_without_contact_targets_its_from() -> None:
                      "CSeq: 101 INVITE")
     dialog = Dialog.from_uas(invite, "t", "<sip:me@h>")
     assert invite.from_ is not None and dialog.remote_target == invite.from_.uri_text
+
+
+# -- keeping a dialog across a restart -------------------------------------------------------------------
+
+
+def _kept_dialog(local_seq: int | None = 7) -> Dialog:
+    return Dialog(
+        role=Role.UAS, id=DialogId("c@h", "ours", "theirs"), state=DialogState.CONFIRMED,
+        local_uri="<sip:svc@10.0.0.1>;tag=ours", remote_uri="<sip:alice@10.0.0.2>;tag=theirs",
+        remote_target="sip:alice@10.0.0.2:5062;transport=tcp", local_contact="<sip:svc@10.0.0.1:5060>",
+        local_seq=local_seq, remote_seq=3, route_set=["<sip:p1;lr>", "<sip:p2;lr>"], secure=True,
+    )
+
+
+def test_a_dialog_record_survives_json_and_jumps_its_cseq() -> None:
+    dialog = _kept_dialog()
+    record = json.loads(json.dumps(dialog.to_record()))
+    again = Dialog.from_record(record, cseq_jump=1000)
+    assert again.local_seq == 1007
+    again.local_seq = 7
+    assert again.to_record() == dialog.to_record()
+    assert Dialog.from_record(record).local_seq == 7
+
+
+def test_a_dialog_that_sent_nothing_starts_past_the_jump() -> None:
+    record = _kept_dialog(local_seq=None).to_record()
+    assert Dialog.from_record(record).local_seq is None
+    restored = Dialog.from_record(record, cseq_jump=1000)
+    request = restored.new_request("BYE", branch="z9hG4bKx", via_host="10.0.0.1", via_port=5060)
+    assert request.cseq is not None and request.cseq.number == 1001
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    [("state", "early"), ("role", "proxy"), ("call_id", None), ("local_seq", -1), ("local_seq", True),
+     ("local_seq", "7"), ("remote_seq", 2**32), ("route_set", "<sip:p1;lr>"), ("route_set", [1]),
+     ("secure", 1), ("remote_target", 5)],
+)
+def test_a_bad_dialog_record_is_refused(field_name: str, value: object) -> None:
+    record = _kept_dialog().to_record()
+    record[field_name] = value
+    with pytest.raises(RecordError, match="dialog record"):
+        Dialog.from_record(record)
+
+
+def test_a_dialog_record_that_is_not_a_mapping_is_refused() -> None:
+    with pytest.raises(RecordError):
+        Dialog.from_record(["not", "a", "mapping"])  # type: ignore[arg-type]

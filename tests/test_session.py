@@ -4,10 +4,11 @@ in-dialog paths (RFC 3261 sections 9, 12-15), over the in-memory network of test
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
-from b2bua.errors import SessionError
+from b2bua.errors import RecordError, SessionError
 from b2bua.sip.auth import Credentials
 from b2bua.sip.events import RequestReceived
 from b2bua.sip.message import Request, Response
@@ -842,3 +843,92 @@ def test_late_offer_reinvite_holds_its_ack_and_a_retransmitted_2xx_is_not_report
     step(net)
     acked = take(bob, CallAcked)
     assert isinstance(acked, CallAcked) and acked.request.body == SDP and acked.request.cseq.number == 2
+
+
+# -- keeping a session across a restart ------------------------------------------------------------------
+
+
+def restart(net: Network, node: Node) -> Node:
+    """A new UA on ``node``'s address, as after a restart: nothing of the old one survives but records."""
+    return net.add(node.name, node.address.host, port=node.address.port)
+
+
+def test_a_restored_session_takes_the_peers_bye() -> None:
+    net, alice, bob = pair()
+    a, b = confirmed(net, alice, bob)
+    record = json.loads(json.dumps(b.to_record()))
+    bob = restart(net, bob)
+    restored = bob.ua.restore(record)
+    assert restored.confirmed and restored.role is Role.UAS and restored.call_id == b.call_id
+    a.end(net.now)
+    net.run()
+    ended = take(bob, CallEnded)
+    assert isinstance(ended, CallEnded) and ended.by_remote and restored.ended
+    assert take(alice, CallEnded)
+
+
+def test_a_restored_session_sends_with_a_cseq_past_the_jump_and_the_peer_takes_it() -> None:
+    net, alice, bob = pair()
+    a, b = confirmed(net, alice, bob)
+    kept = b.to_record()
+    b.request("INFO", net.now)  # sent after the record was written: the restore must not reuse its CSeq
+    step(net)
+    answer_dialog_requests(net, alice, a)
+    net.run()
+    bob = restart(net, bob)
+    restored = bob.ua.restore(json.loads(json.dumps(kept)))
+    reinvite = restored.request("INVITE", net.now, body=SDP)
+    step(net)
+    answer_dialog_requests(net, alice, a)
+    net.run()
+    assert finals(bob, reinvite) == [200]
+    sent = sent_by(net, "bob", "INVITE")[-1]
+    assert isinstance(sent, Request) and sent.cseq is not None and sent.cseq.number > 1000
+    assert restored.confirmed and a.confirmed
+
+
+def test_a_restored_caller_session_ends_with_its_own_bye() -> None:
+    net, alice, bob = pair()
+    a, b = confirmed(net, alice, bob)
+    record = json.loads(json.dumps(a.to_record()))
+    alice = restart(net, alice)
+    restored = alice.ua.restore(record)
+    assert restored.role is Role.UAC and restored.invite.method == "INVITE"
+    restored.end(net.now)
+    net.run()
+    assert b.ended and restored.ended
+    assert take(alice, CallEnded)
+
+
+def test_only_a_confirmed_session_has_a_record() -> None:
+    net, alice, bob = pair()
+    a, b = dial(net, alice, bob)
+    with pytest.raises(SessionError, match="not confirmed"):
+        b.to_record()
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    [("role", "b2bua"), ("local_tag", 3), ("transport", "sctp"), ("invite", None),
+     ("invite", "not a sip message"), ("dialog", None), ("dialog", {"state": "confirmed"})],
+)
+def test_a_bad_session_record_is_refused(field_name: str, value: object) -> None:
+    net, alice, bob = pair()
+    _, b = confirmed(net, alice, bob)
+    record = b.to_record()
+    record[field_name] = value
+    with pytest.raises(RecordError):
+        bob.ua.restore(record)
+
+
+def test_a_session_record_whose_invite_is_of_another_call_is_refused() -> None:
+    net, alice, bob = pair()
+    _, b = confirmed(net, alice, bob)
+    record = b.to_record()
+    invite = record["invite"]
+    assert isinstance(invite, str)
+    record["invite"] = invite.replace(b.call_id, "other-call")
+    with pytest.raises(RecordError, match="not the dialog's"):
+        bob.ua.restore(record)
+    with pytest.raises(RecordError, match="not a mapping"):
+        bob.ua.restore(["x"])  # type: ignore[arg-type]

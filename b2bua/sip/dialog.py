@@ -15,10 +15,10 @@ layer's :class:`~b2bua.errors.ParseError`, which carries the status to answer wi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import ParseError
+from ..errors import ParseError, RecordError
 from .grammar import split_commas
 from .headers import MAGIC_COOKIE, MAX_CSEQ, NameAddr, parse_name_addr
 from .identity_enum import IdentityEnum
@@ -121,6 +121,46 @@ class Dialog:
     route_set: list[str] = field(default_factory=list)
     #: True when the dialog-creating request went over TLS to a SIPS Request-URI (section 12.1).
     secure: bool = False
+
+    # -- keeping across a restart --------------------------------------------------------------------------
+
+    def to_record(self) -> dict[str, object]:
+        """Every fact of the dialog as JSON-ready values, for :meth:`from_record` after a restart."""
+        return {
+            "role": self.role.value, "call_id": self.id.call_id, "local_tag": self.id.local_tag,
+            "remote_tag": self.id.remote_tag, "state": self.state.value, "local_uri": self.local_uri,
+            "remote_uri": self.remote_uri, "remote_target": self.remote_target, "local_contact": self.local_contact,
+            "local_seq": self.local_seq, "remote_seq": self.remote_seq, "route_set": list(self.route_set),
+            "secure": self.secure,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, object], *, cseq_jump: int = 0) -> Dialog:
+        """The dialog :meth:`to_record` kept, confirmed. ``cseq_jump`` moves our CSeq past any number sent
+        after the record was written (RFC 3261 section 12.2.1.1: our CSeq must go on increasing; a gap is
+        allowed). Raises :class:`RecordError` on a record that is not a confirmed dialog's."""
+        fields = _RecordFields(record, "dialog")
+        if fields.text("state") != DialogState.CONFIRMED.value:
+            raise RecordError(f"dialog record in state {record.get('state')!r}: only confirmed dialogs are kept")
+        local_seq = fields.optional_int("local_seq")
+        if local_seq is not None or cseq_jump:  # with no request sent yet, the sequence would start at 1
+            local_seq = min((local_seq or 0) + cseq_jump, MAX_CSEQ)
+        role = fields.text("role")
+        if role not in (Role.UAC.value, Role.UAS.value):
+            raise RecordError(f"dialog record: 'role' is {role!r}")
+        return cls(
+            role=Role.UAC if role == Role.UAC.value else Role.UAS,
+            id=DialogId(fields.text("call_id"), fields.text("local_tag"), fields.text("remote_tag")),
+            state=DialogState.CONFIRMED,
+            local_uri=fields.text("local_uri"),
+            remote_uri=fields.text("remote_uri"),
+            remote_target=fields.text("remote_target"),
+            local_contact=fields.text("local_contact"),
+            local_seq=local_seq,
+            remote_seq=fields.optional_int("remote_seq"),
+            route_set=fields.texts("route_set"),
+            secure=fields.flag("secure"),
+        )
 
     # -- creation -------------------------------------------------------------------------------------
 
@@ -499,3 +539,44 @@ def _add_body(headers: Headers, body: bytes, content_type: str | None) -> None:
         raise ValueError("a body needs a content_type (RFC 3261 section 7.4.1)")
     if content_type is not None:
         headers.add("Content-Type", content_type)
+
+
+class _RecordFields:
+    """Typed reads of a record's fields, each failure a :class:`RecordError` naming the field."""
+
+    __slots__ = ("_record", "_what")
+
+    def __init__(self, record: Mapping[str, object], what: str) -> None:
+        if not isinstance(record, Mapping):
+            raise RecordError(f"{what} record is not a mapping")
+        self._record = record
+        self._what = what
+
+    def _get(self, name: str, kind: type | tuple[type, ...]) -> object:
+        value = self._record.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+            raise RecordError(f"{self._what} record: {name!r} is {value!r}")
+        return value
+
+    def text(self, name: str) -> str:
+        value = self._get(name, str)
+        assert isinstance(value, str)
+        return value
+
+    def optional_int(self, name: str) -> int | None:
+        if self._record.get(name) is None:
+            return None
+        value = self._get(name, int)
+        assert isinstance(value, int)
+        if not 0 <= value <= MAX_CSEQ:
+            raise RecordError(f"{self._what} record: {name!r} is {value!r}")
+        return value
+
+    def flag(self, name: str) -> bool:
+        return bool(self._get(name, bool))
+
+    def texts(self, name: str) -> list[str]:
+        value = self._record.get(name)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise RecordError(f"{self._what} record: {name!r} is {value!r}")
+        return list(value)

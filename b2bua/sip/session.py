@@ -11,13 +11,14 @@ here; every method takes ``now``. Nothing here touches a socket or a clock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from ..errors import SessionError
+from ..errors import ParseError, RecordError, SessionError
 from .address import Destination
 from .dialog import Dialog, DialogState, build_cancel
 from .identity_enum import IdentityEnum
 from .message import Request, Response
+from .parser import parse_message
 from .session_host import Outgoing, SessionHost
 from .transaction_client import ClientTransaction
 from .transaction_server import ServerTransaction
@@ -71,6 +72,8 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 
 #: The headers of its INVITE a confirmed session keeps (the Via for the transaction's ACK matching).
 _KEPT_HEADERS = frozenset({"via", "call-id", "from", "to", "cseq"})
+#: The transports a kept session may name.
+_TRANSPORTS = ("udp", "tcp", "tls")
 #: Ours also keeps what an ACK to the 2xx of a fork arriving late copies (section 13.2.2.4).
 _KEPT_HEADERS_UAC = _KEPT_HEADERS | {"authorization", "proxy-authorization"}
 
@@ -137,6 +140,49 @@ class Session:
     @property
     def confirmed(self) -> bool:
         return self.state is SessionState.CONFIRMED
+
+    # -- keeping across a restart --------------------------------------------------------------------------
+
+    def to_record(self) -> dict[str, object]:
+        """What a confirmed session needs to go on after a restart, as JSON-ready values: its dialog, the
+        (shed) INVITE that made it and the transport. Raises :class:`SessionError` unless confirmed: a
+        session still being set up has transactions in flight, which no record can carry."""
+        if self.state is not SessionState.CONFIRMED or self.dialog is None:
+            raise SessionError(f"{self!r} is not confirmed: only confirmed sessions are kept")
+        return {
+            "role": self.role.value, "local_tag": self.local_tag, "transport": self._transport(),
+            "invite": self.invite.serialize().decode("utf-8", "surrogateescape"), "dialog": self.dialog.to_record(),
+        }
+
+    @classmethod
+    def from_record(cls, host: SessionHost, record: Mapping[str, object], *, cseq_jump: int) -> Session:
+        """The confirmed session :meth:`to_record` kept, for ``host`` to index (``UserAgent.restore``).
+        Raises :class:`RecordError` when the record cannot be a session's."""
+        if not isinstance(record, Mapping):
+            raise RecordError("session record is not a mapping")
+        dialog_record = record.get("dialog")
+        if not isinstance(dialog_record, Mapping):
+            raise RecordError("session record has no dialog")
+        dialog = Dialog.from_record(dialog_record, cseq_jump=cseq_jump)
+        role, tag, transport, invite_text = (record.get(name) for name in ("role", "local_tag", "transport", "invite"))
+        if role not in (Role.UAC.value, Role.UAS.value) or not isinstance(tag, str) or transport not in _TRANSPORTS:
+            raise RecordError(f"session record: role {role!r}, local tag {tag!r}, transport {transport!r}")
+        if not isinstance(invite_text, str):
+            raise RecordError("session record has no INVITE")
+        try:
+            invite = parse_message(invite_text.encode("utf-8", "surrogateescape"))
+        except ParseError as exc:
+            raise RecordError(f"session record: its INVITE does not parse ({exc})") from exc
+        if not isinstance(invite, Request) or invite.call_id != dialog.id.call_id:
+            raise RecordError("session record: its INVITE is not the dialog's")
+        session = cls(host, Role.UAC if role == Role.UAC.value else Role.UAS, invite, tag)
+        # Born confirmed: the transitions that led here happened before the restart (the table starts at
+        # CALLING or RINGING only for a session whose INVITE is in flight).
+        session.state = SessionState.CONFIRMED
+        session.dialog = dialog
+        session._transport_name = str(transport)
+        session._final_sent = True  # a confirmed session's INVITE was answered
+        return session
 
     def _move(self, state: SessionState) -> None:
         if state is self.state:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
@@ -148,6 +148,10 @@ def destination_for(uri_text: str, *, secure: bool = False) -> Destination:
         host = host[1:-1]
     return Destination(transport, host, uri.port or (5061 if transport == "tls" else 5060))
 
+
+#: How far a restored dialog's CSeq jumps past the kept one (RFC 3261 section 12.2.1.1 wants it to increase;
+#: gaps are allowed): more than the requests the service sends on a call between two writes of its record.
+CSEQ_JUMP = 1000
 
 #: The fewest timers the heap holds before cancelled ones are swept out.
 _SWEEP_MIN = 1024
@@ -343,6 +347,15 @@ class UserAgent:
             raise
         session.on_invite_transaction(tx)
         self._owners[tx] = _Owner(session, tx.request, "invite")
+        return session
+
+    def restore(self, record: Mapping[str, object], *, cseq_jump: int = CSEQ_JUMP) -> Session:
+        """A confirmed session rebuilt from its :meth:`Session.to_record` after a restart, indexed so that
+        in-dialog requests find it; our next CSeq jumps ``cseq_jump`` past the kept one, since requests sent
+        after the record was written are not in it. Raises :class:`~b2bua.errors.RecordError`."""
+        session = Session.from_record(self, record, cseq_jump=cseq_jump)
+        self._by_call_id[session.call_id] = session
+        self.dialog_added(session)
         return session
 
     def build_in_dialog(
