@@ -40,6 +40,8 @@ Transport = Literal["udp", "tcp"]
 TRANSPORTS: Final[tuple[Transport, ...]] = get_args(Transport)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = get_args(LogLevel)
+OnStop = Literal["keep", "end"]
+ON_STOP: Final[tuple[OnStop, ...]] = get_args(OnStop)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*\Z")
@@ -355,6 +357,14 @@ def _max_calls_problem(count: int) -> str | None:
     return None if count >= 1 else f"must be at least 1, got {count}"
 
 
+def _on_stop_problem(choice: str) -> str | None:
+    return None if choice in ON_STOP else f"unknown choice {choice!r}: expected one of {', '.join(ON_STOP)}"
+
+
+def _state_dir_problem(path: str | None) -> str | None:
+    return None if path is None or (path and "\0" not in path) else "must be a non-empty path"
+
+
 def _level_problem(level: str) -> str | None:
     return None if level in LOG_LEVELS else f"unknown level {level!r}: expected one of {', '.join(LOG_LEVELS)}"
 
@@ -616,6 +626,22 @@ class OverloadConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StateConfig:
+    """Keeping answered calls across a restart (docs/RELIABILITY.md, "Restart")."""
+
+    #: Directory of the call store (``calls.sqlite3``); unset: calls live in memory only and a restart loses them.
+    dir: str | None = setting(None, "--state-dir", "DIR", "keep answered calls here across restarts", _text,
+                              check=_state_dir_problem)
+    #: On SIGTERM with a state directory: ``keep`` the calls for the next start (no BYE, an upgrade-restart)
+    #: or ``end`` them with BYE as without one.
+    on_stop: OnStop = setting("keep", "--on-stop", "keep|end", "on SIGTERM, keep calls for the next start or end "
+                              "them (with --state-dir)", _text, check=_on_stop_problem)
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "state.")
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     """Logging."""
 
@@ -646,6 +672,8 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig, metadata=_title("calls"))
     #: Overload control.
     overload: OverloadConfig = field(default_factory=OverloadConfig, metadata=_title("overload control"))
+    #: The call store.
+    state: StateConfig = field(default_factory=StateConfig, metadata=_title("call state across restarts"))
     #: Logging.
     log: LogConfig = field(default_factory=LogConfig, metadata=_title("logging"))
     #: Digest credentials the service answers 401/407 challenges with (RFC 7616); realm None: any realm.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+from pathlib import Path
 
 from rpc.server import ApiServer
 
@@ -21,7 +22,9 @@ from .call.control import Control
 from .config import Config, LogConfig
 from .io.ids import RandomIds
 from .io.metrics import Metrics
+from .io.persistence import Persistence
 from .io.runtime import Service
+from .io.store import STORE_FILE
 from .io.tls import TlsSettings
 from .logs import SafeFormatter
 from .sip.timers import TimerSettings
@@ -35,7 +38,7 @@ class CallApi:
     """The running service: the SIP runtime with the B2BUA on it, and the WebSocket front commanding it."""
 
     def __init__(self, config: Config, runtime: Service, b2bua: B2bua, control: Control, api: ApiServer,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, persistence: Persistence | None = None) -> None:
         self.config = config
         self.runtime = runtime
         self.b2bua = b2bua
@@ -43,9 +46,14 @@ class CallApi:
         self.api = api
         #: What ``GET /metrics`` serves; ``python -m b2bua`` attaches its garbage-collection policy to it.
         self.metrics = metrics
+        #: The call store and its wiring, with a state directory.
+        self.persistence = persistence
 
     async def start(self) -> None:
-        """Open the SIP side, then the API; raises OSError (with the SIP side closed again) when either cannot bind."""
+        """Restore the stored calls, open the SIP side, then the API; raises OSError (with the SIP side closed
+        again) when either cannot bind."""
+        if self.persistence is not None:
+            self.persistence.restore()
         await self.runtime.start()
         try:
             await self.api.start()
@@ -56,15 +64,20 @@ class CallApi:
         logger.info("call-api API ready: %s", " ".join(self.api.urls))
 
     async def stop(self) -> None:
-        """End every call and close the SIP side, then close the API.
-
-        Meanwhile ``/healthz`` answers 503 and new WebSocket connections are refused (a load balancer stops
-        sending work at once), while connected clients still get what their commands report as the calls end."""
+        """Stop: ``/healthz`` answers 503 and new WebSocket connections are refused at once (a load balancer
+        stops sending work), then the calls are ended (or, with a call store and ``state.on_stop = "keep"``, left
+        for the next start: an upgrade-restart, no BYE) and the SIP side closes, then the API: a command still
+        running gets Error 503 and Ended before its connection closes. The store is flushed and closed last."""
         self.api.begin_stop()
+        keep = self.persistence is not None and self.config.state.on_stop == "keep"
         try:
-            await self.runtime.stop()
+            await self.runtime.stop(end_calls=not keep)
         finally:
             await self.api.stop()
+            if self.persistence is not None:
+                self.persistence.close()
+                if keep:
+                    logger.info("kept %d calls in the store for the next start", len(self.persistence.keeper))
 
 
 def build_service(config: Config) -> CallApi:
@@ -94,12 +107,16 @@ def build_service(config: Config) -> CallApi:
     listen = [(t, h, p) for h, p in sip.listen for t in sip.transports] + [("tls", h, p) for h, p in sip.tls_listen]
     runtime = Service(ua, b2bua, listen, advertised_host=sip.advertised_host, max_message_size=sip.max_message_size,
                       tcp_idle_timeout=sip.tcp_idle_timeout, overload=config.overload.settings(), tls=tls)
+    persistence = None
+    if config.state.dir is not None:
+        persistence = Persistence(Path(config.state.dir) / STORE_FILE, ua, b2bua.table)
+        runtime.core.after = persistence.write
     control = Control(b2bua)
     metrics = Metrics(b2bua.table, ua.layer, runtime.shell)
     api = ApiServer(config.ws, runtime, control, RandomIds().cmd_id, metrics=metrics, trusted=sip.trusted,
                     sip=runtime)
     metrics.api = api
-    return CallApi(config, runtime, b2bua, control, api, metrics)
+    return CallApi(config, runtime, b2bua, control, api, metrics, persistence)
 
 
 def configure_logging(config: LogConfig) -> None:

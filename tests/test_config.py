@@ -25,6 +25,7 @@ from b2bua.config import (
     LogConfig,
     OverloadConfig,
     SipConfig,
+    StateConfig,
     TimersConfig,
     WsConfig,
     load_config,
@@ -38,7 +39,7 @@ DOC = ROOT / "docs" / "configuration.md"
 FIXED_FLAGS = ["--config", "--sip-listen", "--sip-transport", "--outbound-proxy", "--trusted", "--ws-host",
                "--ws-port", "--ws-path", "--log-level"]
 SECTIONS: dict[str, type[Any]] = {"sip": SipConfig, "timers": TimersConfig, "ws": WsConfig, "calls": CallsConfig,
-                                  "overload": OverloadConfig, "log": LogConfig}
+                                  "overload": OverloadConfig, "state": StateConfig, "log": LogConfig}
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -585,3 +586,8 @@ def test_sip_tls_boolean_in_toml_must_be_a_boolean(tmp_path: Path) -> None:
     assert load_config(["--sip-tls-listen", "127.0.0.1:5080",
                         "--sip-transport", "udp", "--sip-tls-cert", "a", "--sip-tls-key", "b"]).sip.tls_listen == (
         ("127.0.0.1", 5080),)
+def test_state_settings_are_checked() -> None:
+    assert load_config(["--state-dir", "/var/lib/call-api", "--on-stop", "end"]).state == StateConfig(
+        "/var/lib/call-api", "end")
+    assert error_of(["--on-stop", "later"]) == "--on-stop: unknown choice 'later': expected one of keep, end"
+    assert error_of(["--state-dir", ""]) == "--state-dir: must be a non-empty path"

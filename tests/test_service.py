@@ -39,6 +39,11 @@ def _log_level(built: CallApi) -> str:
         root.handlers[:] = handlers
 
 
+def _store_path(built: CallApi) -> str | None:
+    """Where the built service will keep its calls (opened at start, not at build)."""
+    return None if built.persistence is None else str(built.persistence.path)
+
+
 def _overload(built: CallApi) -> OverloadSettings:
     settings = built.runtime.overload
     assert settings is not None
@@ -101,6 +106,8 @@ CASES: dict[str, tuple[list[str], Probe, Any]] = {
     "overload.low": (["--overload-low", "0.01"], lambda b: _overload(b).low, 0.01),
     "overload.calm": (["--overload-calm", "3"], lambda b: _overload(b).calm, 3.0),
     "overload.retry_after": (["--overload-retry-after", "7"], lambda b: _overload(b).retry_after, 7),
+    "state.dir": (["--state-dir", "STATE"], _store_path, "STATE/calls.sqlite3"),
+    "state.on_stop": (["--on-stop", "end"], lambda b: b.config.state.on_stop, "end"),
     "log.level": (["--log-level", "debug"], _log_level, "DEBUG"),
     "credentials": (["--credential", "example.com:alice:pw"], lambda b: b.runtime.ua.settings.credentials,
                     (Credentials("alice", "pw", "example.com"),)),

@@ -100,6 +100,8 @@ class Call:
         #: callee's failure, 408 without answer in time, 487 for a CANCEL or any other end before an answer:
         #: a command, the service's shutdown). Read by :attr:`outcome`.
         self.status: int | None = None
+        #: Told of every change that matters to the call's stored record (b2bua.call.record); set by the table.
+        self.keeper: Callable[[Call], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.state.value}>"
@@ -114,6 +116,7 @@ class Call:
     def replace_leg(self, old: Leg, session: Session | Invitation) -> Leg:
         """``session`` takes ``old``'s place (RFC 3891): same name, the old leg detached from the call."""
         leg = self.add_leg(old.name, session)
+        self.changed()
         for other in self.legs.values():
             if other.answers_to is old:
                 other.answers_to = leg
@@ -158,6 +161,10 @@ class Call:
             return "answered", 2
         kind: CallOutcome = "busy" if status in (486, 600) else "cancelled" if status == 487 else "failed"
         return kind, max(3, min(status // 100, 6))
+    def changed(self) -> None:
+        """Something the call's stored record holds changed (state, SDP memory, a leg)."""
+        if self.keeper is not None:
+            self.keeper(self)
 
     def move(self, state: CallState) -> None:
         if state is self.state:
@@ -169,6 +176,7 @@ class Call:
         self.state = state
         if state is CallState.ANSWERED:
             self.settle(200)
+        self.changed()
         if state is CallState.ENDED:
             for timer in self.timers:
                 timer.cancel()

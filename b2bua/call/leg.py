@@ -15,10 +15,10 @@ section 8: each new offer's version is one more than the previous one). Only the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Literal, get_args
 
-from ..errors import ParseError
+from ..errors import ParseError, RecordError
 from ..sip import sdp
 from ..sip.dialog import DialogId
 from ..sip.message import Request
@@ -218,6 +218,7 @@ class Leg:
     def remember_received(self, body: bytes, content_type: str | None) -> None:
         if body and _is_sdp(content_type):
             self.received_sdp = body
+            self.call.changed()
 
     def outgoing_sdp(self, body: bytes) -> bytes:
         """``body`` (SDP from the other party) as this leg must get it: relayed as is, unless the service
@@ -269,7 +270,63 @@ class Leg:
         self.last_source = body
         self.sent_sdp = out
         self.sent_version = wanted
+        self.call.changed()
         return out
+
+    # -- keeping across a restart (b2bua.call.record) -----------------------------------------------------
+
+    def sdp_record(self) -> dict[str, object]:
+        """The leg's SDP memory as JSON-ready values, for :meth:`restore_sdp` after a restart."""
+        return {
+            "received": _text(self.received_sdp), "sent": _text(self.sent_sdp), "sent_version": self.sent_version,
+            "offset": self.version_offset, "sent_origin": _pair(self.sent_origin),
+            "source_origin": _pair(self.source_origin), "last_source": _text(self.last_source), "held": self.held,
+        }
+
+    def restore_sdp(self, record: object) -> None:
+        """Take back the SDP memory :meth:`sdp_record` kept; raises :class:`RecordError` (the leg unchanged)
+        when the record is not one."""
+        if not isinstance(record, Mapping):
+            raise RecordError(f"{self!r}: no SDP memory in the record")
+        version, offset, held = record.get("sent_version"), record.get("offset"), record.get("held")
+        if (version is not None and not _is_int(version)) or not _is_int(offset) or not isinstance(held, bool):
+            raise RecordError(f"{self!r}: SDP memory with version {version!r}, offset {offset!r}, held {held!r}")
+        assert isinstance(offset, int) and (version is None or isinstance(version, int))
+        received, sent, last_source = (_bytes(record, name) for name in ("received", "sent", "last_source"))
+        sent_origin, source_origin = _origin(record, "sent_origin"), _origin(record, "source_origin")
+        self.received_sdp, self.sent_sdp, self.last_source = received, sent, last_source
+        self.sent_version, self.version_offset, self.held = version, offset, held
+        self.sent_origin, self.source_origin = sent_origin, source_origin
+
+
+def _text(body: bytes | None) -> str | None:
+    return None if body is None else body.decode("utf-8", "surrogateescape")
+
+
+def _pair(origin: tuple[str, str] | None) -> list[str] | None:
+    return None if origin is None else list(origin)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bytes(record: Mapping[str, object], name: str) -> bytes | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"SDP memory: {name!r} is {value!r}")
+    return value.encode("utf-8", "surrogateescape")
+
+
+def _origin(record: Mapping[str, object], name: str) -> tuple[str, str] | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2 or not all(isinstance(part, str) for part in value):
+        raise RecordError(f"SDP memory: {name!r} is {value!r}")
+    return value[0], value[1]
 
 
 def _is_sdp(content_type: str | None) -> bool:

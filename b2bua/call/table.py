@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .call import Call, CallOutcome, CallState
 
@@ -15,6 +15,8 @@ class CallTable:
         self._calls: dict[str, Call] = {}
         #: Calls ended so far by (outcome, status class): what ``call_api_calls_total`` reads when scraped.
         self.ended: dict[tuple[CallOutcome, int], int] = {}
+        #: Each call added is told to report its changes here (b2bua.call.record.CallKeeper.changed).
+        self.keeper: Callable[[Call], None] | None = None
 
     def add(self, call: Call) -> None:
         """Index ``call`` under its id and every leg's Call-ID (call again after adding a leg)."""
@@ -24,6 +26,7 @@ class CallTable:
             self._by_call_id[leg.call_id] = call
         if self._on_ended not in call.ended_listeners:
             call.ended_listeners.append(self._on_ended)
+        call.keeper = self.keeper
 
     def _on_ended(self, call: Call) -> None:
         self.remove(call)

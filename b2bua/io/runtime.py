@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..sip.address import Destination
@@ -37,19 +37,24 @@ class ServiceCore:
     def __init__(self, ua: UserAgent, app: Application) -> None:
         self.ua = ua
         self.app = app
+        #: Run once the application handled every event of a turn (the call store's writes).
+        self.after: Callable[[], None] | None = None
 
     def _pump(self, now: float) -> None:
         ua = self.ua
         for _ in range(1000):
             events = ua.take_events()
             if not events:
-                return
+                break
             for event in events:
                 try:
                     self.app.handle(event, now)
                 except Exception:
                     logger.exception("the application failed on %s", type(event).__name__)
-        logger.error("the application keeps producing events; stopped after 1000 rounds")
+        else:
+            logger.error("the application keeps producing events; stopped after 1000 rounds")
+        if self.after is not None:
+            self.after()
 
     def receive(self, data: bytes, source: Destination, now: float) -> None:
         self.ua.receive(data, source, now)
@@ -72,8 +77,6 @@ class ServiceCore:
     def run(self, now: float) -> None:
         """Hand pending events to the application (after the application called the UA itself)."""
         self._pump(now)
-
-
 
 
 class Service:
@@ -128,9 +131,10 @@ class Service:
         self.core.run(self.shell.time())
         self.shell.poke()
 
-    async def stop(self, grace: float = 2.0) -> None:
-        """End every call with BYE (CANCEL, 503) and wait up to ``grace`` seconds for them to finish."""
-        if self.shell.running:
+    async def stop(self, grace: float = 2.0, *, end_calls: bool = True) -> None:
+        """End every call with BYE (CANCEL, 503) and wait up to ``grace`` seconds for them to finish; with
+        ``end_calls`` False (an upgrade-restart with a call store) close the sockets and leave the calls be."""
+        if self.shell.running and end_calls:
             self.ua.shutdown(self.shell.time())
             self.poke()
             deadline = self.shell.time() + grace

@@ -1,0 +1,196 @@
+"""Answered calls as records (b2bua/call/record.py): what the keeper writes when, and a call restored in a
+new service (a restart on the same address, over the in-memory network) going on as if nothing happened."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from b2bua.call.b2bua import B2bua
+from b2bua.call.call import Call, CallState
+from b2bua.call.commands import CallEnd, CallHold
+from b2bua.call.control import Control
+from b2bua.call.record import RECORD_VERSION, CallKeeper, call_record, restore_call
+from b2bua.errors import RecordError, SipError
+from b2bua.sip import sdp
+from b2bua.sip.session import Session
+from b2bua.sip.ua_events import CallEnded, DialogResponse
+
+from .sipnet import Network, Node
+from .test_b2bua import SDP_A, SDP_B, dial, rig, take
+from .test_control import answer_reinvites, names, reports
+
+
+def kept_call() -> tuple[Network, Node, Node, Node, B2bua, CallKeeper, Session, Session]:
+    net, alice, bob, service, app = rig()
+    keeper = CallKeeper()
+    app.table.keeper = keeper.changed
+    a, b, _ = dial(net, alice, bob)
+    assert keeper.take_writes() == []  # ringing: nothing kept
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    return net, alice, bob, service, app, keeper, a, b
+
+
+def restart(net: Network, service: Node) -> tuple[Node, B2bua]:
+    """A new service on the same address: nothing survives but what the test hands it."""
+    node = net.add(service.name, service.address.host, port=service.address.port)
+    app = B2bua(node.ua)
+    node.app = app
+    return node, app
+
+
+def test_an_answered_call_is_written_once_per_change_and_deleted_at_its_end() -> None:
+    net, alice, bob, service, app, keeper, a, b = kept_call()
+    (write,) = keeper.take_writes()
+    assert write[0] == a.call_id and write[1] is not None
+    record = json.loads(write[1])
+    assert record["v"] == RECORD_VERSION and record["state"] == "answered"
+    assert set(record["legs"]) == {"caller", "callee"}
+    assert record["legs"]["callee"]["answers_to"] == "caller"
+    assert record["legs"]["caller"]["sdp"]["received"].startswith("v=0")
+    assert keeper.take_writes() == [] and len(keeper) == 1
+    a.end(net.now)
+    net.settle()
+    assert keeper.take_writes() == [(a.call_id, None)]
+    assert len(keeper) == 0
+
+
+def test_a_call_that_ends_before_it_is_answered_is_never_written() -> None:
+    net, alice, bob, service, app = rig()
+    keeper = CallKeeper()
+    app.table.keeper = keeper.changed
+    a, b, _ = dial(net, alice, bob)
+    b.respond(486, net.now)
+    net.settle()
+    assert keeper.take_writes() == []
+
+
+def test_a_restored_call_relays_a_reinvite_and_ends_on_the_callers_bye() -> None:
+    net, alice, bob, service, app, keeper, a, b = kept_call()
+    ((name, data),) = keeper.take_writes()
+    assert data is not None
+    service, app = restart(net, service)
+    call = restore_call(data, service.ua, app.table)
+    assert call.id == name and call.state is CallState.ANSWERED and app.table.find(b.call_id) is call
+    offer = sdp.set_direction(sdp.bump_version(SDP_A, 2), "sendonly")
+    reinvite = a.request("INVITE", net.now, body=offer)
+    net.settle(0.5)
+    answered = answer_reinvites(net, bob, b)
+    net.settle()
+    assert answered and sdp.directions(answered[0]) == ["sendonly"]
+    finals = [e.response for e in alice.events
+              if isinstance(e, DialogResponse) and e.outgoing is reinvite and e.response.status >= 200]
+    assert [r.status for r in finals] == [200] and sdp.directions(finals[0].body) == ["recvonly"]
+    a.end(net.now)
+    net.settle()
+    assert isinstance(take(bob, CallEnded), CallEnded)
+    assert len(app.table) == 0 and service.ua.sessions == []
+
+
+def test_a_restored_call_takes_commands_and_the_callees_bye() -> None:
+    net, alice, bob, service, app, keeper, a, b = kept_call()
+    ((_, data),) = keeper.take_writes()
+    assert data is not None
+    service, app = restart(net, service)
+    restore_call(data, service.ua, app.table)
+    control = Control(app)
+    out, sink = reports()
+    control.start(CallHold(a.call_id, "callee"), net.now, sink)  # type: ignore[arg-type]
+    net.settle(0.5)
+    (offer,) = answer_reinvites(net, bob, b)
+    net.settle()
+    assert sdp.directions(offer) == ["sendonly"] and names(out) == ["CALL_HOLD", "FlowEnded"]
+    # bob saw o= version 1 from the service before the restart: the hold offer must go on from there
+    assert sdp.parse(offer).version == 2
+    out, sink = reports()
+    control.start(CallEnd(a.call_id), net.now, sink)
+    net.settle()
+    assert a.ended and b.ended and names(out)[-1] == "FlowEnded"
+
+
+def test_the_restored_call_is_written_again_with_its_jumped_cseq() -> None:
+    net, alice, bob, service, app, keeper, a, b = kept_call()
+    ((_, data),) = keeper.take_writes()
+    assert data is not None
+    service, app = restart(net, service)
+    keeper = CallKeeper()
+    app.table.keeper = keeper.changed
+    call = restore_call(data, service.ua, app.table)
+    keeper.changed(call)
+    ((_, again),) = keeper.take_writes()
+    assert again is not None
+    seqs = [leg["session"]["dialog"]["local_seq"] for leg in json.loads(again)["legs"].values()]
+    assert all(seq is not None and seq >= 1000 for seq in seqs)
+
+
+def test_a_name_change_deletes_the_old_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    net, alice, bob, service, app, keeper, a, b = kept_call()
+    (first,) = keeper.take_writes()
+    call = app.table.find(a.call_id)
+    assert call is not None
+    call.id = "renamed@h"  # as Replaces does when the caller leg is replaced
+    call.changed()
+    writes = keeper.take_writes()
+    assert writes[0] == (first[0], None) and writes[1][0] == "renamed@h"
+
+
+def test_call_record_refuses_a_call_still_ringing() -> None:
+    net, alice, bob, service, app = rig()
+    a, _, _ = dial(net, alice, bob)
+    call = app.table.find(a.call_id)
+    assert call is not None
+    with pytest.raises(SipError):
+        call_record(call)
+
+
+def test_a_record_the_keeper_cannot_make_is_counted_not_raised() -> None:
+    keeper = CallKeeper()
+    call = Call("x@h")
+    call.state = CallState.ANSWERED
+    call.legs = {}  # no legs: not keepable, and never written
+    keeper.changed(call)
+    assert keeper.take_writes() == [] and keeper.failures == 0
+
+
+def _mangle(record: dict[str, object], path: str, value: object) -> bytes:
+    target: object = record
+    *parents, last = path.split(".")
+    for part in parents:
+        assert isinstance(target, dict)
+        target = target[part]
+    assert isinstance(target, dict)
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last] = value
+    return json.dumps(record).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("v", 2), ("v", KeyError), ("id", 5), ("state", "ending"), ("legs", []), ("legs.caller", KeyError),
+     ("legs.callee", "x"), ("legs.callee.answers_to", "third"), ("legs.callee.session", None),
+     ("legs.callee.session.dialog.state", "early"), ("legs.caller.sdp", None), ("legs.caller.sdp.offset", "1"),
+     ("legs.caller.sdp.held", 0), ("legs.caller.sdp.sent", 12), ("legs.caller.sdp.sent_origin", ["only-one"]),
+     ("legs.caller.sdp.sent_version", 1.5)],
+)
+def test_a_bad_record_restores_nothing(path: str, value: object) -> None:
+    net, alice, bob, service, app, keeper, a, b = kept_call()
+    ((_, data),) = keeper.take_writes()
+    assert data is not None
+    service, app = restart(net, service)
+    with pytest.raises(RecordError):
+        restore_call(_mangle(json.loads(data), path, value), service.ua, app.table)
+    assert len(app.table) == 0 and service.ua.sessions == []
+    b.end(net.now)  # bob's BYE finds no dialog: 481, as for any unknown dialog
+    net.settle()
+    assert 481 in [m.status for m in bob.inbox if hasattr(m, "status")]
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe", b"[]", b"not json", b'{"v": 1}'])
+def test_a_record_that_is_not_one_is_refused(data: bytes) -> None:
+    net, alice, bob, service, app = rig()
+    with pytest.raises(RecordError):
+        restore_call(data, service.ua, app.table)
