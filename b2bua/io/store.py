@@ -58,6 +58,9 @@ MIGRATIONS: Final[Mapping[int, tuple[str, ...]]] = {
     ),
 }
 
+#: Seconds the writer waits after a failed commit before it tries again.
+_RETRY_PAUSE: Final = 0.1
+
 #: The schema version this code writes: one past the last migration.
 SCHEMA_VERSION: Final = max(MIGRATIONS) + 1
 
@@ -122,7 +125,10 @@ class SqliteStore:
         self._pending: dict[str, bytes | None] = {}
         # Taken for _pending and the flags only, never across I/O: put() and delete() wait for nothing else.
         self._lock = threading.Lock()
+        # The writer waits on _wake for a first pending write, then on _hurry for the rest of the window
+        # (cut short by flush() and close()); flush() waits on _idle.
         self._wake = threading.Condition(self._lock)
+        self._hurry = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
         self._busy = False
         self._closing = False
@@ -167,6 +173,7 @@ class SqliteStore:
                 if left <= 0 or not self._writer.is_alive():
                     return False
                 self._wake.notify()
+                self._hurry.notify()
                 self._idle.wait(min(left, 0.1))
         return True
 
@@ -176,6 +183,7 @@ class SqliteStore:
                 return
             self._closing = True
             self._wake.notify()
+            self._hurry.notify()
         self._writer.join()
         with self._lock:
             if self._pending:
@@ -191,8 +199,9 @@ class SqliteStore:
         with self._lock:
             if self._closing:
                 raise StoreError(f"{self.path}: the store is closed")
+            if not self._pending:
+                self._wake.notify()  # the first write of a window wakes the writer; the rest join it
             self._pending[call_id] = record
-            self._wake.notify()
 
     # -- opening, migrating, setting bad files aside ------------------------------------------------------
 
@@ -269,9 +278,9 @@ class SqliteStore:
                 if not self._pending:  # closing, and nothing is left to write
                     self._idle.notify_all()
                     return
+                if not self._closing:  # let the window's writes join this commit
+                    self._hurry.wait(self.flush_interval)
                 closing = self._closing
-            if not closing:
-                time.sleep(self.flush_interval)  # let the window's writes join this commit
             # The connection is taken before the batch leaves _pending, so a load (which takes the connection,
             # then _pending) sees each write either committed or pending, never neither.
             with self._db_lock:
@@ -288,7 +297,8 @@ class SqliteStore:
             if not committed:
                 if closing:
                     return
-                time.sleep(max(self.flush_interval, 0.1))
+                with self._lock:  # give the disk a moment before trying again (close() cuts it short)
+                    self._hurry.wait(_RETRY_PAUSE)
 
     def _commit(self, batch: dict[str, bytes | None]) -> bool:
         """Write ``batch`` in one transaction (the caller holds the connection); False (logged) when SQLite
