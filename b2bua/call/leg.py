@@ -275,6 +275,15 @@ class Leg:
 
     # -- keeping across a restart (b2bua.call.record) -----------------------------------------------------
 
+    def to_record(self) -> dict[str, object]:
+        """The leg as JSON-ready values (b2bua.call.record): its confirmed session (raises
+        :class:`~b2bua.errors.SessionError` when it is not), whose answer it carries, its SDP memory."""
+        return {
+            "session": self.session.to_record(),
+            "answers_to": self.answers_to.name if self.answers_to is not None else None,
+            "sdp": self.sdp_record(),
+        }
+
     def sdp_record(self) -> dict[str, object]:
         """The leg's SDP memory as JSON-ready values, for :meth:`restore_sdp` after a restart."""
         return {

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from typing import Final
 
 from ..errors import RecordError, SipError
-from ..sip.session import SessionState
 from ..sip.ua import UserAgent
 from .call import Call, CallState
 from .leg import LEG_NAMES
@@ -42,14 +41,7 @@ RECORD_VERSION: Final = 1
 
 def call_record(call: Call) -> bytes:
     """The record of an answered call with two confirmed legs; raises :class:`SipError` for any other."""
-    legs: dict[str, object] = {}
-    for name, leg in call.legs.items():
-        session = leg.session.to_record()
-        legs[name] = {
-            "session": session,
-            "answers_to": leg.answers_to.name if leg.answers_to is not None else None,
-            "sdp": leg.sdp_record(),
-        }
+    legs = {name: leg.to_record() for name, leg in call.legs.items()}
     record = {"v": RECORD_VERSION, "id": call.id, "state": call.state.value, "legs": legs}
     return json.dumps(record, separators=(",", ":")).encode()
 
@@ -153,4 +145,4 @@ class CallKeeper:
 def _keepable(call: Call) -> bool:
     if call.state is not CallState.ANSWERED or len(call.legs) != len(LEG_NAMES):
         return False
-    return all(leg.session.state is SessionState.CONFIRMED for leg in call.legs.values())
+    return all(leg.confirmed for leg in call.legs.values())

@@ -99,7 +99,8 @@ class Session:
                  "invite", "invite_tx", "local_tag", "owner", "pending_reinvite", "pending_remote_invite", "role",
                  "state")
 
-    def __init__(self, host: SessionHost, role: Role, invite: Request, local_tag: str) -> None:
+    def __init__(self, host: SessionHost, role: Role, invite: Request, local_tag: str, *,
+                 restored: tuple[Dialog, str] | None = None) -> None:
         #: The UA core: all the session uses of it is :class:`~.session_host.SessionHost`.
         self.host = host
         self.role = role
@@ -129,6 +130,12 @@ class Session:
         self.pending_reinvite: Request | None = None
         #: The peer's re-INVITE waiting for our answer.
         self.pending_remote_invite: ServerTransaction | None = None
+        if restored is not None:
+            # Born confirmed (:meth:`from_record`): the transitions that led here happened before a restart;
+            # the table starts at CALLING or RINGING only for a session whose INVITE is in flight.
+            self.dialog, self._transport_name = restored
+            self.state = SessionState.CONFIRMED
+            self._final_sent = True  # its INVITE was answered
 
     def __repr__(self) -> str:
         return f"<Session {self.role.value} {self.call_id} {self.state.value}>"
@@ -175,14 +182,8 @@ class Session:
             raise RecordError(f"session record: its INVITE does not parse ({exc})") from exc
         if not isinstance(invite, Request) or invite.call_id != dialog.id.call_id:
             raise RecordError("session record: its INVITE is not the dialog's")
-        session = cls(host, Role.UAC if role == Role.UAC.value else Role.UAS, invite, tag)
-        # Born confirmed: the transitions that led here happened before the restart (the table starts at
-        # CALLING or RINGING only for a session whose INVITE is in flight).
-        session.state = SessionState.CONFIRMED
-        session.dialog = dialog
-        session._transport_name = str(transport)
-        session._final_sent = True  # a confirmed session's INVITE was answered
-        return session
+        return cls(host, Role.UAC if role == Role.UAC.value else Role.UAS, invite, tag,
+                   restored=(dialog, str(transport)))
 
     def _move(self, state: SessionState) -> None:
         if state is self.state:
