@@ -146,3 +146,11 @@ def every_event() -> list[UaEvent]:
         DialogRequestFailed(session, Outgoing(info), 408, "no response"),
         CallEnded(session, "bye", by_remote=True),
     ]
+
+
+def restart_service(net: Network, service: Node) -> tuple[Node, B2bua]:
+    """A new service on ``service``'s address, as after a restart: nothing survives but what the test hands it."""
+    node = net.add(service.name, service.address.host, port=service.address.port)
+    app = B2bua(node.ua)
+    node.app = app
+    return node, app

@@ -16,8 +16,7 @@ from b2bua.io.persistence import Persistence
 from b2bua.io.store import STORE_FILE, SqliteStore
 from b2bua.sip.ua_events import CallEnded
 
-from .test_b2bua import SDP_B, dial, rig, take
-from .test_record import restart
+from .call_builders import SDP_B, dial, restart_service, rig, take
 
 
 def stored(path: Path) -> dict[str, bytes]:
@@ -49,7 +48,7 @@ def test_calls_are_written_answered_and_deleted_ended_then_restored(tmp_path: Pa
     kept = stored(path)
     assert set(kept) == {a.call_id for a, _ in calls[1:]}
 
-    service, app = restart(net, service)
+    service, app = restart_service(net, service)
     again = Persistence(path, service.ua, app.table)
     report = again.restore()
     assert report.restored == 2 and report.skipped == []
@@ -78,7 +77,7 @@ def test_a_record_that_cannot_be_restored_is_skipped_deleted_and_logged(
     db.execute("INSERT INTO calls VALUES ('broken@h', X'7B7D', 0)")  # "{}": not a call record
     db.commit()
     db.close()
-    service, app = restart(net, service)
+    service, app = restart_service(net, service)
     again = Persistence(path, service.ua, app.table)
     with caplog.at_level(logging.ERROR, logger="call_api.io.store"):
         report = again.restore()
@@ -98,7 +97,7 @@ def test_the_restored_calls_are_written_again_with_their_jumped_cseq(tmp_path: P
     net.settle()
     persistence.close()
     before = stored(path)[a.call_id]
-    service, app = restart(net, service)
+    service, app = restart_service(net, service)
     again = Persistence(path, service.ua, app.table)
     again.restore()
     again.close()

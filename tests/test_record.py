@@ -17,9 +17,8 @@ from b2bua.sip import sdp
 from b2bua.sip.session import Session
 from b2bua.sip.ua_events import CallEnded, DialogResponse
 
+from .call_builders import SDP_A, SDP_B, answer_reinvites, dial, names, reports, restart_service, rig, take
 from .sipnet import Network, Node
-from .test_b2bua import SDP_A, SDP_B, dial, rig, take
-from .test_control import answer_reinvites, names, reports
 
 
 def kept_call() -> tuple[Network, Node, Node, Node, B2bua, CallKeeper, Session, Session]:
@@ -31,14 +30,6 @@ def kept_call() -> tuple[Network, Node, Node, Node, B2bua, CallKeeper, Session, 
     b.respond(200, net.now, body=SDP_B)
     net.settle()
     return net, alice, bob, service, app, keeper, a, b
-
-
-def restart(net: Network, service: Node) -> tuple[Node, B2bua]:
-    """A new service on the same address: nothing survives but what the test hands it."""
-    node = net.add(service.name, service.address.host, port=service.address.port)
-    app = B2bua(node.ua)
-    node.app = app
-    return node, app
 
 
 def test_an_answered_call_is_written_once_per_change_and_deleted_at_its_end() -> None:
@@ -71,7 +62,7 @@ def test_a_restored_call_relays_a_reinvite_and_ends_on_the_callers_bye() -> None
     net, alice, bob, service, app, keeper, a, b = kept_call()
     ((name, data),) = keeper.take_writes()
     assert data is not None
-    service, app = restart(net, service)
+    service, app = restart_service(net, service)
     call = restore_call(data, service.ua, app.table)
     assert call.id == name and call.state is CallState.ANSWERED and app.table.find(b.call_id) is call
     offer = sdp.set_direction(sdp.bump_version(SDP_A, 2), "sendonly")
@@ -93,7 +84,7 @@ def test_a_restored_call_takes_commands_and_the_callees_bye() -> None:
     net, alice, bob, service, app, keeper, a, b = kept_call()
     ((_, data),) = keeper.take_writes()
     assert data is not None
-    service, app = restart(net, service)
+    service, app = restart_service(net, service)
     restore_call(data, service.ua, app.table)
     control = Control(app)
     out, sink = reports()
@@ -114,7 +105,7 @@ def test_the_restored_call_is_written_again_with_its_jumped_cseq() -> None:
     net, alice, bob, service, app, keeper, a, b = kept_call()
     ((_, data),) = keeper.take_writes()
     assert data is not None
-    service, app = restart(net, service)
+    service, app = restart_service(net, service)
     keeper = CallKeeper()
     app.table.keeper = keeper.changed
     call = restore_call(data, service.ua, app.table)
@@ -180,7 +171,7 @@ def test_a_bad_record_restores_nothing(path: str, value: object) -> None:
     net, alice, bob, service, app, keeper, a, b = kept_call()
     ((_, data),) = keeper.take_writes()
     assert data is not None
-    service, app = restart(net, service)
+    service, app = restart_service(net, service)
     with pytest.raises(RecordError):
         restore_call(_mangle(json.loads(data), path, value), service.ua, app.table)
     assert len(app.table) == 0 and service.ua.sessions == []
