@@ -4,6 +4,7 @@ new service (a restart on the same address, over the in-memory network) going on
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -136,7 +137,22 @@ def test_call_record_refuses_a_call_still_ringing() -> None:
         call_record(call)
 
 
-def test_a_record_the_keeper_cannot_make_is_counted_not_raised() -> None:
+def test_a_record_that_cannot_be_made_is_logged_and_counted_not_raised(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shell writes after every turn of the core: a bug in making one record must not stop the others."""
+    net, alice, bob, service, app, keeper, a, b = kept_call()
+
+    def broken(call: Call) -> bytes:
+        raise SipError("broken")
+
+    monkeypatch.setattr("b2bua.call.record.call_record", broken)
+    with caplog.at_level(logging.ERROR, logger="call_api.call.record"):
+        assert keeper.take_writes() == []
+    assert keeper.failures == 1 and "could not make its record" in caplog.text
+
+
+def test_a_call_without_both_legs_is_not_written() -> None:
     keeper = CallKeeper()
     call = Call("x@h")
     call.state = CallState.ANSWERED

@@ -108,10 +108,6 @@ class CallKeeper:
     def changed(self, call: Call) -> None:
         self._changed[call] = None
 
-    def watch(self, call: Call) -> None:
-        """A call restored from its record: written under its name, so its end deletes it."""
-        self._written[call] = call.id
-
     def take_writes(self) -> list[tuple[str, bytes | None]]:
         """The writes the changes since the last call mean: ``(name, record)`` or ``(name, None)`` to delete."""
         if not self._changed:
