@@ -446,3 +446,40 @@ def test_a_sip_call_over_tls_is_not_secure_but_stays_on_tls() -> None:
     net.run()
     bye = [m for m in bob.inbox if isinstance(m, Request) and m.method == "BYE"][0]
     assert bye.headers.get("Via", "").startswith("SIP/2.0/TLS 127.0.0.2:5061;")
+def test_a_2xx_for_an_invite_nobody_knows_is_acked_and_ended() -> None:
+    """After a restart the 2xx of a call that was being set up finds no session: ACK it, then BYE it."""
+    net, alice, bob = pair()
+    lost = (
+        b"SIP/2.0 200 OK\r\n"
+        b"Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-before-the-restart\r\n"
+        b"From: <sip:call-api@127.0.0.2>;tag=old-tag\r\n"
+        b"To: <sip:bob@127.0.0.3>;tag=bob-tag\r\n"
+        b"Call-ID: lost-call\r\n"
+        b"CSeq: 7 INVITE\r\n"
+        b"Record-Route: <sip:127.0.0.3;lr>\r\n"
+        b"Contact: <sip:bob@127.0.0.3:5060>\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    net.send_raw(lost, bob.address, alice)
+    net.run()
+    (ack,) = net.sent("ACK", sender="alice")
+    (bye,) = net.sent("BYE", sender="alice")
+    for request in (ack, bye):
+        assert isinstance(request, Request) and request.call_id == "lost-call"
+        assert request.to_tag == "bob-tag" and request.from_tag == "old-tag"
+    assert isinstance(ack, Request) and ack.cseq is not None and ack.cseq.number == 7
+    assert isinstance(bye, Request) and bye.uri == "sip:bob@127.0.0.3:5060" and bye.routes
+    assert alice.ua.sessions == []
+
+
+def test_a_stray_provisional_or_failure_for_an_unknown_invite_is_dropped() -> None:
+    net, alice, bob = pair()
+    for status in ("180 Ringing", "486 Busy Here"):
+        lost = (
+            f"SIP/2.0 {status}\r\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-x\r\n"
+            "From: <sip:call-api@127.0.0.2>;tag=t\r\nTo: <sip:bob@127.0.0.3>;tag=b\r\nCall-ID: gone\r\n"
+            "CSeq: 1 INVITE\r\nContact: <sip:bob@127.0.0.3>\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        net.send_raw(lost, bob.address, alice)
+    net.run()
+    assert net.sent("ACK", sender="alice") == [] and net.sent("BYE", sender="alice") == []

@@ -31,7 +31,7 @@ from .events import (
     TransactionTimedOut,
 )
 from .layer import TransactionLayer
-from .message import Field, Headers, Request, Response
+from .message import Field, Headers, Request, Response, header_key
 from .session import Role, Session
 from .session_host import Outgoing
 from .timers import TimerSettings
@@ -152,6 +152,9 @@ def destination_for(uri_text: str, *, secure: bool = False) -> Destination:
 #: How far a restored dialog's CSeq jumps past the kept one (RFC 3261 section 12.2.1.1 wants it to increase;
 #: gaps are allowed): more than the requests the service sends on a call between two writes of its record.
 CSEQ_JUMP = 1000
+
+#: The headers of a 2xx that rebuild the INVITE it answers, for its ACK and BYE (_end_unknown_2xx).
+_INVITE_KEYS = frozenset({"via", "from", "to", "call-id", "cseq"})
 
 #: The fewest timers the heap holds before cancelled ones are swept out.
 _SWEEP_MIN = 1024
@@ -596,6 +599,33 @@ class UserAgent:
                 # no final response will match the transaction now, and in Proceeding it has no timer, so it
                 # would stay for ever once the call ends (found by the stack fuzz target).
                 self.abandon(tx)
+            return
+        if session is None:
+            self._end_unknown_2xx(response, now)
+
+    def _end_unknown_2xx(self, response: Response, now: float) -> None:
+        """A 2xx to an INVITE no session knows: the call was being set up when the service restarted (its
+        transactions are not kept, issue 15). Nobody can be bridged to it, so it is ACKed (RFC 3261 section
+        13.2.2.4: a UAC acknowledges every 2xx; without the ACK the callee retransmits for 32 s, then ends the
+        call) and then BYEd at once, as an extra fork's 2xx is. A retransmission of it gets the same again
+        (a second BYE draws a 481 at worst). Built from the 2xx alone: its Via is ours, its From tag ours."""
+        cseq, via, contact = response.cseq, response.top_via, response.contact
+        if (not 200 <= response.status < 300 or cseq is None or cseq.method != "INVITE" or via is None
+                or contact is None or response.to_tag is None):
+            return
+        transport = via.transport.lower()
+        kept = [(header_key(name), value, None) for name, value in response.headers]
+        invite = Request("INVITE", contact.uri_text, Headers([f for f in kept if f[0] in _INVITE_KEYS]))
+        try:
+            dialog = Dialog.from_uac(invite, response, local_contact=self.contact_for(transport))
+            ack = dialog.ack_for(invite, response, self.ids.branch())
+            bye = self.build_in_dialog(dialog, "BYE", transport, b"", None, ())
+            self.send_ack(dialog, ack)
+            self.send_orphan(bye, dialog, now)
+        except (SipError, ValueError) as error:
+            logger.info("a 2xx for an unknown INVITE (Call-ID %s) could not be ended: %s", response.call_id, error)
+            return
+        logger.info("a 2xx for an unknown INVITE (Call-ID %s): ACKed and ended with BYE", response.call_id)
 
     def _on_timeout(self, tx: ClientTransaction, reason: str) -> None:
         owner = self._owners.get(tx)
