@@ -33,6 +33,10 @@ BUSY = -32003
 #: The service cannot run the method now: it is stopping (its calls are being ended), or the method was added
 #: to the protocol before the service implements it (every command of the table has a handler today).
 NOT_AVAILABLE = -32004
+#: The ``code`` of the Error notification a command running when the service stops gets, before its Ended: the
+#: SIP status of a service that cannot serve (RFC 3261 section 21.5.4); Error codes are SIP statuses or service
+#: codes (docs/API.md).
+SERVICE_STOPPING = 503
 
 
 #: The JSON-RPC code for each reason the call logic gives for not starting a command.

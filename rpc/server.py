@@ -35,7 +35,7 @@ from b2bua.errors import ControlError, RpcError
 from b2bua.io.metrics import COMMAND_SECONDS, Buckets
 from b2bua.io.tls import server_context
 
-from .errors import INTERNAL, NOT_AVAILABLE, PARSE_ERROR, refusal_code
+from .errors import INTERNAL, NOT_AVAILABLE, PARSE_ERROR, SERVICE_STOPPING, refusal_code
 from .http import HttpFront, MetricsSource, SipStatus, token_verdict, unauthorized, websockets_logger
 from .jsonrpc import (
     Accepted,
@@ -56,6 +56,8 @@ Sink = Callable[[FlowReport], None]
 HIGH_WATER: Final = 1000
 #: Seconds to wait for a client to answer the closing handshake when the server stops.
 CLOSE_TIMEOUT: Final = 2.0
+#: Seconds the last notifications of the commands running at a stop get to go out before the connections close.
+STOP_GRACE: Final = 1.0
 
 
 class CallControl(Protocol):
@@ -203,8 +205,27 @@ class ApiServer:
         open ones stay for what their commands still report as the calls end."""
         self.stopping = True
 
-    async def stop(self) -> None:
-        """Close every connection (1001) and stop listening; running commands go on without their clients."""
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Tell the client of every running command that it is over, give those frames up to ``grace`` seconds
+        to go out, then close every connection (1001) and stop listening.
+
+        A command running when the service stops gets ``Error`` with code 503 ("the service is stopping", the
+        SIP status for a service that cannot serve, RFC 3261 section 21.5.4) and then ``Ended``, so no client
+        is left waiting on a command that silently vanished (issue 15); its flow may still run while the
+        calls are ended or kept, and what it reports after that is dropped unlogged."""
+        stopping = list(self.running.values())
+        for command in stopping:
+            logger.info("cmd %s %s %s: ended by the service stopping", command.cmd_id, command.method,
+                        command.subject)
+            self._report(command, FlowError(SERVICE_STOPPING, "the service is stopping"))
+            self._report(command, FlowEnded())
+            command.logged = False  # what its flow reports from now on is dropped without a warning
+        peers = {command.peer for command in stopping if command.peer.open}
+        if peers:
+            try:
+                await asyncio.wait_for(asyncio.gather(*(peer.queue.join() for peer in peers)), grace)
+            except TimeoutError:
+                logger.warning("%d clients did not take their last notifications within %.1f s", len(peers), grace)
         server, self._server = self._server, None
         if server is not None:
             server.close()

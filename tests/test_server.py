@@ -340,19 +340,28 @@ def test_a_client_that_leaves_mid_command_does_not_stop_it(caplog: pytest.LogCap
     assert lines[1] == "cmd cmd-1 CallHold call slow: ended"
 
 
-def test_stop_closes_connections_and_commands_run_on() -> None:
+def test_stop_ends_running_commands_with_error_503_then_closes(caplog: pytest.LogCaptureFixture) -> None:
+    """A command running at the stop is not silently dropped: Error 503 and Ended reach its client before
+    the close (1001); what its flow reports afterwards is dropped without a warning."""
+    caplog.set_level(logging.INFO, "call_api.rpc")
+
     async def body() -> None:
         async with api() as a:
             ws = await connect(a.url)
             await send(ws, request("CallHold", {"callid": "slow"}))
             await receive(ws)
             await a.server.stop()
-            await ws.wait_closed()
+            frames = [json.loads(frame) async for frame in ws]
+            assert [f["method"] for f in frames] == ["Error", "Ended"]
+            assert frames[0]["params"] == {"cmd_id": "cmd-1", "code": 503, "message": "the service is stopping"}
             assert ws.close_code == 1001
+            assert a.server.running == {}
             await asyncio.sleep(0.5)
-            assert type(a.control.reported["cmd-1"][-1]) is FlowEnded
+            assert type(a.control.reported["cmd-1"][-1]) is FlowEnded  # the flow ran on, unheard
 
     run(body)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(r.getMessage().endswith("ended by the service stopping") for r in caplog.records)
 
 
 def test_an_oversized_message_closes_the_connection_with_1009() -> None:

@@ -62,9 +62,12 @@ def sent_call_ids(messages: Path) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def test_answered_calls_survive_sigkill_and_go_on(
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_answered_calls_survive_a_restart_and_go_on(
     call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, tmp_path: Path,
+    stop: signal.Signals,
 ) -> None:
+    """kill -9 (a crash) or SIGTERM (an upgrade-restart: with a state directory the calls are kept, no BYE)."""
     state = tmp_path / "state"
     ws_port = free_tcp_port()
     url = f"ws://127.0.0.1:{ws_port}/call-api"
@@ -85,8 +88,10 @@ def test_answered_calls_survive_sigkill_and_go_on(
         time.sleep(0.05)
 
     assert service.proc is not None
-    service.proc.send_signal(signal.SIGKILL)
-    service.proc.wait(5)
+    service.proc.send_signal(stop)
+    assert service.proc.wait(10) == (-signal.SIGKILL if stop is signal.SIGKILL else 0)
+    if stop is signal.SIGTERM:
+        assert f"kept {2 * CALLS} calls in the store" in service.log_tail(20000)
     restarted = start(call_api, rig_ports, ws_port, state)
     assert f"restored {2 * CALLS} calls" in restarted.log_tail(20000)
 
@@ -108,3 +113,36 @@ def test_answered_calls_survive_sigkill_and_go_on(
         assert time.monotonic() < deadline, f"{stored_calls(store)} calls left in the store"
         time.sleep(0.05)
     assert "Traceback" not in restarted.log_tail(200000)
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncated", "newer"])
+def test_a_bad_store_file_is_set_aside_and_the_service_starts(
+    call_api: ServiceFactory, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, tmp_path: Path,
+    damage: str,
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    store = state / STORE_FILE
+    if damage == "corrupt":
+        store.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 64)
+    else:
+        db = sqlite3.connect(store)
+        db.execute("CREATE TABLE calls (call_id TEXT PRIMARY KEY, record BLOB, written REAL)")
+        db.executemany("INSERT INTO calls VALUES (?, ?, 0)", [(f"c{n}", b"x" * 1000) for n in range(200)])
+        db.execute(f"PRAGMA user_version = {99 if damage == 'newer' else 1}")
+        db.commit()
+        db.close()
+        if damage == "truncated":
+            store.write_bytes(store.read_bytes()[:20000])
+    original = store.read_bytes()
+    service = start(call_api, rig_ports, free_tcp_port(), state)
+    log = service.log_tail(20000)
+    assert "cannot be used" in log and "moved it to" in log, log
+    (kept,) = state.glob(f"{STORE_FILE}.bad-*")
+    assert kept.read_bytes() == original
+    results = wait_all([sipp("uas_answer.xml", phone="bob"), sipp("uac_call.xml", phone="alice", call="bob")])
+    assert_all_ok(results, kamailio)
+    deadline = time.monotonic() + 5
+    while stored_calls(store):  # the new store works: the call was kept, then deleted at its end
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
