@@ -15,6 +15,7 @@ from b2bua.call.control import Control
 from b2bua.call.record import RECORD_VERSION, CallKeeper, call_record, restore_call
 from b2bua.errors import RecordError, SipError
 from b2bua.sip import sdp
+from b2bua.sip.message import Request
 from b2bua.sip.session import Session
 from b2bua.sip.ua_events import CallEnded, DialogResponse
 
@@ -31,6 +32,22 @@ def kept_call() -> tuple[Network, Node, Node, Node, B2bua, CallKeeper, Session, 
     b.respond(200, net.now, body=SDP_B)
     net.settle()
     return net, alice, bob, service, app, keeper, a, b
+
+
+def test_an_answered_call_is_written_when_the_callers_ack_confirms_it() -> None:
+    """The callee's 2xx answers the call while the caller's leg waits for its ACK: nothing to keep yet;
+    the ACK alone (no SDP, no state move) must make the call written."""
+    net, alice, bob, service, app = rig()
+    keeper = CallKeeper()
+    app.table.keeper = keeper.changed
+    net.drop = lambda src, dst, msg: isinstance(msg, Request) and msg.method == "ACK" and dst is service
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.run(until=net.now + 0.1)
+    assert keeper.take_writes() == []  # the caller's ACK was lost: the caller leg is not confirmed
+    net.drop = lambda src, dst, msg: False
+    net.settle()  # the 2xx is retransmitted, the ACK comes
+    assert [name for name, _ in keeper.take_writes()] == [a.call_id]
 
 
 def test_an_answered_call_is_written_once_per_change_and_deleted_at_its_end() -> None:

@@ -96,6 +96,8 @@ class B2bua:
             # An answer goes to whoever sent the request, by its handle: the relay, or the command.
             call.on_response(leg, event.outgoing, event.response, now)
             return
+        if isinstance(event, LegAcked):
+            call.changed()  # the leg's dialog is confirmed now: an answered call becomes worth keeping
         flow = call.busy
         if isinstance(flow, Flow) and not flow.done and flow.on_leg_event(leg, event, now):
             return

@@ -82,7 +82,7 @@ def test_answered_calls_survive_a_restart_and_go_on(
     ended_by_api = sipp("uac_call_reinvite_wait_bye.xml", phone="dave", call="carol", calls=CALLS, rate=100,
                         pause_ms=PAUSE_MS, timeout_s=timeout)
     store = state / STORE_FILE
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + PAUSE_MS / 1000 - 2  # kept before any re-INVITE could write them
     while stored_calls(store) < 2 * CALLS:
         assert time.monotonic() < deadline, f"{stored_calls(store)} calls stored:\n{service.log_tail()}"
         time.sleep(0.05)
