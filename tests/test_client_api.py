@@ -255,17 +255,34 @@ def test_requests_the_library_has_no_method_for_are_checked_by_the_service() -> 
     run(body)
 
 
-def test_the_server_closing_mid_command_raises_connection_lost() -> None:
+def test_the_service_stopping_mid_command_raises_its_error_503() -> None:
+    """A stop ends the running command with Error 503 then Ended (issue 15): raised as a failure with that
+    code, not as a lost connection."""
     async def body() -> None:
         async with api() as a, CallApi(a.url) as client:
             handle = await client.call_hold("slow@h").start()
             waiting = asyncio.ensure_future(handle.wait())
             await asyncio.sleep(0.05)
             await a.server.stop()
+            with pytest.raises(CommandFailedError) as failed:
+                await waiting
+            assert failed.value.code == 503 and handle.done
+
+    run(body)
+
+
+def test_the_connection_dropping_mid_command_raises_connection_lost() -> None:
+    async def body() -> None:
+        async with api() as a, CallApi(a.url) as client:
+            handle = await client.call_hold("slow@h").start()
+            waiting = asyncio.ensure_future(handle.wait())
+            await asyncio.sleep(0.05)
+            for peer in list(a.server.peers):  # the connection drops (not a stop, which ends the command first)
+                await peer.connection.close(1011)
             with pytest.raises(ConnectionLostError) as lost:
                 await waiting
-            assert lost.value.close_code == 1001
-            assert str(lost.value) == "the connection closed before command cmd-1 ended (code 1001)"
+            assert lost.value.close_code == 1011
+            assert str(lost.value) == "the connection closed before command cmd-1 ended (code 1011)"
             assert client.closed and handle.done
             with pytest.raises(ConnectionLostError):
                 await client.call_end("sync@h")

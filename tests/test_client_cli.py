@@ -148,7 +148,8 @@ def test_connection_lost_before_ended_exits_2(background: Background, capsys: py
 
     async def stop_soon() -> None:
         await asyncio.sleep(0.1)
-        await server.server.stop()
+        for peer in list(server.server.peers):  # the connection drops (a stop would end the command first)
+            await peer.connection.close(1011)
 
     stopping = asyncio.run_coroutine_threadsafe(stop_soon(), background.loop)
     assert main(["--url", server.url, "--method", "CallHold", "--params", '{"callid": "slow"}']) == 2
