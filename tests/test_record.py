@@ -16,8 +16,9 @@ from b2bua.call.record import RECORD_VERSION, CallKeeper, call_record, restore_c
 from b2bua.errors import RecordError, SipError
 from b2bua.sip import sdp
 from b2bua.sip.message import Request
+from b2bua.sip.refer import ReferState, ReferSubscription
 from b2bua.sip.session import Session
-from b2bua.sip.ua_events import CallEnded, DialogResponse
+from b2bua.sip.ua_events import CallEnded, DialogRequest, DialogResponse
 
 from .call_builders import SDP_A, SDP_B, answer_reinvites, dial, names, reports, restart_service, rig, take
 from .sipnet import Network, Node
@@ -218,3 +219,45 @@ def test_a_record_that_is_not_one_is_refused(data: bytes) -> None:
     net, alice, bob, service, app = rig()
     with pytest.raises(RecordError):
         restore_call(data, service.ua, app.table)
+
+
+def test_a_kept_refer_subscription_answers_a_late_notify_after_the_restart() -> None:
+    """A transfer's REFER subscription is kept with the call: the transferee's NOTIFY after a restart is the
+    service's to answer (200 for the final one), never relayed to the other party (RFC 3515, RFC 6665)."""
+    net, alice, bob, service, app, keeper, a, b = kept_call()
+    keeper.take_writes()
+    call = app.table.find(a.call_id)
+    assert call is not None
+    callee = call.legs["callee"]
+    refer = callee.session.dialog.new_request(  # type: ignore[union-attr]
+        "REFER", branch="z9hG4bK-refer", via_host="127.0.0.1", via_port=5080,
+        extra_headers=[("Refer-To", "<sip:carol@127.0.0.4>")])
+    callee.refers.append(ReferSubscription(refer, state=ReferState.ACCEPTED))
+    call.changed()
+    ((_, data),) = keeper.take_writes()
+    assert data is not None and len(json.loads(data)["legs"]["callee"]["refers"]) == 1
+    service, app = restart_service(net, service)
+    restored = restore_call(data, service.ua, app.table)
+    (sub,) = restored.legs["callee"].refers
+    assert sub.id == str(refer.cseq.number if refer.cseq else "") and sub.state is ReferState.ACCEPTED
+    final = [("Event", f"refer;id={sub.id}"), ("Subscription-State", "terminated;reason=noresource")]
+    notify = b.request("NOTIFY", net.now, body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag;version=2.0",
+                       headers=final)
+    net.settle()
+    answers = [e.response.status for e in bob.events if isinstance(e, DialogResponse) and e.outgoing is notify]
+    assert answers == [200] and sub.terminated
+    assert not [e for e in alice.events if isinstance(e, DialogRequest) and e.request.method == "NOTIFY"]
+
+
+@pytest.mark.parametrize("refers", [{"refer": "x"}, [{"refer": "INVITE sip:x SIP/2.0\r\n\r\n", "state": "sent"}],
+                                    [{"refer": 5, "state": "sent"}], [{"state": "gone"}], ["x"]])
+def test_a_bad_refer_subscription_record_restores_nothing(refers: object) -> None:
+    net, alice, bob, service, app, keeper, a, b = kept_call()
+    ((_, data),) = keeper.take_writes()
+    assert data is not None
+    record = json.loads(data)
+    record["legs"]["callee"]["refers"] = refers
+    service, app = restart_service(net, service)
+    with pytest.raises(RecordError):
+        restore_call(json.dumps(record).encode(), service.ua, app.table)
+    assert len(app.table) == 0 and service.ua.sessions == []

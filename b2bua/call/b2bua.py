@@ -187,6 +187,7 @@ class B2bua:
             if sub.matches(request, only_one):
                 outcome = sub.on_notify(request)
                 leg.reply(transaction, 200 if outcome.terminated else 481, now)
+                leg.call.changed()
                 return True
         return False
 

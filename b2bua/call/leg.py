@@ -282,6 +282,7 @@ class Leg:
             "session": self.session.to_record(),
             "answers_to": self.answers_to.name if self.answers_to is not None else None,
             "sdp": self.sdp_record(),
+            "refers": [sub.to_record() for sub in self.refers if not sub.terminated],
         }
 
     def sdp_record(self) -> dict[str, object]:
@@ -291,6 +292,13 @@ class Leg:
             "offset": self.version_offset, "sent_origin": _pair(self.sent_origin),
             "source_origin": _pair(self.source_origin), "last_source": _text(self.last_source), "held": self.held,
         }
+
+    def restore_refers(self, records: object) -> None:
+        """Take back the REFER subscriptions :meth:`to_record` kept (none in a record without them); raises
+        :class:`RecordError` when one is not a subscription's record."""
+        if not isinstance(records, list):
+            raise RecordError(f"{self!r}: REFER subscriptions {records!r}")
+        self.refers = [ReferSubscription.from_record(record) for record in records]
 
     def restore_sdp(self, record: object) -> None:
         """Take back the SDP memory :meth:`sdp_record` kept; raises :class:`RecordError` (the leg unchanged)

@@ -8,10 +8,10 @@ restart, its sessions through ``UserAgent.restore``.
 What is kept (issue 15): only answered calls whose two legs are confirmed (a call still being set up has
 transactions in flight, which no record can carry), each leg's session (dialog with route set, remote
 target, CSeqs, tags, secure flag; the shed INVITE; the transport) and SDP memory (last SDP sent and received,
-the ``o=`` origins, version offset and last version, held), and the call's name and state. A call that starts
-ending is deleted at once. Not kept: REFER subscriptions of a transfer in progress (a NOTIFY arriving for one
-after a restart is relayed to the other party like any in-dialog request) and the command running on the call
-(the API connection that ran it is gone with the process).
+the ``o=`` origins, version offset and last version, held), the call's name and state, and the REFER
+subscriptions the service still follows (so a late NOTIFY is answered by the service, not relayed). A call
+that starts ending is deleted at once. Not kept: the command running on the call (the API connection that ran
+it is gone with the process; a transfer's flow does not resume, its NOTIFYs are answered as after its end).
 
 The record is JSON (``{"v": 1, ...}``) in UTF-8: readable with ``sqlite3`` and a text editor when an operator
 needs to know what a restart will bring back. SDP and the INVITE are text with surrogate escapes for the odd
@@ -74,7 +74,9 @@ def restore_call(data: bytes, ua: UserAgent, table: CallTable) -> Call:
             sessions.append(ua.restore(session_record))
         call = Call(ident)
         for name, session in zip(LEG_NAMES, sessions, strict=True):
-            call.add_leg(name, session).restore_sdp(legs[name]["sdp"])
+            leg = call.add_leg(name, session)
+            leg.restore_sdp(legs[name]["sdp"])
+            leg.restore_refers(legs[name].get("refers", []))
     except RecordError:
         for session in sessions:  # a half-restored call leaves nothing behind
             ua.session_ended(session)

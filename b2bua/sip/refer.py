@@ -10,12 +10,14 @@ parameter, a missing ``id`` on the Event header of the only subscription in the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from ..errors import ParseError, SipError
+from ..errors import ParseError, RecordError, SipError
 from .headers import SipFrag, parse_event, parse_sipfrag, parse_subscription_state
 from .message import Request, Response
+from .parser import parse_message
 
 
 class ReferState(Enum):
@@ -46,20 +48,43 @@ class NotifyOutcome:
 class ReferSubscription:
     """One REFER and the subscription it creates (RFC 3515 sections 2.4.4 to 2.4.7)."""
 
-    def __init__(self, refer: Request) -> None:
+    def __init__(self, refer: Request, *, state: ReferState = ReferState.SENT) -> None:
         cseq = refer.cseq
         if refer.method != "REFER" or cseq is None:
             raise ValueError("a ReferSubscription needs a REFER")
         self.refer = refer
         #: The ``id`` NOTIFYs carry: the REFER's CSeq number (RFC 3515 section 2.4.6).
         self.id = str(cseq.number)
-        self.state = ReferState.SENT
+        #: SENT for a new REFER; another state for one rebuilt after a restart (:meth:`from_record`).
+        self.state = state
         #: The last sipfrag received, if any.
         self.last: SipFrag | None = None
 
     @property
     def terminated(self) -> bool:
         return self.state is ReferState.TERMINATED
+
+    def to_record(self) -> dict[str, object]:
+        """The subscription as JSON-ready values (the REFER and the state), for :meth:`from_record` after a
+        restart: a late NOTIFY for it is then answered by the service, not relayed (issue 15)."""
+        return {"refer": self.refer.serialize().decode("utf-8", "surrogateescape"), "state": self.state.value}
+
+    @classmethod
+    def from_record(cls, record: object) -> ReferSubscription:
+        """The subscription :meth:`to_record` kept; :class:`RecordError` when the record is not one."""
+        if not isinstance(record, Mapping):
+            raise RecordError("REFER subscription record is not a mapping")
+        text, state = record.get("refer"), record.get("state")
+        states = {member.value: member for member in ReferState}
+        if not isinstance(text, str) or state not in states:
+            raise RecordError(f"REFER subscription record with state {state!r}")
+        try:
+            refer = parse_message(text.encode("utf-8", "surrogateescape"))
+            if not isinstance(refer, Request):
+                raise ValueError("not a request")
+            return cls(refer, state=states[str(state)])
+        except (ParseError, ValueError) as exc:
+            raise RecordError(f"REFER subscription record: {exc}") from exc
 
     def _move(self, state: ReferState) -> None:
         if state is self.state:

@@ -81,6 +81,7 @@ class ReferFlow(Flow):
         self._refer = refer
         self.sub = ReferSubscription(refer.first)
         self.transferee.refers.append(self.sub)
+        self.call.changed()
 
     def _refer_answered(self, response: Response | None, now: float) -> None:
         if self.done:
