@@ -60,7 +60,8 @@ class Impairment:
     """Seeds the drops and delays of both directions, so a run can be replayed."""
 
 
-def _address_pattern(port: int) -> re.Pattern[bytes]:
+def address_pattern(port: int) -> re.Pattern[bytes]:
+    """``127.0.0.1:<port>`` as a whole port (``:5662`` does not match ``:56620``)."""
     return re.compile(rb"127\.0\.0\.1:" + str(port).encode() + rb"(?![0-9])")
 
 
@@ -94,8 +95,8 @@ class LossyRelay:
             "to_phone": random.Random(f"{impairment.seed}:to_phone"),
             "from_phone": random.Random(f"{impairment.seed}:from_phone"),
         }
-        self._to_rig = (_address_pattern(phone_port), f"{LOOPBACK}:{rig_port}".encode())
-        self._to_phone = (_address_pattern(rig_port), f"{LOOPBACK}:{phone_port}".encode())
+        self._to_rig = (address_pattern(phone_port), f"{LOOPBACK}:{rig_port}".encode())
+        self._to_phone = (address_pattern(rig_port), f"{LOOPBACK}:{phone_port}".encode())
         self._network = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._held: list[_Held] = []
