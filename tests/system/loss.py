@@ -1,0 +1,276 @@
+"""Flows under packet loss: SIPp phones behind seeded lossy relays (relay.py), Kamailio, the service.
+
+Used by ``tests/system/test_loss.py`` (a handful of calls per flow) and ``benchmarks/loss.py`` (the
+issue's full counts).  Both phones of a call sit behind their own :class:`~tests.system.relay.LossyRelay`
+with the same loss in both directions, so every message between a phone and the proxy may be lost;
+the proxy <-> service hop is clean (that is loopback between two servers in one rack).
+
+The phones run loss-tolerant scenarios (``sipp-scenarios/loss_*.xml``): stock SIPp scenarios take a
+retransmitted request they already answered as unexpected and kill the call, which is the rig failing,
+not the service (issue 17).  Each flow returns a :class:`LossRun`: what a caller checks is that no call
+failed at either phone, that every command reported its expected events, and that the relays did drop
+datagrams (a run without loss proves nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from b2bua.call.b2bua import B2bua
+from b2bua.call.call import Call, CallState
+from b2bua.call.commands import CallEnd, CallHold, CallUnHold
+from b2bua.call.events import FlowEvent, FlowReport
+from b2bua.config import load_config
+from b2bua.io.control import AsyncControl
+from b2bua.service import build_service
+
+from .relay import Impairment, LossyRelay
+from .rig import LOOPBACK, Kamailio, PortMap, Sipp, SippLauncher, SippResult, wait_all
+from .service import ServiceProcess
+
+PROXY_DEFINES = ("FR_TIMER=32000",)
+"""Kamailio with RFC 3261's 32 s transaction timeout (Timer B/F), not the rig's 5 s: over a 20 % lossy
+link, 5 s is four INVITE transmissions, and all four are lost about once in 600 calls (the proxy then
+answers 408 and the call fails through no fault of the service)."""
+
+#: What each command of a flow must report under loss, in order (FlowError never).
+EXPECTED_HOLD = ["CALL_HOLD", "FlowEnded"]
+EXPECTED_UNHOLD = ["CALL_UNHOLD", "FlowEnded"]
+EXPECTED_END = ["FlowEnded"]
+
+
+def names(reports: list[FlowReport]) -> list[str]:
+    """A command's reports as names: the event's ``data``, else the report's class."""
+    return [r.data if isinstance(r, FlowEvent) else type(r).__name__ for r in reports]
+
+
+@dataclass
+class LossRun:
+    """The outcome of one flow at one loss rate."""
+
+    flow: str
+    loss: float
+    calls: int
+    phones: list[SippResult] = field(default_factory=list)
+    relays: list[str] = field(default_factory=list)
+    dropped: int = 0
+    commands: int = 0
+    """Commands run through the API."""
+    bad_commands: list[str] = field(default_factory=list)
+    """Each command whose reports differ from what it must report, with what it reported."""
+    service_errors: list[str] = field(default_factory=list)
+    """ERROR log records or tracebacks of the service."""
+    seconds: float = 0.0
+
+    @property
+    def failed_calls(self) -> int:
+        """Calls that did not complete: the most any phone counted as failed or left unfinished (one failed
+        call shows at both phones); a phone killed by the rig counts as all its calls."""
+        worst = 0
+        for result in self.phones:
+            if result.killed:
+                return self.calls
+            worst = max(worst, _counter(result, "Failed call") + _counter(result, "Current Calls"))
+        return worst
+
+    @property
+    def ok(self) -> bool:
+        """No failed call, every command as expected, no service error, and loss there was."""
+        return (self.failed_calls == 0 and not self.bad_commands and not self.service_errors and self.dropped > 0
+                and all(result.ok for result in self.phones))
+
+    def report(self) -> str:
+        """Everything an assertion message needs."""
+        lines = [f"{self.flow} at {self.loss:.0%}: {self.calls} calls, {self.failed_calls} failed, "
+                 f"{self.commands} commands, {len(self.bad_commands)} bad, {self.dropped} datagrams dropped",
+                 *self.relays, *self.bad_commands[:10], *self.service_errors[:10]]
+        lines += [result.report(4) for result in self.phones if not result.ok]
+        return "\n".join(lines)
+
+
+def _counter(result: SippResult, name: str) -> int:
+    """A counter of SIPp's final statistics screen (its last figure: the cumulative one, else the current)."""
+    for line in result.statistics().splitlines():
+        if line.startswith(name):
+            figures = re.findall(r"\d+", line)
+            return int(figures[-1]) if figures else 0
+    return 0
+
+
+def free_udp_port() -> int:
+    """A UDP port free now on loopback (for a phone behind a relay)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LossyPhones:
+    """Starts SIPp phones behind their own lossy relay; ``stop_all()`` stops the relays (the launcher the phones)."""
+
+    def __init__(self, sipp: SippLauncher, loss: float, seed: int, jitter: float = 0.01) -> None:
+        self.sipp = sipp
+        self.loss = loss
+        self.seed = seed
+        self.jitter = jitter
+        self.relays: list[LossyRelay] = []
+
+    def __call__(self, scenario: str, *, phone: str, call: str | None = None, calls: int = 1,
+                 rate: float | None = None, pause_ms: int | None = None, timeout_s: float = 60.0) -> Sipp:
+        """``phone`` answers on its rig port (through the relay), or calls ``call`` through the relay."""
+        ports = self.sipp.ports
+        impairment = Impairment(self.loss, self.jitter, self.seed * 100 + len(self.relays))
+        relay = LossyRelay(rig_port=ports.port_of(phone), phone_port=free_udp_port(), proxy_port=ports.proxy,
+                           impairment=impairment).start()
+        self.relays.append(relay)
+        remote = relay.phone_side if call is not None else None
+        return self.sipp(scenario, phone=phone, call=call, local_port=relay.phone_port, remote=remote, calls=calls,
+                         rate=rate, pause_ms=pause_ms, timeout_s=timeout_s)
+
+    def stop_all(self) -> None:
+        for relay in self.relays:
+            relay.stop()
+
+    def account(self, run: LossRun) -> None:
+        """Copy the relays' counts into ``run``."""
+        run.relays = [str(relay) for relay in self.relays]
+        run.dropped = sum(relay.dropped for relay in self.relays)
+
+
+def service_errors(log_text: str) -> list[str]:
+    """Lines of a service log that say something went wrong inside it."""
+    return [line for line in log_text.splitlines() if "Traceback" in line or " ERROR " in line]
+
+
+def bridged_calls(ports: PortMap, workdir: Path, loss: float, calls: int, *, seed: int = 1,
+                  rate: float = 10.0) -> LossRun:
+    """``calls`` calls alice -> service -> bob (the service a real process), both phones behind lossy relays."""
+    run = LossRun("bridged calls", loss, calls)
+    started = time.monotonic()
+    sipp = SippLauncher(workdir / "sipp", ports)
+    phones = LossyPhones(sipp, loss, seed)
+    timeout = 60.0 + calls / rate
+    with Kamailio(workdir / "proxy", ports, defines=PROXY_DEFINES):
+        service = ServiceProcess(["--sip-listen", f"{LOOPBACK}:{ports.service}", "--ws-port", "0",
+                                  "--outbound-proxy", f"sip:{LOOPBACK}:{ports.proxy};lr"], workdir / "call-api.log")
+        service.start()
+        try:
+            bob = phones("loss_uas_answer.xml", phone="bob", calls=calls, timeout_s=timeout)
+            alice = phones("loss_uac_call.xml", phone="alice", call="bob", calls=calls, rate=rate, pause_ms=500,
+                           timeout_s=timeout)
+            run.phones = wait_all([alice, bob], timeout + 15)
+        finally:
+            sipp.stop_all()
+            phones.stop_all()
+            service.stop()
+    phones.account(run)
+    run.service_errors = service_errors(service.log_tail(10_000_000))
+    run.seconds = time.monotonic() - started
+    return run
+
+
+class _ErrorRecords(logging.Handler):
+    """Collects ERROR records (and any with an exception) of the in-process service."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR or record.exc_info:
+            self.lines.append(f"{record.name} {record.levelname} {record.getMessage()}")
+
+
+@contextmanager
+def _recording_errors() -> Iterator[_ErrorRecords]:
+    handler = _ErrorRecords()
+    root = logging.getLogger("call_api")
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+
+
+Body = Callable[[AsyncControl, B2bua], Awaitable[None]]
+
+
+async def _with_service(ports: PortMap, body: Body, timeout: float) -> None:
+    built = build_service(load_config(["--sip-listen", f"{LOOPBACK}:{ports.service}", "--outbound-proxy",
+                                       f"sip:{LOOPBACK}:{ports.proxy};lr"]))
+    await built.runtime.start()
+    try:
+        await asyncio.wait_for(body(AsyncControl(built.runtime, built.control), built.b2bua), timeout)
+    finally:
+        await built.runtime.stop()
+
+
+async def _next_answered(b2bua: B2bua, seen: set[str], timeout: float) -> Call:
+    """The first call not in ``seen`` whose legs are both confirmed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for call in b2bua.table:
+            if call.id not in seen and call.state is CallState.ANSWERED and \
+                    all(leg.session.confirmed for leg in call.legs.values()):
+                seen.add(call.id)
+                return call
+        await asyncio.sleep(0.02)
+    raise AssertionError("no new call was answered")
+
+
+def hold_and_resume(ports: PortMap, workdir: Path, loss: float, calls: int, *, seed: int = 2) -> LossRun:
+    """``calls`` calls alice -> bob one after the other, each put on hold, resumed and ended by the API
+    (CallHold, CallUnHold and CallEnd on the callee); the service runs in this process."""
+    run = LossRun("hold, resume and end", loss, calls)
+    started = time.monotonic()
+    sipp = SippLauncher(workdir / "sipp", ports)
+    phones = LossyPhones(sipp, loss, seed)
+    per_call = 40.0
+    expected = [("hold", EXPECTED_HOLD), ("unhold", EXPECTED_UNHOLD), ("end", EXPECTED_END)]
+
+    async def body(control: AsyncControl, b2bua: B2bua) -> None:
+        seen: set[str] = set()
+        for _ in range(calls):
+            call = await _next_answered(b2bua, seen, per_call)
+            got = {"hold": await control.run(CallHold(call.id, "callee")),
+                   "unhold": await control.run(CallUnHold(call.id, "callee")),
+                   "end": await control.run(CallEnd(call.id))}
+            for command, want in expected:
+                run.commands += 1
+                if names(got[command]) != want:
+                    run.bad_commands.append(f"call {call.id} {command}: {got[command]}")
+        deadline = time.monotonic() + per_call
+        while len(b2bua.table) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if len(b2bua.table):
+            run.bad_commands.append(f"calls left in the table: {[call.id for call in b2bua.table]}")
+
+    with Kamailio(workdir / "proxy", ports, defines=PROXY_DEFINES), _recording_errors() as errors:
+        try:
+            bob = phones("loss_uas_hold.xml", phone="bob", calls=calls, timeout_s=per_call * calls)
+            alice = phones("loss_uac_call_wait_bye.xml", phone="alice", call="bob", calls=calls, rate=10,
+                           timeout_s=per_call * calls)
+            try:
+                asyncio.run(_with_service(ports, body, per_call * calls + 10))
+            except (AssertionError, TimeoutError) as exc:
+                run.bad_commands.append(f"the API run stopped: {exc!r}")
+            run.phones = wait_all([alice, bob], 30)
+        finally:
+            sipp.stop_all()
+            phones.stop_all()
+    run.service_errors = errors.lines
+    phones.account(run)
+    run.seconds = time.monotonic() - started
+    return run
+
+
+FLOWS: dict[str, Callable[..., LossRun]] = {"bridged": bridged_calls, "hold": hold_and_resume}
+"""Each flow under loss by name: ``FLOWS[name](ports, workdir, loss, calls)``."""
