@@ -12,6 +12,9 @@
      |    +-- CallNotFoundError     no call has that Call-ID
      |    +-- CallStateError        the call is not in a state for this command
      |    +-- CallBusyError         another command is running on the call
+     |    +-- EventsLostError       Subscribe since an event no longer kept (``oldest``)
+     |    +-- SinceAheadError       Subscribe since an event that has not happened (``seq``)
+     |    +-- SubscriptionNotFoundError  Unsubscribe from a subscription this connection does not have
      +-- RpcError                   a JSON-RPC error response to send (codes: rpc.errors)
      +-- ClientError                the client library (rpc.client) or call-api-client failed
           +-- ConnectError          the connection could not be opened (HTTP ``status`` when refused)
@@ -39,11 +42,14 @@ __all__ = [
     "ConnectError",
     "ConnectionLostError",
     "ControlError",
+    "EventsLostError",
     "ParseError",
     "RequestRefusedError",
     "RpcError",
     "SessionError",
+    "SinceAheadError",
     "SipError",
+    "SubscriptionNotFoundError",
     "TransactionError",
 ]
 
@@ -119,6 +125,26 @@ class CallStateError(ControlError):
 
 class CallBusyError(ControlError):
     """Another command, or an INVITE transaction the command would cross, is running on the call."""
+
+
+class EventsLostError(ControlError):
+    """``Subscribe`` with a ``since`` whose next event has left the ring buffer: ``oldest`` is the oldest kept."""
+
+    def __init__(self, message: str, oldest: int) -> None:
+        super().__init__(message)
+        self.oldest = oldest
+
+
+class SinceAheadError(ControlError):
+    """``Subscribe`` with a ``since`` past the last event (``seq``): from another run of the service, or a bug."""
+
+    def __init__(self, message: str, seq: int) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+class SubscriptionNotFoundError(ControlError):
+    """``Unsubscribe`` naming no subscription of this connection."""
 
 
 # --- the API --------------------------------------------------------------------------------------------------

@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import time
 
 from rpc.server import ApiServer
 
 from .call.b2bua import B2bua, B2buaSettings
 from .call.control import Control
+from .call.live import LiveCalls
 from .config import Config, LogConfig
 from .io.ids import RandomIds
 from .io.runtime import Service
@@ -51,7 +53,8 @@ class CallApi:
         logger.info("call-api API ready: %s", " ".join(self.api.urls))
 
     async def stop(self) -> None:
-        """Close the API, then end every call and close the SIP side."""
+        """Close the API, then end every call (their end reason: ``shutdown``) and close the SIP side."""
+        self.b2bua.live.closing = True
         await self.api.stop()
         await self.runtime.stop()
 
@@ -76,7 +79,8 @@ def build_service(config: Config) -> CallApi:
     )
     ua.layer.limits = dataclasses.replace(ua.layer.limits, max_size=sip.max_message_size)
     b2bua = B2bua(ua, B2buaSettings(max_calls=calls.max_calls, answer_timeout=calls.answer_timeout,
-                                    refer_notify_timeout=calls.refer_notify_timeout))
+                                    refer_notify_timeout=calls.refer_notify_timeout),
+                  LiveCalls(time.time, config.api.event_buffer))
     runtime = Service(ua, b2bua, [(t, h, p) for h, p in sip.listen for t in sip.transports],
                       advertised_host=sip.advertised_host, max_message_size=sip.max_message_size,
                       tcp_idle_timeout=sip.tcp_idle_timeout, overload=config.overload.settings())

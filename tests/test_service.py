@@ -76,6 +76,7 @@ CASES: dict[str, tuple[list[str], Probe, Any]] = {
                    ("https://app.example.com",)),
     "ws.max_frame": (["--ws-max-frame", "4096"], lambda b: b.api.config.max_frame, 4096),
     "ws.ping_interval": (["--ws-ping-interval", "0"], lambda b: b.api.config.ping_interval, 0.0),
+    "api.event_buffer": (["--event-buffer", "50"], lambda b: b.b2bua.live.buffer.maxlen, 50),
     "calls.refer_notify_timeout": (["--refer-notify-timeout", "2"],
                                    lambda b: b.b2bua.settings.refer_notify_timeout, 2.0),
     "calls.answer_timeout": (["--answer-timeout", "5"], lambda b: b.b2bua.settings.answer_timeout, 5.0),

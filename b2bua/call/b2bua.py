@@ -35,9 +35,10 @@ from .events import (
     LegRinging,
     leg_event,
 )
-from .flows.base import Flow
+from .flows.base import Flow, status_text
 from .flows.refer import CORRELATION_PARAM
 from .leg import Leg
+from .live import LiveCalls
 from .table import CallTable
 
 logger = logging.getLogger("call_api.call")
@@ -69,10 +70,12 @@ def strip_correlation(uri_text: str) -> tuple[str, str | None]:
 class B2bua:
     """The call logic on top of a :class:`UserAgent`."""
 
-    def __init__(self, ua: UserAgent, settings: B2buaSettings | None = None) -> None:
+    def __init__(self, ua: UserAgent, settings: B2buaSettings | None = None, live: LiveCalls | None = None) -> None:
         self.ua = ua
         self.settings = settings or B2buaSettings()
         self.table = CallTable()
+        #: Every change of every call, for the live-state API.
+        self.live = live if live is not None else LiveCalls()
         #: Correlation tokens of transfers in flight (the ``osid`` of their Refer-To) -> who to tell.
         self.correlations: dict[str, Callable[[Call, str], None]] = {}
 
@@ -97,13 +100,14 @@ class B2bua:
             # An answer goes to whoever sent the request, by its handle: the relay, or the command.
             call.on_response(leg, event.outgoing, event.response, now)
             return
+        self.live.leg_event(leg, event)
         flow = call.busy
         if isinstance(flow, Flow) and not flow.done and flow.on_leg_event(leg, event, now):
             return
         match event:
-            case LegRinging(status, _, body, ctype):
+            case LegRinging(status, reason, body, ctype):
                 if leg.answers_to is not None:
-                    self._relay_progress(call, leg, leg.answers_to, status, body, ctype, now)
+                    self._relay_progress(call, leg, leg.answers_to, status, reason, body, ctype, now)
             case LegAnswered(_, _, body, ctype):
                 if leg.answers_to is not None:
                     self._callee_answered(call, leg, leg.answers_to, body, ctype, now)
@@ -169,6 +173,7 @@ class B2bua:
         if request.body:
             callee.outgoing_sdp(request.body)
         self.table.add(call)
+        self.live.created(call)
         logger.info("call %s: %s -> %s (callee call-id %s)", call.id, from_.uri_text, target, callee.call_id)
         if token is not None:
             correlated = self.correlations.pop(token, None)
@@ -253,6 +258,7 @@ class B2bua:
         ctype = response.headers.get("content-type")
         kept.remember_received(response.body, ctype)
         self.table.remove(call)
+        old_name = call.id
         newcomer = call.replace_leg(replaced, session)
         if call.id == replaced.call_id:
             call.id = session.call_id  # the call is named after a dialog that still exists
@@ -260,6 +266,7 @@ class B2bua:
         newcomer.remember_received(session.invite.body, session.invite.headers.get("content-type"))
         body = newcomer.outgoing_sdp(response.body) if response.body else b""
         session.respond(200, now, body=body, content_type=ctype if body else None)
+        self.live.replaced(call, old_name, replaced, newcomer)
         replaced.session.owner = None
         replaced.session.end(now)
 
@@ -276,8 +283,8 @@ class B2bua:
         s = self.ua.settings
         return uri.host.strip("[]") == s.host.strip("[]") and (uri.port or 5060) == s.port
 
-    def _relay_progress(self, call: Call, callee: Leg, caller: Leg, status: int, body: bytes, ctype: str | None,
-                        now: float) -> None:
+    def _relay_progress(self, call: Call, callee: Leg, caller: Leg, status: int, reason: str, body: bytes,
+                        ctype: str | None, now: float) -> None:
         if caller.session.state is not SessionState.RINGING:
             return
         if call.state is CallState.SETUP:
@@ -285,6 +292,7 @@ class B2bua:
         callee.remember_received(body, ctype)
         out = caller.outgoing_sdp(body) if body else b""
         caller.session.respond(status, now, body=out, content_type=ctype if out else None)
+        self.live.ringing(call, status_text(status, reason))
 
     def _callee_answered(self, call: Call, callee: Leg, caller: Leg, body: bytes, ctype: str | None,
                          now: float) -> None:
@@ -317,6 +325,7 @@ class B2bua:
     def _answer_timeout(self, call: Call, now: float) -> None:
         if call.state in (CallState.SETUP, CallState.EARLY):
             logger.info("call %s: no answer within %.0f s", call.id, self.settings.answer_timeout)
+            self.live.cause(call, "timeout")
             callee = call.callee
             if not call.caller.session.ended:
                 call.caller.session.respond(408, now, reason="No Answer")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import ParseError, SipError
 from ..sip import sdp
@@ -24,6 +25,9 @@ from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import Timer
 from .events import LegResponse
 from .leg import Leg, LegName
+
+if TYPE_CHECKING:
+    from .live import LiveCalls
 
 logger = logging.getLogger("call_api.call")
 
@@ -88,6 +92,8 @@ class Call:
         self.ended_listeners: list[Callable[[Call], None]] = []
         #: Timers that must not outlive the call (cancelled when it ends).
         self.timers: list[Timer] = []
+        #: Who reports the call's changes to the live-state API (set when it observes the call), if anyone.
+        self.observer: LiveCalls | None = None
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.state.value}>"
@@ -144,7 +150,11 @@ class Call:
             self.timers.clear()
             for listener in list(self.ended_listeners):
                 listener(self)
+            if self.observer is not None:
+                self.observer.moved(self, state)  # last: after what ended with the call (a CallEnd's Ended)
             self._release()
+        elif self.observer is not None:
+            self.observer.moved(self, state)
 
     def _release(self) -> None:
         """Break the call's reference cycles (session -> leg -> call -> legs -> session) once it is over,
@@ -258,6 +268,8 @@ class Call:
         if self.state in (CallState.ENDING, CallState.ENDED):
             self._maybe_ended()
             return
+        if self.observer is not None:
+            self.observer.cause(self, "command")
         self.move(CallState.ENDING)
         for leg in list(self.legs.values()):
             if not leg.session.ended:

@@ -67,9 +67,13 @@ class Leg:
     def other(self) -> Leg | None:
         return self.call.other(self)
 
-    def remember_received(self, body: bytes, content_type: str | None) -> None:
+    def remember_received(self, body: bytes, content_type: str | None, *, by_command: bool = False) -> None:
+        """The party sent ``body``; ``by_command`` when it answers an offer of the service's own (CallHold)."""
         if body and _is_sdp(content_type):
             self.received_sdp = body
+            observer = self.call.observer
+            if observer is not None:
+                observer.sdp_received(self, by_command=by_command)
 
     def outgoing_sdp(self, body: bytes) -> bytes:
         """``body`` (SDP from the other party) as this leg must get it: relayed as is, unless the service

@@ -1,0 +1,131 @@
+"""What a client sees of a call: the Call and Leg objects of the live-state API (docs/API.md, "Live call state"),
+as frozen values built from the call layer's objects, sans I/O.
+
+Times are wall-clock seconds (the observer's clock, :class:`~b2bua.call.live.LiveCalls`); the API renders them
+as RFC 3339. A leg's URIs are its dialog's (RFC 3261 section 12.1: From/To as that dialog sees them, the
+party's Contact as remote target); before its dialog exists they come from the INVITE that will make it.
+Its ``dialog`` state follows RFC 4235's coarse view: ``early`` until the INVITE is answered 2xx (and, for a
+leg that received the INVITE, acknowledged), ``confirmed`` then, ``terminated`` once the session is over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ParseError
+from ..sip import sdp
+from ..sip.address import Destination
+from ..sip.headers import parse_name_addr
+from ..sip.session import Role, Session
+from ..sip.transaction_client import ClientTransaction
+from ..sip.transaction_server import ServerTransaction
+from ..sip.uri import host_reference
+from .flows.base import Flow
+from .leg import LegName
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    """One party of a call as the API shows it."""
+
+    callid: str
+    """The Call-ID of this leg's dialog with the service."""
+    local_uri: str
+    """The From (our side) of requests the service sends in this dialog."""
+    remote_uri: str
+    """The To of those requests: the party's address with its tag."""
+    remote_target: str
+    """The party's Contact URI: where in-dialog requests go."""
+    dialog: str
+    """``early``, ``confirmed`` or ``terminated``."""
+    held: bool
+    """The service put this party on hold (CallHold) and has not resumed it."""
+    direction: str | None
+    """Media direction of the last SDP this party sent, first stream; None before it sent any."""
+    transport: str
+    """``udp`` or ``tcp``: how the dialog's INVITE came or went."""
+    peer: str
+    """``host:port`` of the next hop of that INVITE (the proxy, when there is one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandView:
+    """The command running on a call."""
+
+    cmd_id: str
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """A call as the API shows it; ``legs`` in the order caller, callee, each present while it exists."""
+
+    callid: str
+    state: str
+    created: float
+    answered: float | None
+    legs: tuple[tuple[LegName, LegView], ...]
+    command: CommandView | None
+
+
+def first_direction(body: bytes | None) -> str | None:
+    """The effective direction of the first media stream of ``body`` (RFC 3264 section 5.1), None when there is
+    no readable SDP with a stream."""
+    if not body:
+        return None
+    try:
+        found = sdp.directions(body)
+    except ParseError:
+        return None
+    return found[0] if found else None
+
+
+def next_hop(session: Session) -> Destination | None:
+    """Where the session's INVITE came from (a leg that received it) or went (one the service sent)."""
+    tx = session.invite_tx
+    if isinstance(tx, ServerTransaction):
+        return tx.source
+    if isinstance(tx, ClientTransaction):
+        return tx.destination
+    return None
+
+
+def hop_text(hop: Destination | None) -> tuple[str, str]:
+    """``(transport, "host:port")`` of a next hop; unknown ones as ``("udp", "")``."""
+    if hop is None:
+        return "udp", ""
+    return hop.transport.lower(), f"{host_reference(hop.host)}:{hop.port}"
+
+
+def leg_view(callid: str, session: Session, held: bool, direction: str | None, hop: Destination | None) -> LegView:
+    """A leg's view from its session and what the observer remembers of it (``direction``, ``hop``)."""
+    dialog = session.dialog
+    if dialog is not None:
+        local, remote, target = dialog.local_uri, dialog.remote_uri, dialog.remote_target
+    else:
+        invite = session.invite
+        sender, receiver = invite.headers.get("from") or "", invite.headers.get("to") or ""
+        if session.role is Role.UAC:
+            local, remote, target = sender, receiver, invite.uri
+        else:
+            local, remote, target = receiver, sender, contact_uri(invite.headers.get("contact")) or ""
+    state = "terminated" if session.ended else "confirmed" if session.confirmed else "early"
+    transport, peer = hop_text(hop)
+    return LegView(callid, local, remote, target, state, held, direction, transport, peer)
+
+
+def command_view(busy: object) -> CommandView | None:
+    """The command a call is busy with (its ``busy`` flow), None when none runs."""
+    if isinstance(busy, Flow) and not busy.done:
+        return CommandView(busy.cmd_id, busy.name)
+    return None
+
+
+def contact_uri(value: str | None) -> str | None:
+    """The URI of the first Contact of ``value``, None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        return parse_name_addr(value.split(",", 1)[0]).uri_text
+    except ParseError:
+        return None

@@ -1,0 +1,55 @@
+"""The Call and Leg views (b2bua/call/snapshot.py): SDP direction, next hop, and a leg before its dialog."""
+
+from __future__ import annotations
+
+from b2bua.call.snapshot import CommandView, command_view, contact_uri, first_direction, hop_text, leg_view, next_hop
+from b2bua.sip import sdp
+from b2bua.sip.address import Destination
+from b2bua.sip.ua_events import IncomingCall
+
+from .test_b2bua import SDP_A, rig, take
+
+
+def test_the_direction_of_the_first_stream() -> None:
+    assert first_direction(SDP_A) == "sendrecv"
+    assert first_direction(sdp.set_direction(SDP_A, "sendonly")) == "sendonly"
+    assert first_direction(None) is first_direction(b"") is None
+    assert first_direction(b"not sdp") is None
+    assert first_direction(SDP_A.split(b"m=")[0]) is None  # no stream
+
+
+def test_the_next_hop_as_text() -> None:
+    assert hop_text(None) == ("udp", "")
+    assert hop_text(Destination("TCP", "::1", 5060)) == ("tcp", "[::1]:5060")
+
+
+def test_a_contact_uri() -> None:
+    assert contact_uri('"A" <sip:a@h;transport=tcp>;expires=60, <sip:b@h>') == "sip:a@h;transport=tcp"
+    assert contact_uri(None) is None and contact_uri("<<<") is None
+
+
+def test_legs_before_their_dialog_take_the_invites_view() -> None:
+    net, alice, bob, _service, _app = rig()
+    a = alice.ua.invite("sip:bob@127.0.0.3:5060", net.now, from_addr="<sip:alice@127.0.0.2>",
+                        to_addr="<sip:bob@127.0.0.3>", body=SDP_A)
+    out = leg_view(a.call_id, a, False, None, next_hop(a))
+    assert (out.local_uri.split(";")[0], out.remote_uri, out.remote_target) == (
+        "<sip:alice@127.0.0.2>", "<sip:bob@127.0.0.3>", "sip:bob@127.0.0.3:5060")
+    assert (out.dialog, out.transport) == ("early", "udp")
+    net.settle()
+    incoming = take(bob, IncomingCall)
+    assert isinstance(incoming, IncomingCall)
+    b = incoming.session
+    view = leg_view(b.call_id, b, True, "sendrecv", next_hop(b))
+    assert view.local_uri == "<sip:bob@127.0.0.3>" and view.remote_target.startswith("sip:")
+    assert view.held and view.direction == "sendrecv"
+    b.respond(486, net.now)
+    net.settle()
+    assert leg_view(b.call_id, b, False, None, next_hop(b)).dialog == "terminated"
+    net.settle(40.0)
+    assert next_hop(b) is None  # its transaction is over
+
+
+def test_the_command_of_a_call() -> None:
+    assert command_view(None) is None
+    assert CommandView("c", "CallEnd") == CommandView("c", "CallEnd")
