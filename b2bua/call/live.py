@@ -73,6 +73,34 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """``CallGet``'s answer: the call, and the ``seq`` it is consistent with."""
+
+    seq: int
+    call: CallView
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """``Subscribe``'s answer: the subscription, the ``seq`` of the last event now, and the buffered events after
+    ``since`` that it gets first (sent right after the answer)."""
+
+    subscription: str
+    seq: int
+    backlog: tuple[CallEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    """``Unsubscribe``'s answer."""
+
+    subscription: str
+
+
+#: What a query answers.
+Answer = Page | Found | Subscribed | Unsubscribed
+
 Deliver = Callable[["Subscription", CallEvent], None]
 
 
@@ -86,6 +114,14 @@ class Subscription:
 
     def wants(self, event: CallEvent) -> bool:
         return self.names is None or event.callid in self.names
+
+
+@dataclass(eq=False, slots=True)
+class Asker:
+    """Who asks the queries (one API connection): where its subscriptions' events go, and which are its own."""
+
+    deliver: Deliver
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
