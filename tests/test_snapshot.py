@@ -16,6 +16,13 @@ def test_the_direction_of_the_first_stream() -> None:
     assert first_direction(None) is first_direction(b"") is None
     assert first_direction(b"not sdp") is None
     assert first_direction(SDP_A.split(b"m=")[0]) is None  # no stream
+    session_level = SDP_A.replace(b"t=0 0\r\n", b"t=0 0\r\na=recvonly\r\n")
+    two = session_level + b"m=video 0 RTP/AVP 31\r\na=inactive\r\n"
+    own = session_level.replace(b"RTP/AVP 0\r\n", b"RTP/AVP 0\r\na=sendonly\r\n")
+    for body in (SDP_A, session_level, two, own, sdp.set_direction(SDP_A, "inactive"), SDP_A.replace(b"\r\n", b"\n")):
+        assert first_direction(body) == sdp.directions(body)[0], body
+    assert (first_direction(session_level), first_direction(two), first_direction(own)) == (
+        "recvonly", "recvonly", "sendonly")
 
 
 def test_the_next_hop_as_text() -> None:

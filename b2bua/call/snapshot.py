@@ -68,16 +68,31 @@ class CallView:
     command: CommandView | None
 
 
+#: The direction attribute lines (RFC 3264 section 5.1).
+_DIRECTIONS = {f"a={d}".encode(): d for d in sdp.DIRECTIONS}
+
+
 def first_direction(body: bytes | None) -> str | None:
-    """The effective direction of the first media stream of ``body`` (RFC 3264 section 5.1), None when there is
-    no readable SDP with a stream."""
+    """The effective direction of the first media stream of ``body`` (RFC 3264 section 5.1: its own attribute,
+    else the session's, else ``sendrecv``), None when there is no stream. A line scan, not a parse: it runs for
+    every SDP a party sends, and the relay never parses a body it passes on (issue 17)."""
     if not body:
         return None
-    try:
-        found = sdp.directions(body)
-    except ParseError:
-        return None
-    return found[0] if found else None
+    session: str | None = None
+    in_media = False
+    for line in body.split(b"\n"):
+        line = line.rstrip(b"\r \t")
+        if line.startswith(b"m="):
+            if in_media:
+                break
+            in_media = True
+            continue
+        found = _DIRECTIONS.get(line)
+        if found is not None:
+            if in_media:
+                return found
+            session = session or found
+    return (session or "sendrecv") if in_media else None
 
 
 def next_hop(session: Session) -> Destination | None:
