@@ -59,7 +59,8 @@ logger = logging.getLogger("call_api.rpc")
 
 Sink = Callable[[FlowReport], None]
 
-#: Queued messages above which a connection's next frame is read only once its queue has drained.
+#: Queued messages above which a connection's next frame is read only once its queue is down to half of it
+#: (not empty: a subscription's events may never leave it empty).
 HIGH_WATER: Final = 1000
 #: Seconds to wait for a client to answer the closing handshake when the server stops.
 CLOSE_TIMEOUT: Final = 2.0
@@ -101,6 +102,8 @@ class Peer:
         self.asker = Asker(self.deliver)
         #: Subscription events held while a frame is handled, so they follow its response.
         self.held_events: list[str] | None = None
+        #: Set by the writer once the queue is down to half of HIGH_WATER, while the reader waits for it.
+        self._drained: asyncio.Event | None = None
         address = connection.remote_address
         self.name = f"[{address[0]}]:{address[1]}" if ":" in str(address[0]) else f"{address[0]}:{address[1]}"
 
@@ -117,6 +120,8 @@ class Peer:
                     await self.connection.send(text)
                 finally:
                     self.queue.task_done()
+                    if self._drained is not None and self.queue.qsize() <= HIGH_WATER // 2:
+                        self._drained.set()
         except ConnectionClosed:
             pass
         finally:
@@ -145,9 +150,18 @@ class Peer:
         for text in held:
             self.send(text)
 
+    async def drain(self) -> None:
+        """Wait until the writer has the queue down to half of HIGH_WATER (or the connection is gone)."""
+        while self.open and self.queue.qsize() > HIGH_WATER // 2:
+            self._drained = asyncio.Event()
+            await self._drained.wait()
+        self._drained = None
+
     def close(self) -> None:
         """Drop whatever is queued and everything sent from now on."""
         self.open = False
+        if self._drained is not None:
+            self._drained.set()
         while not self.queue.empty():
             self.queue.get_nowait()
             self.queue.task_done()
@@ -260,7 +274,7 @@ class ApiServer:
             async for message in connection:
                 self.handle_frame(peer, message)
                 if peer.queue.qsize() > HIGH_WATER:
-                    await peer.queue.join()
+                    await peer.drain()
         except ConnectionClosed:
             pass
         finally:
