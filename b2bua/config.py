@@ -29,6 +29,7 @@ from typing import Any, Final, Literal, get_args
 
 from . import __version__
 from .call.b2bua import B2buaSettings
+from .call.live import DEFAULT_BUFFER
 from .errors import ConfigError, ParseError
 from .sip.auth import Credentials
 from .sip.overload import OverloadSettings
@@ -353,6 +354,10 @@ def _at_least_zero(value: float) -> str | None:
     return None if math.isfinite(value) and value >= 0 else f"must be a number >= 0, got {value}"
 
 
+def _event_buffer_problem(count: int) -> str | None:
+    return None if count >= 1 else f"must be at least 1, got {count}"
+
+
 def _max_calls_problem(count: int) -> str | None:
     return None if count >= 1 else f"must be at least 1, got {count}"
 
@@ -573,6 +578,19 @@ class WsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """What the Call API keeps for its clients (the live call state: docs/API.md)."""
+
+    #: Call events kept for ``Subscribe {"since": N}``: a client that was away for more events than this must
+    #: start again from ``CallList``.
+    event_buffer: int = setting(DEFAULT_BUFFER, "--event-buffer", "N", "call events kept for resync", _integer,
+                                check=_event_buffer_problem)
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "api.")
+
+
+@dataclass(frozen=True, slots=True)
 class CallsConfig:
     """Limits and waits of the call logic."""
 
@@ -668,6 +686,8 @@ class Config:
     timers: TimersConfig = field(default_factory=TimersConfig, metadata=_title("SIP timers, RFC 3261 section 17"))
     #: The WebSocket JSON-RPC front.
     ws: WsConfig = field(default_factory=WsConfig, metadata=_title("WebSocket JSON-RPC front"))
+    #: What the API keeps for its clients.
+    api: ApiConfig = field(default_factory=ApiConfig, metadata=_title("Call API"))
     #: Call-logic limits and waits.
     calls: CallsConfig = field(default_factory=CallsConfig, metadata=_title("calls"))
     #: Overload control.

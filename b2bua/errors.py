@@ -13,6 +13,9 @@
      |    +-- CallNotFoundError     no call has that Call-ID
      |    +-- CallStateError        the call is not in a state for this command
      |    +-- CallBusyError         another command is running on the call
+     |    +-- EventsLostError       Subscribe since an event no longer kept (``oldest``)
+     |    +-- SinceAheadError       Subscribe since an event that has not happened (``seq``)
+     |    +-- SubscriptionNotFoundError  Unsubscribe from a subscription this connection does not have
      +-- RpcError                   a JSON-RPC error response to send (codes: rpc.errors)
  +-- StoreError                 the call store (b2bua.io.store) cannot be used as asked
  |    +-- RecordError           a stored call record this code cannot rebuild a call from
@@ -42,13 +45,16 @@ __all__ = [
     "ConnectError",
     "ConnectionLostError",
     "ControlError",
+    "EventsLostError",
     "ParseError",
     "RecordError",
     "RequestRefusedError",
     "RpcError",
     "SessionError",
+    "SinceAheadError",
     "SipError",
     "StoreError",
+    "SubscriptionNotFoundError",
     "TlsFileError",
     "TransactionError",
 ]
@@ -143,6 +149,24 @@ class RecordError(StoreError, ValueError):
     """A stored record (of a dialog, a session or a call) that this code cannot rebuild from: a field missing
     or of the wrong type, a state that is not kept. Raised by the ``from_record`` functions; the restore skips
     that call and says so."""
+class EventsLostError(ControlError):
+    """``Subscribe`` with a ``since`` whose next event has left the ring buffer: ``oldest`` is the oldest kept."""
+
+    def __init__(self, message: str, oldest: int) -> None:
+        super().__init__(message)
+        self.oldest = oldest
+
+
+class SinceAheadError(ControlError):
+    """``Subscribe`` with a ``since`` past the last event (``seq``): from another run of the service, or a bug."""
+
+    def __init__(self, message: str, seq: int) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+class SubscriptionNotFoundError(ControlError):
+    """``Unsubscribe`` naming no subscription of this connection."""
 
 
 # --- the API --------------------------------------------------------------------------------------------------

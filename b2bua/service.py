@@ -13,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import time
 from pathlib import Path
 
 from rpc.server import ApiServer
 
 from .call.b2bua import B2bua, B2buaSettings
 from .call.control import Control
+from .call.live import LiveCalls
 from .config import Config, LogConfig
 from .io.ids import RandomIds
 from .io.metrics import Metrics
@@ -68,6 +70,7 @@ class CallApi:
         stops sending work), then the calls are ended (or, with a call store and ``state.on_stop = "keep"``, left
         for the next start: an upgrade-restart, no BYE) and the SIP side closes, then the API: a command still
         running gets Error 503 and Ended before its connection closes. The store is flushed and closed last."""
+        self.b2bua.live.closing = True  # the calls ended from now on end with reason 'shutdown'
         self.api.begin_stop()
         keep = self.persistence is not None and self.config.state.on_stop == "keep"
         try:
@@ -101,7 +104,8 @@ def build_service(config: Config) -> CallApi:
     )
     ua.layer.limits = dataclasses.replace(ua.layer.limits, max_size=sip.max_message_size)
     b2bua = B2bua(ua, B2buaSettings(max_calls=calls.max_calls, answer_timeout=calls.answer_timeout,
-                                    refer_notify_timeout=calls.refer_notify_timeout))
+                                    refer_notify_timeout=calls.refer_notify_timeout),
+                  LiveCalls(time.time, config.api.event_buffer))
     tls = TlsSettings(cert=sip.tls_cert, key=sip.tls_key, ca=sip.tls_ca, verify_server=sip.tls_verify_server,
                       verify_client=sip.tls_verify_client, handshake_timeout=sip.tls_handshake_timeout)
     listen = [(t, h, p) for h, p in sip.listen for t in sip.transports] + [("tls", h, p) for h, p in sip.tls_listen]

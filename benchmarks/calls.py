@@ -89,7 +89,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from benchmarks import gc_probe, series
+from benchmarks import gc_probe, series, subscriber
 from benchmarks.scrape import Scraper
 from benchmarks.series import WINDOW, Window
 from benchmarks.series import percentile as percentile  # api.py and held.py import it from here
@@ -412,15 +412,17 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         time.sleep(0.5)
         if uas.poll() is not None:
             raise RuntimeError(f"SIPp callee exited with status {uas.returncode} (see {workdir})")
-        cpu0, t0, epoch0 = cpu_seconds(service.pid), time.monotonic(), time.time()
+        follower_url = f"ws://{HOST}:{c.ws_port}/call-api" if args.subscriber and c.kind == "call-api" else None
         scrape = getattr(args, "scrape", None) if c.kind == "call-api" else None
-        with Watch(service.pid, epoch0, args.window, _stall(args)) as watch, \
-                Scraper(f"http://{HOST}:{c.ws_port}/metrics", scrape) as scraper:
-            uac = procs.start(uac_cmd, cwd=workdir, stderr=uac_err)
-            if not exited_within(uac, seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
-                procs.stop(uac, signal.SIGUSR1, grace=5.0)
-            uac_status = procs.stop(uac)
-        t1, epoch1 = time.monotonic(), time.time()
+        with subscriber.following(follower_url, SIPP_CPU):
+            cpu0, t0, epoch0 = cpu_seconds(service.pid), time.monotonic(), time.time()
+            with Watch(service.pid, epoch0, args.window, _stall(args)) as watch, \
+                    Scraper(f"http://{HOST}:{c.ws_port}/metrics", scrape) as scraper:
+                uac = procs.start(uac_cmd, cwd=workdir, stderr=uac_err)
+                if not exited_within(uac, seconds + args.hold + TAIL_GRACE + (args.stall_for or 0.0)):
+                    procs.stop(uac, signal.SIGUSR1, grace=5.0)
+                uac_status = procs.stop(uac)
+            t1, epoch1 = time.monotonic(), time.time()
         cpu1 = c.cpu()
         exited_within(uas, 1.0)
         uas_status = procs.stop(uas, signal.SIGUSR1, grace=5.0)
@@ -656,6 +658,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe-port", type=int, default=16081, help="local port of the readiness OPTIONS")
     parser.add_argument("--scrape", type=float, default=None, metavar="SECONDS",
                         help="GET call-api's /metrics every SECONDS during each step, as Prometheus would (issue 14)")
+    parser.add_argument("--subscriber", action="store_true",
+                        help="one WebSocket client follows every call event of each call-api step and prints its "
+                             "largest lag behind the service (benchmarks/subscriber.py)")
 
 
 def build_contenders(parser: argparse.ArgumentParser, args: argparse.Namespace, kinds_text: str, loops_text: str,

@@ -21,8 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.system.loss import FLOWS, LossRun
 from tests.system.rig import PortMap
+
+from tests.system.loss import FLOWS, LossRun
 
 FULL_COUNTS = {"bridged": 1000, "hold": 100}
 """Calls per flow and loss rate in the full run (the issue's counts)."""

@@ -20,8 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.system.netfuzz import run
 from tests.system.rig import PortMap
+
+from tests.system.netfuzz import run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """The error codes of the Call API (the exception that carries one, :class:`~b2bua.errors.RpcError`, lives
 in the one exception tree).
 
-The -32700 .. -32603 codes are JSON-RPC 2.0's own (section 5.1); -32001 .. -32004 come from the range the
+The -32700 .. -32603 codes are JSON-RPC 2.0's own (section 5.1); -32001 .. -32005 come from the range the
 specification leaves to the server (-32000 .. -32099) and cover refusals that only the call logic can know,
 or that say a method is documented but not served yet.
 """
@@ -12,7 +12,15 @@ import json
 from collections.abc import Mapping
 from typing import Final
 
-from b2bua.errors import CallBusyError, CallNotFoundError, CallStateError, ControlError
+from b2bua.errors import (
+    CallBusyError,
+    CallNotFoundError,
+    CallStateError,
+    ControlError,
+    EventsLostError,
+    SinceAheadError,
+    SubscriptionNotFoundError,
+)
 
 #: The frame is not valid JSON (or not UTF-8, or nested too deeply to parse).
 PARSE_ERROR = -32700
@@ -37,6 +45,8 @@ NOT_AVAILABLE = -32004
 #: SIP status of a service that cannot serve (RFC 3261 section 21.5.4); Error codes are SIP statuses or service
 #: codes (docs/API.md).
 SERVICE_STOPPING = 503
+#: Subscribe ``since`` an event no longer kept: ``data.oldest`` is the oldest kept; start again from CallList.
+EVENTS_LOST = -32005
 
 
 #: The JSON-RPC code for each reason the call logic gives for not starting a command.
@@ -44,6 +54,9 @@ REFUSAL_CODES: Final[Mapping[type[ControlError], int]] = {
     CallNotFoundError: CALL_NOT_FOUND,
     CallStateError: CALL_STATE,
     CallBusyError: BUSY,
+    EventsLostError: EVENTS_LOST,
+    SinceAheadError: INVALID_PARAMS,
+    SubscriptionNotFoundError: INVALID_PARAMS,
 }
 
 
@@ -53,6 +66,17 @@ def refusal_code(error: ControlError) -> int:
         if isinstance(error, kind):
             return code
     raise LookupError(f"no JSON-RPC code for {type(error).__name__}")
+
+
+def refusal_data(error: ControlError) -> Mapping[str, object] | None:
+    """The ``data`` of the error response for ``error``: what the client needs to recover."""
+    if isinstance(error, EventsLostError):
+        return {"oldest": error.oldest}
+    if isinstance(error, SinceAheadError):
+        return {"param": "since", "seq": error.seq}
+    if isinstance(error, SubscriptionNotFoundError):
+        return {"param": "subscription"}
+    return None
 
 
 def describe(value: object, limit: int = 60) -> str:

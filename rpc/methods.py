@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, assert_never
+from typing import Any, Final, assert_never
 
-from b2bua.call.commands import Command, Kind, args
-from b2bua.call.control import COMMANDS, Row
+from b2bua.call.call import CallState
+from b2bua.call.commands import MAX_LIMIT, Command, Kind, args
+from b2bua.call.control import COMMANDS, QueryRow, Row
 from b2bua.call.leg import LEG_NAMES
 from b2bua.errors import ParseError, RpcError
 from b2bua.sip.uri import SipUri, TelUri, parse_uri
@@ -61,7 +62,7 @@ class Method:
     """The command the validated values make, keyed by :attr:`Param.name`."""
 
     @classmethod
-    def of(cls, row: Row[Command]) -> Method:
+    def of(cls, row: Row[Any] | QueryRow[Any]) -> Method:
         """The method of a command table row: its name, and a parameter per field of its command."""
         params = tuple(Param(name, spec.kind, spec.required, spec.alias) for name, spec in args(row.command))
         return cls(row.name, params, row.command)
@@ -85,7 +86,7 @@ class Method:
                 first = sent[known.name]
                 raise _invalid(key, f"params.{first} and params.{key} are two spellings of one parameter; send one")
             sent[known.name] = key
-        values: dict[str, str | None] = {}
+        values: dict[str, object] = {}
         for param in self.params:
             key = sent.get(param.name, param.name)
             value = params.get(key)
@@ -101,8 +102,18 @@ class Method:
         return self.build(**values)
 
 
-def check(kind: Kind, key: str, value: object) -> str:
-    """``value`` if it is of ``kind``, else raise :class:`RpcError` naming ``params.<key>``."""
+#: The call states a CallList may ask for (an ended call is no longer listed).
+LISTED_STATES: Final = frozenset(state.value for state in CallState if state is not CallState.ENDED)
+
+
+def check(kind: Kind, key: str, value: object) -> Any:
+    """``value`` if it is of ``kind`` (an array as a tuple), else raise :class:`RpcError` naming ``params.<key>``."""
+    if kind in (Kind.LIMIT, Kind.SEQ):
+        return _integer(kind, key, value)
+    if kind is Kind.CALLIDS:
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise _invalid(key, f"params.{key} must be {kind.value}, got {describe(value)}")
+        return tuple(value)
     if not isinstance(value, str):
         raise _invalid(key, f"params.{key} must be {kind.value}, got {describe(value)}")
     if not value:
@@ -110,6 +121,16 @@ def check(kind: Kind, key: str, value: object) -> str:
     match kind:
         case Kind.TEXT:
             return value
+        case Kind.STATE:
+            if value not in LISTED_STATES:
+                raise _invalid(key, f"params.{key} must be {kind.value}, got {describe(value)}")
+            return value
+        case Kind.CURSOR:
+            if not (value.isascii() and value.isdigit() and len(value) < 20):
+                raise _invalid(key, f"params.{key} must be {kind.value}, got {describe(value)}")
+            return value
+        case Kind.LIMIT | Kind.SEQ | Kind.CALLIDS:  # pragma: no cover - answered above
+            raise AssertionError(kind)
         case Kind.LEG:
             if value not in LEG_NAMES:
                 raise _invalid(key, f'params.{key} must be "caller" or "callee", got {describe(value)}')
@@ -125,6 +146,14 @@ def check(kind: Kind, key: str, value: object) -> str:
             return value
         case _:
             assert_never(kind)
+
+
+def _integer(kind: Kind, key: str, value: object) -> int:
+    """A JSON integer within the range ``kind`` allows (``1.0`` is not an integer here, nor ``true``)."""
+    low, high = (1, MAX_LIMIT) if kind is Kind.LIMIT else (0, 2**63 - 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _invalid(key, f"params.{key} must be {kind.value}, got {describe(value)}")
+    return value
 
 
 def requested_cmd_id(params: Mapping[str, object]) -> str | None:

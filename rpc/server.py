@@ -10,12 +10,18 @@ started the command, in order, through one queue and one writer task per connect
 connection: when the client goes, the command runs on and its notifications are dropped.
 
 Every method the API validates is a row of the command table (:data:`b2bua.call.control.COMMANDS`); the
-server hands the validated command to :meth:`CallControl.start`.
+server hands the validated command to :meth:`CallControl.start`, or a query (``CallList``, ``CallGet``,
+``Subscribe``, ``Unsubscribe``) to :meth:`CallControl.ask`, which answers in the response itself. A
+subscription's ``CallEvent`` notifications (the backlog after ``since`` first) follow the response, in order, on
+the connection's one queue. That queue is bounded for subscriptions: an event that finds it holding
+``subscriber_queue`` frames (a client that does not read) ends the subscription with ``SubscriptionLost``
+instead, so a slow client costs memory up to that bound and never stalls the loop, the calls or other clients.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,15 +36,17 @@ from websockets.typing import Origin
 
 from b2bua.call import commands
 from b2bua.call.events import FlowEnded, FlowError, FlowEvent, FlowReport
+from b2bua.call.live import Answer, Asker, CallEvent, Subscribed, Subscription
 from b2bua.config import IPNetwork, WsConfig
 from b2bua.errors import ControlError, RpcError
 from b2bua.io.metrics import COMMAND_SECONDS, Buckets
 from b2bua.io.tls import server_context
 
-from .errors import INTERNAL, NOT_AVAILABLE, PARSE_ERROR, SERVICE_STOPPING, refusal_code
+from .errors import INTERNAL, NOT_AVAILABLE, PARSE_ERROR, SERVICE_STOPPING, refusal_code, refusal_data
 from .http import HttpFront, MetricsSource, SipStatus, token_verdict, unauthorized, websockets_logger
 from .jsonrpc import (
     Accepted,
+    NoId,
     Refused,
     Reply,
     ended_notification,
@@ -47,17 +55,22 @@ from .jsonrpc import (
     event_notification,
     parse_frame,
 )
+from .views import EventText, lost_notification, result_response
 
 logger = logging.getLogger("call_api.rpc")
 
 Sink = Callable[[FlowReport], None]
 
-#: Queued messages above which a connection's next frame is read only once its queue has drained.
+#: Queued messages above which a connection's next frame is read only once its queue is down to half of it
+#: (not empty: a subscription's events may never leave it empty).
 HIGH_WATER: Final = 1000
 #: Seconds to wait for a client to answer the closing handshake when the server stops.
 CLOSE_TIMEOUT: Final = 2.0
 #: Seconds the last notifications of the commands running at a stop get to go out before the connections close.
 STOP_GRACE: Final = 1.0
+#: Frames a connection's queue may hold before its subscriptions are dropped (SubscriptionLost): a few seconds of
+#: events at full load, some megabytes.
+SUBSCRIBER_QUEUE: Final = 10_000
 
 
 class CallControl(Protocol):
@@ -65,6 +78,8 @@ class CallControl(Protocol):
     returns, or raises :class:`~b2bua.errors.ControlError`; the flow then reports through ``sink``."""
 
     def start(self, command: commands.Command, now: float, sink: Sink, cmd_id: str = ...) -> object: ...
+
+    def ask(self, query: commands.Query, asker: Asker) -> Answer: ...
 
 
 class Clock(Protocol):
@@ -81,12 +96,18 @@ class Runtime(Protocol):
 
 
 class Peer:
-    """One client connection: its outgoing queue, drained in order by one writer task."""
+    """One client connection: its outgoing queue, drained in order by one writer task, and its subscriptions."""
 
-    def __init__(self, connection: ServerConnection) -> None:
+    def __init__(self, connection: ServerConnection, server: ApiServer | None = None) -> None:
         self.connection = connection
+        self.server = server
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.open = True
+        self.asker = Asker(self.deliver)
+        #: Subscription events held while a frame is handled, so they follow its response.
+        self.held_events: list[str] | None = None
+        #: Set by the writer once the queue is down to half of HIGH_WATER, while the reader waits for it.
+        self._drained: asyncio.Event | None = None
         address = connection.remote_address
         self.name = f"[{address[0]}]:{address[1]}" if ":" in str(address[0]) else f"{address[0]}:{address[1]}"
 
@@ -103,14 +124,48 @@ class Peer:
                     await self.connection.send(text)
                 finally:
                     self.queue.task_done()
+                    if self._drained is not None and self.queue.qsize() <= HIGH_WATER // 2:
+                        self._drained.set()
         except ConnectionClosed:
             pass
         finally:
             self.close()
 
+    def deliver(self, sub: Subscription, event: CallEvent) -> None:
+        """An event for one of this connection's subscriptions: queued, or the subscription lost when the queue
+        is full (its ``seq``: the last event before this one, to resubscribe ``since``)."""
+        server = self.server
+        if server is None or not self.open:
+            return
+        if self.queue.qsize() >= server.subscriber_queue:
+            logger.info("client %s: subscription %s lost at seq %d (%d frames queued)", self.name, sub.id,
+                        event.seq - 1, self.queue.qsize())
+            server.drop(self, sub.id)
+            self.send(lost_notification(sub.id, event.seq - 1))
+            return
+        text = server.events.notification(sub.id, event)
+        if self.held_events is not None:
+            self.held_events.append(text)
+        else:
+            self.send(text)
+
+    def release_events(self) -> None:
+        held, self.held_events = self.held_events or [], None
+        for text in held:
+            self.send(text)
+
+    async def drain(self) -> None:
+        """Wait until the writer has the queue down to half of HIGH_WATER (or the connection is gone)."""
+        while self.open and self.queue.qsize() > HIGH_WATER // 2:
+            self._drained = asyncio.Event()
+            await self._drained.wait()
+        self._drained = None
+
     def close(self) -> None:
         """Drop whatever is queued and everything sent from now on."""
         self.open = False
+        if self._drained is not None:
+            self._drained.set()
         while not self.queue.empty():
             self.queue.get_nowait()
             self.queue.task_done()
@@ -158,11 +213,13 @@ class ApiServer:
 
     def __init__(self, config: WsConfig, service: Runtime, control: CallControl, new_cmd_id: Callable[[], str], *,
                  metrics: MetricsSource | None = None, trusted: Sequence[IPNetwork] = (),
-                 sip: SipStatus | None = None) -> None:
+                 sip: SipStatus | None = None, subscriber_queue: int = SUBSCRIBER_QUEUE) -> None:
         self.config = config
         self.service = service
         self.control = control
         self.new_cmd_id = new_cmd_id
+        self.subscriber_queue = subscriber_queue
+        self.events = EventText()
         self.running: dict[str, Command] = {}
         """The commands that have not Ended, by cmd_id (a client's cmd_id must not be one of them)."""
         self.peers: set[Peer] = set()
@@ -184,9 +241,8 @@ class ApiServer:
 
     @property
     def subscribers(self) -> int:
-        """Live Subscribe streams (``call_api_subscribers``): none until Subscribe lands (issue 14, the call-event
-        stream); the metric reads this count, so it needs no change then."""
-        return 0
+        """Live Subscribe streams over every open connection (``call_api_subscribers``)."""
+        return sum(len(peer.asker.subscriptions) for peer in self.peers)
 
     async def start(self) -> None:
         """Listen; raises OSError when the address cannot be bound, or the certificate or key cannot be used
@@ -269,7 +325,7 @@ class ApiServer:
     # -- frames ----------------------------------------------------------------------------------------------
 
     async def _serve_connection(self, connection: ServerConnection) -> None:
-        peer = Peer(connection)
+        peer = Peer(connection, self)
         self.peers.add(peer)
         writer = asyncio.create_task(peer.write_all())
         logger.debug("client %s connected", peer.name)
@@ -277,11 +333,13 @@ class ApiServer:
             async for message in connection:
                 self.handle_frame(peer, message)
                 if peer.queue.qsize() > HIGH_WATER:
-                    await peer.queue.join()
+                    await peer.drain()
         except ConnectionClosed:
             pass
         finally:
             self.peers.discard(peer)
+            for sub_id in list(peer.asker.subscriptions):
+                self.drop(peer, sub_id)
             peer.close()
             writer.cancel()
             logger.debug("client %s gone (%s)", peer.name, connection.close_code)
@@ -292,6 +350,7 @@ class ApiServer:
             peer.send(error_response(None, PARSE_ERROR, "binary frames are not accepted: send JSON in a text frame"))
             return
         frame = parse_frame(message, new_cmd_id=self._fresh_cmd_id, is_running=self.running.__contains__)
+        peer.held_events = []
         replies: list[Reply] = []
         started: list[Command] = []
         for outcome in frame.outcomes:
@@ -299,6 +358,9 @@ class ApiServer:
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("client %s: request refused: %d %s", peer.name, outcome.code, outcome.message)
                 replies.append(outcome.reply())
+                continue
+            if isinstance(outcome.params, commands.Query):
+                replies.append(self._ask(peer, outcome))
                 continue
             command, reply = self._start(peer, outcome)
             replies.append(reply)
@@ -309,6 +371,36 @@ class ApiServer:
             peer.send(text)
         for command in started:
             command.release()
+        peer.release_events()
+
+    def _ask(self, peer: Peer, request: Accepted) -> str | None:
+        """Answer a query; a Subscribe's backlog is held with the frame's other notifications."""
+        query = request.params
+        assert isinstance(query, commands.Query)
+        try:
+            answer = self.control.ask(query, peer.asker)
+        except ControlError as exc:
+            code = refusal_code(exc)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("client %s: %s refused: %d %s", peer.name, request.method, code, exc.message)
+            return request.error_reply(RpcError(code, exc.message, refusal_data(exc)))
+        except Exception:
+            logger.exception("%s from %s failed", request.method, peer.name)
+            return request.error_reply(RpcError(INTERNAL, f"internal error: {request.method} failed"))
+        if isinstance(answer, Subscribed):
+            logger.info("client %s: subscription %s from seq %d", peer.name, answer.subscription,
+                        answer.seq - len(answer.backlog))
+            sub = peer.asker.subscriptions[answer.subscription]
+            for event in answer.backlog:
+                peer.deliver(sub, event)
+        if isinstance(request.request_id, NoId):
+            return None
+        return result_response(request.request_id, answer)
+
+    def drop(self, peer: Peer, sub_id: str) -> None:
+        """End one of ``peer``'s subscriptions (it went away, or fell behind)."""
+        with contextlib.suppress(ControlError):
+            self.control.ask(commands.Unsubscribe(sub_id), peer.asker)
 
     def _fresh_cmd_id(self) -> str:
         cmd_id = self.new_cmd_id()

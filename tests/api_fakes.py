@@ -6,6 +6,7 @@ free port (``api``), and a loop in a thread for commands that connect to one (``
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from itertools import count
 from typing import Any, TypeVar
 
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from b2bua.call.commands import (
@@ -225,3 +226,18 @@ async def status_of(url: str, **kwargs: Any) -> tuple[int, Any]:
             return 101, ws.response.headers
     except InvalidStatus as exc:
         return exc.response.status_code, exc.response.headers
+
+
+def request(method: str, params: Json | None = None, request_id: object = 1) -> Json:
+    document: Json = {"jsonrpc": "2.0", "method": method, "params": params or {}}
+    if request_id is not None:
+        document["id"] = request_id
+    return document
+
+
+async def send(ws: ClientConnection, document: object) -> None:
+    await ws.send(json.dumps(document))
+
+
+async def receive(ws: ClientConnection) -> Any:
+    return json.loads(await ws.recv())

@@ -19,7 +19,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from b2bua.call import commands
 from b2bua.call.commands import CallHold, args
-from b2bua.call.control import COMMANDS
+from b2bua.call.control import COMMANDS, Row
 from b2bua.call.events import FlowEnded
 from rpc.client import (
     CallApi,
@@ -44,7 +44,7 @@ def method_name(command: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", command.replace("UnHold", "Unhold")).lower()
 
 
-@pytest.mark.parametrize("row", COMMANDS, ids=lambda row: row.name)
+@pytest.mark.parametrize("row", [row for row in COMMANDS if isinstance(row, Row)], ids=lambda row: row.name)
 def test_every_command_has_a_method_with_its_parameters(row: Any) -> None:
     method = getattr(CallApi, method_name(row.name))
     signature = inspect.signature(method)
@@ -60,7 +60,7 @@ def test_every_command_has_a_method_with_its_parameters(row: Any) -> None:
 
 
 def test_no_method_for_a_command_outside_the_table() -> None:
-    names = {method_name(row.name) for row in COMMANDS}
+    names = {method_name(row.name) for row in COMMANDS if isinstance(row, Row)}
     assert {name for name in vars(CallApi) if name.startswith("call_")} == names
 
 

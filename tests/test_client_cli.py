@@ -254,3 +254,11 @@ def test_a_server_that_misbehaves_exits_2(background: Background, frames: list[s
     assert main(["--url", url, "--method", "CallEnd", "--id", "r1"]) == 2
     captured = capsys.readouterr()
     assert message.replace("{id}", "r1") in captured.err and captured.out == ""
+
+
+def test_follow_and_method_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--follow", "--method", "CallList"]) == 2
+    assert main([]) == 2
+    assert main(["--method", "CallList", "--since", "3"]) == 2
+    assert "--since goes with --follow" in capsys.readouterr().err
+    assert main(["--follow", "--url", "nope"]) == 2

@@ -79,7 +79,6 @@ def test_a_frame_that_is_not_json_is_unreadable(frame: str | bytes) -> None:
 
 
 @pytest.mark.parametrize("document", [
-    {"jsonrpc": "2.0", "id": 1, "result": {"status": "Started"}},
     {"jsonrpc": "2.0", "id": 1, "result": {"cmd_id": ""}},
     {"jsonrpc": "2.0", "id": 1, "result": "Started"},
     {"jsonrpc": "2.0", "id": 1, "error": {"code": "x", "message": "m"}},
@@ -108,3 +107,20 @@ def test_what_is_neither_is_ignored_with_a_short_reason(document: object) -> Non
     message = read_message(json.dumps(document))
     assert isinstance(message, Ignored)
     assert len(message.reason) < 120
+
+
+def test_a_query_result_and_the_subscription_notifications() -> None:
+    from rpc.client.messages import Answered, CallEvent, SubscriptionLost
+
+    answered = read_message('{"jsonrpc":"2.0","id":4,"result":{"seq":3,"calls":[],"next_cursor":null}}')
+    assert answered == Answered(4, {"seq": 3, "calls": [], "next_cursor": None})
+    event = read_message('{"jsonrpc":"2.0","method":"CallEvent","params":{"subscription":"s","seq":7,'
+                         '"time":"t","callid":"a@h","event":"media","leg":"caller"}}')
+    assert event == CallEvent("s", 7, "a@h", "media") and isinstance(event, CallEvent)
+    assert event.params["leg"] == "caller"
+    lost = read_message('{"jsonrpc":"2.0","method":"SubscriptionLost","params":{"subscription":"s","seq":9}}')
+    assert lost == SubscriptionLost("s", 9)
+    for bad in ('{"jsonrpc":"2.0","method":"CallEvent","params":{"subscription":"s"}}',
+                '{"jsonrpc":"2.0","method":"CallEvent","params":{"subscription":"s","seq":1,"callid":1}}',
+                '{"jsonrpc":"2.0","method":"SubscriptionLost","params":"x"}'):
+        assert type(read_message(bad)).__name__ == "Ignored"

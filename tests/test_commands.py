@@ -13,18 +13,25 @@ from b2bua.call.commands import (
     CallAttendedTransfer,
     CallBlindTransfer,
     CallEnd,
+    CallGet,
     CallHold,
+    CallList,
     CallStart,
     CallUnHold,
     Command,
     Kind,
+    Query,
+    Subscribe,
+    Unsubscribe,
     arg,
     args,
 )
 from b2bua.call.control import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL = [CallStart, CallBlindTransfer, CallAttendedTransfer, CallHold, CallUnHold, CallEnd]
+ALL = [CallStart, CallBlindTransfer, CallAttendedTransfer, CallHold, CallUnHold, CallEnd, CallList, CallGet,
+       Subscribe, Unsubscribe]
+QUERIES = [CallList, CallGet, Subscribe, Unsubscribe]
 
 
 def documented_commands() -> dict[str, str]:
@@ -39,8 +46,9 @@ def documented_commands() -> dict[str, str]:
     return rows
 
 
-def test_the_six_commands() -> None:
+def test_the_six_commands_and_the_four_queries() -> None:
     assert [row.command for row in COMMANDS] == ALL
+    assert [command for command in ALL if issubclass(command, Query)] == QUERIES
     for command in ALL:
         assert issubclass(command, Command) and dataclasses.is_dataclass(command)
         assert command.__dataclass_params__.frozen  # type: ignore[attr-defined]
@@ -62,6 +70,11 @@ def test_parameters() -> None:
         ("destination", Arg(Kind.URI, required=False)))
     assert args(CallHold) == args(CallUnHold) == (("callid", Arg(Kind.TEXT)), ("leg", Arg(Kind.LEG, required=False)))
     assert args(CallEnd) == (("callid", Arg(Kind.TEXT)),)
+    assert args(CallList) == (("state", Arg(Kind.STATE, required=False)), ("limit", Arg(Kind.LIMIT, required=False)),
+                              ("cursor", Arg(Kind.CURSOR, required=False)))
+    assert args(CallGet) == (("callid", Arg(Kind.TEXT)),)
+    assert args(Subscribe) == (("since", Arg(Kind.SEQ, required=False)), ("calls", Arg(Kind.CALLIDS, required=False)))
+    assert args(Unsubscribe) == (("subscription", Arg(Kind.TEXT)),)
 
 
 def test_the_api_document_lists_each_command_with_its_parameters() -> None:

@@ -20,6 +20,7 @@ from b2bua.__main__ import main
 from b2bua.config import (
     FLAGS,
     SETTINGS,
+    ApiConfig,
     CallsConfig,
     Config,
     LogConfig,
@@ -38,8 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "configuration.md"
 FIXED_FLAGS = ["--config", "--sip-listen", "--sip-transport", "--outbound-proxy", "--trusted", "--ws-host",
                "--ws-port", "--ws-path", "--log-level"]
-SECTIONS: dict[str, type[Any]] = {"sip": SipConfig, "timers": TimersConfig, "ws": WsConfig, "calls": CallsConfig,
-                                  "overload": OverloadConfig, "state": StateConfig, "log": LogConfig}
+SECTIONS: dict[str, type[Any]] = {"sip": SipConfig, "timers": TimersConfig, "ws": WsConfig, "api": ApiConfig,
+                                  "calls": CallsConfig, "overload": OverloadConfig, "state": StateConfig,
+                                  "log": LogConfig}
 
 
 def write(tmp_path: Path, text: str) -> str:

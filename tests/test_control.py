@@ -171,10 +171,11 @@ def test_refusals() -> None:
 
 def test_one_row_per_command_and_its_handler() -> None:
     assert [row.name for row in COMMANDS] == ["CallStart", "CallBlindTransfer", "CallAttendedTransfer", "CallHold",
-                                              "CallUnHold", "CallEnd"]
-    assert [row.aliases for row in COMMANDS] == [(), (), (), (), ("CallUnhold",), ()]
+                                              "CallUnHold", "CallEnd", "CallList", "CallGet", "Subscribe",
+                                              "Unsubscribe"]
+    assert [row.aliases for row in COMMANDS] == [(), (), (), (), ("CallUnhold",), (), (), (), (), ()]
     defined = {value for value in vars(commands).values()
-               if isinstance(value, type) and issubclass(value, Command) and value is not Command}
+               if isinstance(value, type) and issubclass(value, Command) and value not in (Command, commands.Query)}
     assert set(BY_TYPE) == defined == {row.command for row in COMMANDS}
 
 

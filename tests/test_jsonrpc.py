@@ -273,7 +273,8 @@ def test_batch_of_mixed_requests() -> None:
         {"jsonrpc": "2.0", "id": "p", "error": {"code": METHOD_NOT_FOUND, "message": 'method "CallPark" not found',
                                                 "data": {"methods": ["CallStart", "CallBlindTransfer",
                                                                      "CallAttendedTransfer", "CallHold", "CallUnHold",
-                                                                     "CallUnhold", "CallEnd"]}}},
+                                                                     "CallUnhold", "CallEnd", "CallList", "CallGet",
+                                                                     "Subscribe", "Unsubscribe"]}}},
         {"jsonrpc": "2.0", "id": 9, "result": {"cmd_id": "cmd-3", "status": "Started"}},
     ]
 

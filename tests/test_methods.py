@@ -107,7 +107,7 @@ def test_call_end() -> None:
 
 def test_every_method_name_maps_to_its_canonical_method() -> None:
     assert set(METHODS) == {"CallStart", "CallBlindTransfer", "CallAttendedTransfer", "CallHold", "CallUnHold",
-                            "CallUnhold", "CallEnd"}
+                            "CallUnhold", "CallEnd", "CallList", "CallGet", "Subscribe", "Unsubscribe"}
     for name, method in METHODS.items():
         assert METHODS[method.name] is method
         assert name == method.name or name == "CallUnhold"

@@ -11,32 +11,8 @@ from b2bua.sip.headers import parse_name_addr
 from b2bua.sip.session import Session
 from b2bua.sip.ua_events import CallAnswered, DialogRequest, DialogResponse, IncomingCall
 
-from .call_builders import SDP_A, SDP_B, answer_incoming, dial, names, rig, take, three_phones
+from .call_builders import SDP_A, SDP_B, answer_incoming, dial, names, rig, take, three_phones, transferee
 from .sipnet import Network, Node
-
-
-def transferee(net: Network, node: Node, session: Session, *, final: int = 200,
-               refer_status: int = 202, final_notify: bool = True) -> tuple[str, Session | None]:
-    """Play the transferee: answer the REFER, NOTIFY 100, INVITE the Refer-To target, NOTIFY the result."""
-    refer = take(node, DialogRequest)
-    assert isinstance(refer, DialogRequest) and refer.request.method == "REFER"
-    refer_to = refer.request.headers.get("Refer-To") or ""
-    assert refer.request.headers.count("Refer-To") == 1 and refer.request.headers.get("Referred-By")
-    session.reply(refer.transaction, refer_status, net.now)
-    if refer_status >= 300:
-        return refer_to, None
-    event = f"refer;id={refer.request.cseq.number if refer.request.cseq else 0}"
-    frag_headers = [("Event", event), ("Subscription-State", "active;expires=60")]
-    session.request("NOTIFY", net.now, body=b"SIP/2.0 100 Trying\r\n", content_type="message/sipfrag",
-                    headers=frag_headers)
-    target = parse_name_addr(refer_to).uri_text
-    new = node.ua.invite(target, net.now, from_addr="<sip:transferee@127.0.0.2>", to_addr=f"<{target}>", body=SDP_A)
-    net.settle()
-    if final_notify:
-        status = "200 OK" if final == 200 else f"{final} Busy Here"
-        session.request("NOTIFY", net.now, body=f"SIP/2.0 {status}\r\n".encode(), content_type="message/sipfrag",
-                        headers=[("Event", event), ("Subscription-State", "terminated;reason=noresource")])
-    return refer_to, new
 
 
 def callstart_rig() -> tuple[Network, Node, Node, Node, Control]:

@@ -7,14 +7,17 @@ import asyncio
 import json
 import logging
 import re
+import ssl
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError
+from websockets.exceptions import ConnectionClosedError, InvalidHandshake
 
 from b2bua.call.events import FlowEnded, FlowEvent
+from b2bua.config import WsConfig
+from b2bua.errors import TlsFileError
 from rpc.errors import (
     BUSY,
     CALL_NOT_FOUND,
@@ -26,23 +29,10 @@ from rpc.errors import (
     NOT_AVAILABLE,
     PARSE_ERROR,
 )
+from rpc.server import ApiServer
 
-from .api_fakes import Json, Started, api, run, status_of
-
-
-def request(method: str, params: Json | None = None, request_id: object = 1) -> Json:
-    document: Json = {"jsonrpc": "2.0", "method": method, "params": params or {}}
-    if request_id is not None:
-        document["id"] = request_id
-    return document
-
-
-async def send(ws: ClientConnection, document: object) -> None:
-    await ws.send(json.dumps(document))
-
-
-async def receive(ws: ClientConnection) -> Any:
-    return json.loads(await ws.recv())
+from .api_fakes import FakeControl, FakeService, Json, Started, api, receive, request, run, send, status_of
+from .certs import Authority
 
 
 async def until_ended(ws: ClientConnection, cmd_ids: set[str]) -> list[Json]:
@@ -553,5 +543,56 @@ def test_while_stopping_connected_clients_get_their_reports_but_start_nothing_ne
             assert shape(await until_ended(ws, {"cmd-1"})) == ["Event CALL_HOLD", "Event CALL_HOLD", "Ended"]
             assert [s.callid for s in a.control.started] == ["slow"]
             assert a.server.commands == {("CallEnd", "refused"): 1, ("CallHold", "ok"): 1}
+
+    run(body)
+
+
+# -- wss:// (ws.tls_cert, ws.tls_key) ---------------------------------------------------------------------------
+
+
+def test_wss_serves_the_same_api_with_the_same_token_check(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    issued = authority.issue("api", ["localhost", "127.0.0.1"])
+    trust = ssl.create_default_context(cafile=str(authority.ca))
+
+    async def body() -> None:
+        async with api(tls_cert=str(issued.cert), tls_key=str(issued.key), token="s3cret") as a:
+            assert a.server.urls == [f"wss://127.0.0.1:{a.server.port}/call-api"]
+            assert a.url.startswith("wss://")
+            assert (await status_of(a.url, ssl=trust))[0] == 401
+            async with connect(a.url, ssl=trust, additional_headers={"Authorization": "Bearer s3cret"}) as ws:
+                await send(ws, request("CallHold", {"callid": "abc@host", "leg": "callee"}))
+                assert shape(await until_ended(ws, {"cmd-1"})) == ["result", "Event CALL_HOLD", "Ended"]
+
+    run(body)
+
+
+def test_a_plain_ws_client_on_the_wss_port_is_refused_and_the_server_serves_on(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    issued = authority.issue("api", ["127.0.0.1"])
+    trust = ssl.create_default_context(cafile=str(authority.ca))
+
+    async def body() -> None:
+        async with api(tls_cert=str(issued.cert), tls_key=str(issued.key)) as a:
+            for _ in range(3):
+                with pytest.raises((InvalidHandshake, OSError)):
+                    await connect(f"ws://127.0.0.1:{a.server.port}/call-api", open_timeout=5)
+            assert (await status_of(a.url, ssl=trust))[0] == 101
+
+    run(body)
+
+
+def test_an_unusable_certificate_stops_the_start_naming_the_file(tmp_path: Path) -> None:
+    issued = Authority(tmp_path).issue("api", ["127.0.0.1"])
+    other = Authority(tmp_path / "other").issue("other", ["127.0.0.1"])
+
+    async def body() -> None:
+        for cert, key, message in [(tmp_path / "none.pem", issued.key, "no such file"),
+                                   (issued.cert, other.key, f"cannot use certificate {issued.cert}")]:
+            server = ApiServer(WsConfig(host="127.0.0.1", port=0, tls_cert=str(cert), tls_key=str(key)),
+                               FakeService(), FakeControl(), lambda: "cmd")
+            with pytest.raises(TlsFileError, match=message):
+                await server.start()
+            assert server.urls == []
 
     run(body)

@@ -97,6 +97,7 @@ CASES: dict[str, tuple[list[str], Probe, Any]] = {
     "ws.tls_cert": (["--ws-tls-cert", "api.pem", "--ws-tls-key", "api.key"],
                     lambda b: (b.api.config.tls_cert, b.api.config.secure), ("api.pem", True)),
     "ws.tls_key": (["--ws-tls-key", "api.key", "--ws-tls-cert", "api.pem"], lambda b: b.api.config.tls_key, "api.key"),
+    "api.event_buffer": (["--event-buffer", "50"], lambda b: b.b2bua.live.buffer.maxlen, 50),
     "calls.refer_notify_timeout": (["--refer-notify-timeout", "2"],
                                    lambda b: b.b2bua.settings.refer_notify_timeout, 2.0),
     "calls.answer_timeout": (["--answer-timeout", "5"], lambda b: b.b2bua.settings.answer_timeout, 5.0),

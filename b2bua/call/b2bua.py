@@ -34,9 +34,10 @@ from .events import (
     LegRinging,
     leg_event,
 )
-from .flows.base import Flow
+from .flows.base import Flow, status_text
 from .flows.refer import CORRELATION_PARAM
 from .leg import Invitation, Leg, leg_of, refuse
+from .live import LiveCalls
 from .table import CallTable
 
 logger = logging.getLogger("call_api.call")
@@ -68,10 +69,12 @@ def strip_correlation(uri_text: str) -> tuple[str, str | None]:
 class B2bua:
     """The call logic on top of a :class:`UserAgent`."""
 
-    def __init__(self, ua: UserAgent, settings: B2buaSettings | None = None) -> None:
+    def __init__(self, ua: UserAgent, settings: B2buaSettings | None = None, live: LiveCalls | None = None) -> None:
         self.ua = ua
         self.settings = settings or B2buaSettings()
         self.table = CallTable()
+        #: Every change of every call, for the live-state API.
+        self.live = live if live is not None else LiveCalls()
         #: Correlation tokens of transfers in flight (the ``osid`` of their Refer-To) -> who to tell.
         self.correlations: dict[str, Callable[[Call, str], None]] = {}
 
@@ -98,13 +101,14 @@ class B2bua:
             return
         if isinstance(event, LegAcked):
             call.changed()  # the leg's dialog is confirmed now: an answered call becomes worth keeping
+        self.live.leg_event(leg, event)
         flow = call.busy
         if isinstance(flow, Flow) and not flow.done and flow.on_leg_event(leg, event, now):
             return
         match event:
-            case LegRinging(status, _, body, ctype):
+            case LegRinging(status, reason, body, ctype):
                 if leg.answers_to is not None:
-                    self._relay_progress(call, leg, leg.answers_to, status, body, ctype, now)
+                    self._relay_progress(call, leg, leg.answers_to, status, reason, body, ctype, now)
             case LegAnswered(_, _, body, ctype):
                 if leg.answers_to is not None:
                     self._callee_answered(call, leg, leg.answers_to, body, ctype, now)
@@ -171,6 +175,7 @@ class B2bua:
         if request.body:
             callee.outgoing_sdp(request.body)
         self.table.add(call)
+        self.live.created(call)
         logger.info("call %s: %s -> %s (callee call-id %s)", call.id, from_.uri_text, target, callee.call_id)
         if token is not None:
             correlated = self.correlations.pop(token, None)
@@ -256,6 +261,7 @@ class B2bua:
         ctype = response.headers.get("content-type")
         kept.remember_received(response.body, ctype)
         self.table.remove(call)
+        old_name = call.id
         newcomer = call.replace_leg(replaced, invitation)
         if call.id == replaced.call_id:
             call.id = invitation.call_id  # the call is named after a dialog that still exists
@@ -264,6 +270,7 @@ class B2bua:
         newcomer.remember_received(request.body, request.headers.get("content-type"))
         body = newcomer.outgoing_sdp(response.body) if response.body else b""
         newcomer.answer(now, body=body, content_type=ctype if body else None)
+        self.live.replaced(call, old_name, replaced, newcomer)
         replaced.detach()
         replaced.hang_up(now)
 
@@ -280,8 +287,8 @@ class B2bua:
         s = self.ua.settings
         return uri.host.strip("[]") == s.host.strip("[]") and (uri.port or 5060) == s.port
 
-    def _relay_progress(self, call: Call, callee: Leg, caller: Leg, status: int, body: bytes, ctype: str | None,
-                        now: float) -> None:
+    def _relay_progress(self, call: Call, callee: Leg, caller: Leg, status: int, reason: str, body: bytes,
+                        ctype: str | None, now: float) -> None:
         if not caller.ringing:
             return
         if call.state is CallState.SETUP:
@@ -289,6 +296,7 @@ class B2bua:
         callee.remember_received(body, ctype)
         out = caller.outgoing_sdp(body) if body else b""
         caller.ring(status, now, body=out, content_type=ctype if out else None)
+        self.live.ringing(call, status_text(status, reason))
 
     def _callee_answered(self, call: Call, callee: Leg, caller: Leg, body: bytes, ctype: str | None,
                          now: float) -> None:
@@ -321,6 +329,7 @@ class B2bua:
     def _answer_timeout(self, call: Call, now: float) -> None:
         if call.state in (CallState.SETUP, CallState.EARLY):
             logger.info("call %s: no answer within %.0f s", call.id, self.settings.answer_timeout)
+            self.live.cause(call, "timeout")
             callee = call.callee
             call.settle(408)
             if not call.caller.ended:

@@ -29,6 +29,9 @@ from .leg import Invitation, Leg, LegName
 if TYPE_CHECKING:
     from ..sip.session import Session
 
+if TYPE_CHECKING:
+    from .live import LiveCalls
+
 logger = logging.getLogger("call_api.call")
 
 #: Headers relayed with an in-dialog request or its response besides the body (the rest is per leg).
@@ -102,6 +105,8 @@ class Call:
         self.status: int | None = None
         #: Told of every change that matters to the call's stored record (b2bua.call.record); set by the table.
         self.keeper: Callable[[Call], None] | None = None
+        #: Who reports the call's changes to the live-state API (set when it observes the call), if anyone.
+        self.observer: LiveCalls | None = None
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.state.value}>"
@@ -183,7 +188,11 @@ class Call:
             self.timers.clear()
             for listener in list(self.ended_listeners):
                 listener(self)
+            if self.observer is not None:
+                self.observer.moved(self, state)  # last: after what ended with the call (a CallEnd's Ended)
             self._release()
+        elif self.observer is not None:
+            self.observer.moved(self, state)
 
     def _release(self) -> None:
         """Break the call's reference cycles (session -> leg -> call -> legs -> session) once it is over,
@@ -297,6 +306,8 @@ class Call:
             self._maybe_ended()
             return
         self.settle(status)
+        if self.observer is not None:
+            self.observer.cause(self, "command")
         self.move(CallState.ENDING)
         for leg in list(self.legs.values()):
             if not leg.ended:

@@ -1,5 +1,8 @@
 """The commands of the Call API as data: one frozen dataclass per command, named as the API method.
 
+A :class:`Query` is a command that answers in the response itself (``CallList``, ``CallGet``, ``Subscribe``,
+``Unsubscribe``): no ``Started``, no ``Ended``; it reads the live call state (:mod:`.live`).
+
 Each field is a named parameter of the method, with its docstring, and :func:`arg` metadata that says what
 its value must be (:class:`Kind`), whether it may be left out, and its upstream camelCase spelling. The
 JSON-RPC schema (:mod:`rpc.methods`) is derived from these fields; the table that pairs each command with
@@ -21,6 +24,11 @@ class Kind(Enum):
     TEXT = "a non-empty string"
     LEG = 'either "caller" or "callee"'
     URI = "a SIP, SIPS or tel URI"
+    STATE = 'one of "setup", "early", "answered", "ending"'
+    LIMIT = "an integer from 1 to 1000"
+    SEQ = "a non-negative integer"
+    CURSOR = "a next_cursor from a previous CallList"
+    CALLIDS = "an array of non-empty strings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +144,51 @@ class CallEnd(Command):
 
     callid: str = arg(Kind.TEXT)
     """SIP Call-ID of the call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query(Command):
+    """A method answered at once, in its response (no flow, no notifications of its own but a subscription's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallList(Query):
+    """The calls in progress, a page at a time, oldest first, and the event ``seq`` the page is consistent with."""
+
+    state: str | None = arg(Kind.STATE, required=False)
+    """Only calls in this state; None: all."""
+    limit: int | None = arg(Kind.LIMIT, required=False)
+    """Most calls in the page; None: 100."""
+    cursor: str | None = arg(Kind.CURSOR, required=False)
+    """The ``next_cursor`` of the previous page; None: the first page."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallGet(Query):
+    """One call, by the Call-ID of either of its legs."""
+
+    callid: str = arg(Kind.TEXT)
+    """SIP Call-ID of either leg."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe(Query):
+    """Follow the calls' events (``CallEvent`` notifications), from the event after ``since`` if given."""
+
+    since: int | None = arg(Kind.SEQ, required=False)
+    """The ``seq`` of the last event the client has (a CallList's ``seq``); None: from now on."""
+    calls: tuple[str, ...] | None = arg(Kind.CALLIDS, required=False)
+    """Follow only these calls (either leg's Call-ID); None: every call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe(Query):
+    """Stop a subscription of this connection."""
+
+    subscription: str = arg(Kind.TEXT)
+    """The id ``Subscribe`` answered with."""
+
+
+#: The most calls one CallList page holds, and how many when the client does not say.
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100

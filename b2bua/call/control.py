@@ -16,18 +16,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
-from ..errors import CallBusyError, CallNotFoundError, CallStateError, SipError
+from ..errors import CallBusyError, CallNotFoundError, CallStateError, SipError, SubscriptionNotFoundError
 from ..sip.headers import parse_name_addr
 from .b2bua import B2bua
 from .call import Call, CallState
 from .commands import (
+    DEFAULT_LIMIT,
     CallAttendedTransfer,
     CallBlindTransfer,
     CallEnd,
+    CallGet,
     CallHold,
+    CallList,
     CallStart,
     CallUnHold,
     Command,
+    Query,
+    Subscribe,
+    Unsubscribe,
 )
 from .flows.attended_transfer import AttendedTransferFlow
 from .flows.base import Flow, Sink
@@ -36,6 +42,7 @@ from .flows.end import EndFlow
 from .flows.hold import HoldFlow
 from .flows.start import CallStartFlow
 from .leg import LEG_NAMES, Leg, LegName
+from .live import Answer, Asker, Found, Page, Subscribed, Unsubscribed
 
 
 class Control:
@@ -47,9 +54,16 @@ class Control:
     def start(self, command: Command, now: float, sink: Sink, cmd_id: str = "") -> Flow:
         """Start ``command``'s flow, which then reports through ``sink``; raise ControlError when it cannot."""
         row = BY_TYPE.get(type(command))
-        if row is None:
+        if not isinstance(row, Row):
             raise TypeError(f"{type(command).__name__} is not a command")
         return row.run(self, command, now, sink, cmd_id)
+
+    def ask(self, query: Query, asker: Asker) -> Answer:
+        """Answer ``query`` for ``asker`` (a connection); raise ControlError when it cannot be answered."""
+        row = BY_TYPE.get(type(query))
+        if not isinstance(row, QueryRow):
+            raise TypeError(f"{type(query).__name__} is not a query")
+        return row.answer(self, query, asker)
 
     def find(self, callid: str) -> Call:
         call = self.b2bua.table.find(callid)
@@ -143,8 +157,42 @@ class Control:
         flow.start(now)
         return flow
 
+    # -- the queries (live call state) --------------------------------------------------------------------------
+
+    def call_list(self, query: CallList, asker: Asker) -> Page:
+        cursor = int(query.cursor) if query.cursor is not None else 0
+        return self.b2bua.live.page(query.state, query.limit or DEFAULT_LIMIT, cursor)
+
+    def call_get(self, query: CallGet, asker: Asker) -> Found:
+        live = self.b2bua.live
+        view = live.view(self.find(query.callid))
+        if view is None:
+            raise CallNotFoundError(f"no call with Call-ID {query.callid!r}")
+        return Found(live.seq, view)
+
+    def subscribe(self, query: Subscribe, asker: Asker) -> Subscribed:
+        """Each Call-ID given is followed under the name of the call it belongs to now (the caller leg's
+        Call-ID); one no call has yet is followed as given (a call a command is about to make)."""
+        names = None
+        if query.calls is not None:
+            names = []
+            for callid in query.calls:
+                call = self.b2bua.table.find(callid)
+                names.append(call.id if call is not None else callid)
+        live = self.b2bua.live
+        sub, backlog = live.subscribe(asker.deliver, query.since, names)
+        asker.subscriptions[sub.id] = sub
+        return Subscribed(sub.id, live.seq, tuple(backlog))
+
+    def unsubscribe(self, query: Unsubscribe, asker: Asker) -> Unsubscribed:
+        if asker.subscriptions.pop(query.subscription, None) is None:
+            raise SubscriptionNotFoundError(f"no subscription {query.subscription!r} on this connection")
+        self.b2bua.live.unsubscribe(query.subscription)
+        return Unsubscribed(query.subscription)
+
 
 C = TypeVar("C", bound=Command)
+Q = TypeVar("Q", bound=Query)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,15 +221,44 @@ def row(command: type[C], handler: Callable[[Control, C, float, Sink, str], Flow
     return Row(command, handler, aliases)
 
 
-#: Every command, in the order docs/API.md lists them.
-COMMANDS: Final[tuple[Row[Any], ...]] = (
+@dataclass(frozen=True, slots=True)
+class QueryRow(Generic[Q]):
+    """One query: its parameters dataclass (named as the method) and the handler that answers it at once."""
+
+    command: type[Q]
+    """The query's parameters; the class name is the method's documented name."""
+    handler: Callable[[Control, Q, Asker], Answer]
+    """Answers the query on a :class:`Control` for an :class:`~.live.Asker`, or raises ControlError."""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.command.__name__
+
+    def answer(self, control: Control, query: Query, asker: Asker) -> Answer:
+        if not isinstance(query, self.command):
+            raise TypeError(f"{type(query).__name__} given to the handler of {self.name}")
+        return self.handler(control, query, asker)
+
+
+def query_row(command: type[Q], handler: Callable[[Control, Q, Asker], Answer]) -> QueryRow[Any]:
+    """A query row of :data:`COMMANDS`, checked by the type checker: ``handler`` takes ``command``."""
+    return QueryRow(command, handler)
+
+
+#: Every method, in the order docs/API.md lists them: the commands, then the queries.
+COMMANDS: Final[tuple[Row[Any] | QueryRow[Any], ...]] = (
     row(CallStart, Control.dial),
     row(CallBlindTransfer, Control.blind_transfer),
     row(CallAttendedTransfer, Control.attended_transfer),
     row(CallHold, Control.hold),
     row(CallUnHold, Control.unhold, "CallUnhold"),
     row(CallEnd, Control.end),
+    query_row(CallList, Control.call_list),
+    query_row(CallGet, Control.call_get),
+    query_row(Subscribe, Control.subscribe),
+    query_row(Unsubscribe, Control.unsubscribe),
 )
 
-#: The row of each command type.
-BY_TYPE: Final[Mapping[type[Command], Row[Any]]] = {row.command: row for row in COMMANDS}
+#: The row of each command and query type.
+BY_TYPE: Final[Mapping[type[Command], Row[Any] | QueryRow[Any]]] = {row.command: row for row in COMMANDS}

@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Final, Literal, get_args
 
 from ..errors import ParseError, RecordError
 from ..sip import sdp
+from ..sip.address import Destination
 from ..sip.dialog import DialogId
+from ..sip.headers import parse_name_addr
 from ..sip.message import Request
 from ..sip.refer import ReferSubscription
-from ..sip.session import Session, SessionState
+from ..sip.session import Role, Session, SessionState
 from ..sip.session_host import Outgoing
+from ..sip.transaction_client import ClientTransaction
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua_events import DialogRequest, IncomingCall, UaEvent
 
@@ -171,6 +174,35 @@ class Leg:
         dialog = self.session.dialog
         return dialog.remote_uri if dialog is not None else None
 
+    @property
+    def next_hop(self) -> Destination | None:
+        """Where the leg's INVITE came from (one it received) or went (one the service sent), while its
+        transaction lives; None after (the live-state views keep the last one seen)."""
+        tx = self.session.invite_tx
+        if isinstance(tx, ServerTransaction):
+            return tx.source
+        if isinstance(tx, ClientTransaction):
+            return tx.destination
+        return None
+
+    def parties(self) -> tuple[str, str, str, str]:
+        """``(local URI, remote URI, remote target, dialog state)`` as the leg's dialog shows them, or before it
+        exists its INVITE (From/To and the Request-URI or Contact); the state ``early``, ``confirmed`` or
+        ``terminated`` (the live-state API's Leg object, docs/API.md)."""
+        session = self.session
+        dialog = session.dialog
+        if dialog is not None:
+            local, remote, target = dialog.local_uri, dialog.remote_uri, dialog.remote_target
+        else:
+            invite = session.invite
+            sender, receiver = invite.headers.get("from") or "", invite.headers.get("to") or ""
+            if session.role is Role.UAC:
+                local, remote, target = sender, receiver, invite.uri
+            else:
+                local, remote, target = receiver, sender, _contact_uri(invite.headers.get("contact")) or ""
+        state = "terminated" if session.ended else "confirmed" if session.confirmed else "early"
+        return local, remote, target, state
+
     # -- commands -------------------------------------------------------------------------------------
 
     def ring(self, status: int, now: float, *, body: bytes = b"", content_type: str | None = None) -> None:
@@ -215,10 +247,14 @@ class Leg:
         if self.session.owner is self:
             self.session.owner = None
 
-    def remember_received(self, body: bytes, content_type: str | None) -> None:
+    def remember_received(self, body: bytes, content_type: str | None, *, by_command: bool = False) -> None:
+        """The party sent ``body``; ``by_command`` when it answers an offer of the service's own (CallHold)."""
         if body and _is_sdp(content_type):
             self.received_sdp = body
             self.call.changed()
+            observer = self.call.observer
+            if observer is not None:
+                observer.sdp_received(self, by_command=by_command)
 
     def outgoing_sdp(self, body: bytes) -> bytes:
         """``body`` (SDP from the other party) as this leg must get it: relayed as is, unless the service
@@ -344,6 +380,16 @@ def _origin(record: Mapping[str, object], name: str) -> tuple[str, str] | None:
     if not isinstance(value, list) or len(value) != 2 or not all(isinstance(part, str) for part in value):
         raise RecordError(f"SDP memory: {name!r} is {value!r}")
     return value[0], value[1]
+
+
+def _contact_uri(value: str | None) -> str | None:
+    """The URI of the first Contact of ``value``, None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        return parse_name_addr(value.split(",", 1)[0]).uri_text
+    except ParseError:
+        return None
 
 
 def _is_sdp(content_type: str | None) -> bool:

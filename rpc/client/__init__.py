@@ -20,11 +20,13 @@ from b2bua.errors import (
 
 from .api import DEFAULT_URL, CallApi, CommandHandle, Request
 from .cli import main
-from .messages import Ended, Event, Failed, Notification
+from .follow import Follower, Resync, apply
+from .messages import CallEvent, Ended, Event, Failed, Notification, SubscriptionLost
 
 __all__ = [
     "DEFAULT_URL",
     "CallApi",
+    "CallEvent",
     "ClientError",
     "CommandFailedError",
     "CommandHandle",
@@ -33,9 +35,13 @@ __all__ = [
     "Ended",
     "Event",
     "Failed",
+    "Follower",
     "LegName",
     "Notification",
     "Request",
     "RequestRefusedError",
+    "Resync",
+    "SubscriptionLost",
+    "apply",
     "main",
 ]

@@ -6,7 +6,11 @@ when the command reported an ``Error``; ``await request.start()`` returns a :cla
 the service answered ``Started``, to follow the command step by step with :meth:`CommandHandle.events`. One
 task reads the connection and hands each notification to the handle of its ``cmd_id``. When the connection
 ends, every request not answered and every command not ended raises
-:class:`~b2bua.errors.ConnectionLostError`; there is no reconnection.
+:class:`~b2bua.errors.ConnectionLostError`; there is no reconnection of commands.
+
+The live call state: :meth:`CallApi.calls` (every page of ``CallList``), :meth:`CallApi.get_call`, and
+:meth:`CallApi.subscribe`, which follows every call's events on connections of its own, reconnecting and
+resyncing by itself (:mod:`.follow`); :meth:`CallApi.subscription` is one ``Subscribe`` on this connection.
 
 The command methods' parameters are those of the command dataclasses (:mod:`b2bua.call.commands`), whose table
 is :data:`b2bua.call.control.COMMANDS`; the request's named parameters are read from the dataclass fields, and
@@ -25,7 +29,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import fields
 from types import TracebackType
-from typing import Any, Final, Self, assert_never
+from typing import TYPE_CHECKING, Any, Final, Self, assert_never
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -46,6 +50,8 @@ from b2bua.call.leg import LegName
 from b2bua.errors import CommandFailedError, ConnectError, ConnectionLostError, RequestRefusedError
 
 from .messages import (
+    Answered,
+    CallEvent,
     Ended,
     Event,
     Failed,
@@ -55,15 +61,23 @@ from .messages import (
     Refusal,
     RequestId,
     Started,
+    SubscriptionLost,
     Unreadable,
     read_message,
 )
+
+if TYPE_CHECKING:
+    from .follow import Follower
 
 logger = logging.getLogger("call_api.rpc.client")
 
 DEFAULT_URL: Final = "ws://localhost:5059/call-api"
 #: The WebSocket close code the client sends when the service broke the protocol (RFC 6455 section 7.4.1).
 PROTOCOL_BROKEN: Final = 1002
+#: The methods answered in the response itself (docs/API.md, Live call state).
+QUERIES: Final = frozenset({"CallList", "CallGet", "Subscribe", "Unsubscribe"})
+#: Calls per CallList page when the client reads them all.
+PAGE: Final = 1000
 
 
 def new_request_id() -> str:
@@ -169,7 +183,10 @@ class Request:
         if self._sent:
             raise RuntimeError(f"{self!r} was already sent")
         self._sent = True
-        return await self.api._send(self.method, self.params, self.request_id)
+        handle = await self.api._send(self.method, self.params, self.request_id)
+        if not isinstance(handle, CommandHandle):
+            raise TypeError(f"{self.method} is a query: use CallApi.ask")
+        return handle
 
     async def run(self) -> tuple[Event, ...]:
         """Start the command and wait for its end (what ``await request`` does)."""
@@ -200,8 +217,9 @@ class CallApi:
         self.new_request_id = new_request_id
         self._connection: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._waiting: dict[RequestId, tuple[str, asyncio.Future[CommandHandle]]] = {}
+        self._waiting: dict[RequestId, tuple[str, asyncio.Future[Any]]] = {}
         self._running: dict[str, CommandHandle] = {}
+        self._subscriptions: dict[str, asyncio.Queue[CallEvent | SubscriptionLost | ConnectionLostError]] = {}
         self._lost: ConnectionLostError | None = None
 
     async def __aenter__(self) -> Self:
@@ -307,10 +325,79 @@ class CallApi:
         """``CallEnd``: hang up both legs of call ``callid``."""
         return self.command(CallEnd(callid), cmd_id=cmd_id)
 
+    # -- the live call state ----------------------------------------------------------------------------------
+
+    async def ask(self, method: str, params: Mapping[str, object] | None = None, *,
+                  request_id: RequestId | None = None) -> Mapping[str, Any]:
+        """Send query ``method`` and return its ``result``; raises :class:`RequestRefusedError` or
+        :class:`ConnectionLostError`."""
+        if method not in QUERIES:
+            raise ValueError(f"{method} is not a query; {', '.join(sorted(QUERIES))} are")
+        result = await self._send(method, dict(params) if params is not None else None, request_id)
+        assert isinstance(result, Mapping)
+        return result
+
+    async def snapshot(self, state: str | None = None) -> tuple[int, list[Mapping[str, Any]]]:
+        """Every call in progress (every page of ``CallList``) and the ``seq`` of the first page: subscribe
+        ``since`` it to keep the table without a gap (docs/API.md, the recovery recipe)."""
+        params: dict[str, object] = {"limit": PAGE}
+        if state is not None:
+            params["state"] = state
+        seq: int | None = None
+        calls: list[Mapping[str, Any]] = []
+        while True:
+            page = await self.ask("CallList", params)
+            seq = page["seq"] if seq is None else seq
+            calls.extend(page["calls"])
+            if page.get("next_cursor") is None:
+                return seq, calls
+            params["cursor"] = page["next_cursor"]
+
+    async def calls(self, state: str | None = None) -> list[Mapping[str, Any]]:
+        """Every call in progress (in ``state``, when given), oldest first, as Call objects."""
+        return (await self.snapshot(state))[1]
+
+    async def get_call(self, callid: str) -> Mapping[str, Any]:
+        """The Call object of the call with this Call-ID (either leg's); -32001 raises RequestRefusedError."""
+        result = await self.ask("CallGet", {"callid": callid})
+        call: Mapping[str, Any] = result["call"]
+        return call
+
+    async def subscription(self, since: int | None = None, calls: list[str] | None = None
+                           ) -> AsyncIterator[CallEvent | SubscriptionLost]:
+        """One ``Subscribe`` on this connection: its ``CallEvent`` s, ending after a ``SubscriptionLost``;
+        raises :class:`RequestRefusedError` (``since`` too old: -32005) or :class:`ConnectionLostError`."""
+        params: dict[str, object] = {}
+        if since is not None:
+            params["since"] = since
+        if calls is not None:
+            params["calls"] = calls
+        result = await self.ask("Subscribe", params)
+        queue = self._subscriptions[result["subscription"]]
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, ConnectionLostError):
+                    raise ConnectionLostError(str(item), item.close_code)
+                yield item
+                if isinstance(item, SubscriptionLost):
+                    return
+        finally:
+            self._subscriptions.pop(result["subscription"], None)
+
+    def subscribe(self, since: int | None = None, calls: list[str] | None = None) -> Follower:
+        """Follow the calls: ``async for item in api.subscribe():`` yields a :class:`~.follow.Resync` with the
+        calls from ``CallList``, then every :class:`~.messages.CallEvent`; on its own connections, reconnecting
+        with ``since`` the last event, and starting again from ``CallList`` when events were lost. Its
+        ``table`` holds the calls as the events left them. With ``since``, no first CallList."""
+        from .follow import Follower
+
+        return Follower(self.url, token=self.token, origin=self.origin, since=since, calls=calls)
+
     # -- the connection --------------------------------------------------------------------------------------
 
     async def _send(self, method: str, params: dict[str, object] | None, request_id: RequestId | None
-                    ) -> CommandHandle:
+                    ) -> CommandHandle | Mapping[str, Any]:
         connection = self._connection
         if self._lost is not None:
             raise ConnectionLostError(str(self._lost), self._lost.close_code)
@@ -327,12 +414,13 @@ class CallApi:
             document["params"] = params
         document["id"] = request_id
         text = _dump(document)
-        answer: asyncio.Future[CommandHandle] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = (method, answer)
         try:
             with contextlib.suppress(ConnectionClosed):  # the reader sees the end too, and fails the answer
                 await connection.send(text)
-            return await answer
+            result: CommandHandle | Mapping[str, Any] = await answer
+            return result
         finally:
             self._waiting.pop(request_id, None)
 
@@ -355,7 +443,7 @@ class CallApi:
         """Hand one frame to its waiter; the reason to drop the connection when the service broke the protocol."""
         message = read_message(frame)
         match message:
-            case Started() | Refusal() | Malformed():
+            case Started() | Answered() | Refusal() | Malformed():
                 waiting = self._waiter(message.request_id)
                 if waiting is None:
                     logger.debug("ignored from the server: a response to no request waiting (id %s)",
@@ -367,6 +455,14 @@ class CallApi:
                 if isinstance(message, Refusal):
                     answer.set_exception(RequestRefusedError(message.code, message.message, message.data,
                                                              message.raw))
+                    return None
+                if isinstance(message, Answered) != (method in QUERIES):
+                    what = "has no cmd_id" if isinstance(message, Answered) else "is a Started"
+                    return f"the server answered request {message.request_id!r} badly: its result {what}"
+                if isinstance(message, Answered):
+                    if method == "Subscribe":  # before its first event, which may come in the next frame
+                        self._subscriptions[str(message.result.get("subscription"))] = asyncio.Queue()
+                    answer.set_result(message.result)
                     return None
                 handle = CommandHandle(message.cmd_id, method, message.raw)
                 self._running[message.cmd_id] = handle
@@ -384,6 +480,13 @@ class CallApi:
                     if logger.isEnabledFor(logging.DEBUG):
                         logger.debug("cmd %r %s: ended", running.cmd_id[:60], running.method)
                 running._add(message)
+            case CallEvent() | SubscriptionLost():
+                queue = self._subscriptions.get(message.subscription)
+                if queue is None:
+                    logger.debug("ignored from the server: %s of no subscription of this connection",
+                                 type(message).__name__)
+                    return None
+                queue.put_nowait(message)
             case Unreadable(reason=why):
                 return why
             case Ignored(reason=why):
@@ -392,7 +495,7 @@ class CallApi:
                 assert_never(message)
         return None
 
-    def _waiter(self, request_id: object) -> tuple[str, asyncio.Future[CommandHandle]] | None:
+    def _waiter(self, request_id: object) -> tuple[str, asyncio.Future[Any]] | None:
         """The method and answer future of request ``request_id`` while it waits, else None."""
         if not isinstance(request_id, str | int) or isinstance(request_id, bool):
             return None
@@ -415,6 +518,8 @@ class CallApi:
                 reason or f"the connection closed before command {handle.cmd_id} ended (code {close_code})",
                 close_code))
         self._running.clear()
+        for queue in self._subscriptions.values():
+            queue.put_nowait(ConnectionLostError(reason or f"the connection closed (code {close_code})", close_code))
 
 
 def _dump(value: object) -> str:

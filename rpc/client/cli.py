@@ -1,7 +1,9 @@
 """The ``call-api-client`` command: send one request to the Call API and follow its command to the end.
 
 It connects, sends the request, and prints the response and every notification of the command it started,
-one compact JSON object per line, until ``Ended``. Exit status: 0 when the command ended without an
+one compact JSON object per line, until ``Ended``; a query (``CallList`` ...) prints its response alone.
+``--follow`` prints every ``CallEvent`` of every call, one per line, until Ctrl-C, reconnecting by itself
+(``--since N`` starts after event N). Exit status: 0 when the command ended without an
 ``Error``, 1 when it reported one, 2 when the request was refused (a JSON-RPC error response), the
 connection failed or closed before ``Ended``, or the command line was wrong. Flags may be spelled
 ``--method`` or, as the upstream Go client does, ``-method``. It is a thin user of :class:`rpc.client.CallApi`.
@@ -20,8 +22,9 @@ from websockets.uri import parse_uri
 
 from b2bua.errors import ClientError, RequestRefusedError
 
-from .api import DEFAULT_URL, CallApi, new_request_id
-from .messages import Failed
+from .api import DEFAULT_URL, QUERIES, CallApi, new_request_id
+from .follow import Follower
+from .messages import CallEvent, Failed
 
 OK: Final = 0
 FAILED: Final = 1
@@ -35,9 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "notifications, one JSON object per line, until Ended.",
         epilog="Exit status: 0 the command ended without an Error, 1 it reported an Error, 2 the request was "
                "refused or the connection failed.")
-    parser.add_argument("--method", "-method", required=True,
+    parser.add_argument("--method", "-method",
                         help="method to call: CallStart, CallBlindTransfer, CallAttendedTransfer, CallHold, "
-                             "CallUnHold, CallEnd")
+                             "CallUnHold, CallEnd, or a query: CallList, CallGet")
+    parser.add_argument("--follow", "-follow", action="store_true",
+                        help="print every call event, one per line, until Ctrl-C (instead of --method)")
+    parser.add_argument("--since", "-since", type=int, metavar="N", default=None,
+                        help="with --follow: start after event N (resync after a break)")
     parser.add_argument("--params", "-params", metavar="JSON", default=None,
                         help='named parameters as a JSON object, e.g. \'{"callid": "abc@host"}\'')
     parser.add_argument("--url", "-url", default=DEFAULT_URL, help=f"API endpoint (default: {DEFAULT_URL})")
@@ -79,6 +86,14 @@ async def run(url: str, request: dict[str, object], token: str | None, ca_file: 
     assert isinstance(method, str) and isinstance(request_id, str)
     assert params is None or isinstance(params, dict)
     async with CallApi(url, token=token, ca_file=ca_file) as api:
+        if method in QUERIES:
+            try:
+                result = await api.ask(method, params, request_id=request_id)
+            except RequestRefusedError as exc:
+                _emit(exc.response)
+                return REFUSED
+            _emit({"jsonrpc": "2.0", "id": request_id, "result": result})
+            return OK
         try:
             handle = await api.request(method, params, request_id=request_id).start()
         except RequestRefusedError as exc:
@@ -92,13 +107,36 @@ async def run(url: str, request: dict[str, object], token: str | None, ca_file: 
         return FAILED if failed else OK
 
 
+async def follow(url: str, token: str | None, since: int | None) -> int:
+    """Print every ``CallEvent`` as a notification line until cancelled; events lost during a break (the service
+    no longer has them) end it with the error response printed, status 2."""
+    try:
+        parse_uri(url)
+    except InvalidURI as exc:
+        raise ClientError(f"bad --url: {exc}") from None
+    try:
+        async for item in Follower(url, token=token, since=since, snapshot=False):
+            if isinstance(item, CallEvent):
+                _emit({"jsonrpc": "2.0", "method": "CallEvent", "params": item.params})
+    except RequestRefusedError as exc:
+        _emit(exc.response)
+    return REFUSED
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (argparse's usage errors too, as 2)."""
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        if args.follow == (args.method is not None):
+            parser.error("give either --method or --follow")
+        if args.since is not None and not args.follow:
+            parser.error("--since goes with --follow")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else REFUSED
     try:
+        if args.follow:
+            return asyncio.run(follow(args.url, args.token, args.since))
         request = build_request(args.method, args.params, args.request_id)
         return asyncio.run(run(args.url, request, args.token, args.ca_file))
     except ClientError as exc:

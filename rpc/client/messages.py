@@ -1,11 +1,12 @@
 """What the Call API sends a client, read into typed values, sans I/O: one text frame in, one message out.
 
-A frame is a response to a request (:class:`Started`, or :class:`Refusal` for a JSON-RPC error response,
-section 5.1), a notification of a command (:class:`Event`, :class:`Failed` for ``Error``, :class:`Ended`;
-docs/API.md, Notifications), or something the client has no use for (:class:`Ignored`: a batch array, an
-unknown method, a notification without a ``cmd_id``). Bad input never raises: a frame that is not JSON is
-:class:`Unreadable`, a response whose ``result`` or ``error`` is not of the documented shape is
-:class:`Malformed`; the caller decides what that does to the connection. Every typed value keeps the
+A frame is a response to a request (:class:`Started`, :class:`Answered` for a query's result, or :class:`Refusal`
+for a JSON-RPC error response, section 5.1), a notification of a command (:class:`Event`, :class:`Failed` for
+``Error``, :class:`Ended`; docs/API.md, Notifications) or of a subscription (:class:`CallEvent`,
+:class:`SubscriptionLost`; docs/API.md, Live call state), or something the client has no use for
+(:class:`Ignored`: a batch array, an unknown method, a notification without a ``cmd_id``). Bad input never
+raises: a frame that is not JSON is :class:`Unreadable`, a response whose ``result`` or ``error`` is not of the
+documented shape is :class:`Malformed`; the caller decides what that does to the connection. Every typed value keeps the
 object as received in ``raw``, so a tool can print exactly what the service sent.
 """
 
@@ -69,6 +70,35 @@ class Started:
 
 
 @dataclass(frozen=True, slots=True)
+class Answered:
+    """The response to query ``request_id`` (CallList, CallGet, Subscribe, Unsubscribe): its ``result`` object."""
+
+    request_id: RequestId | None
+    result: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A ``CallEvent`` notification of ``subscription``: event number ``seq`` (``event`` names it) of call
+    ``callid``; ``params`` holds all its members (docs/API.md lists them per event)."""
+
+    subscription: str
+    seq: int
+    callid: str
+    event: str
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionLost:
+    """The service dropped ``subscription`` (the client read too slowly); ``seq`` is the last event it was sent."""
+
+    subscription: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """A JSON-RPC error response to request ``request_id`` (null when the service could not read the id)."""
 
@@ -102,7 +132,8 @@ class Ignored:
     reason: str
 
 
-Message = Started | Refusal | Malformed | Event | Failed | Ended | Unreadable | Ignored
+Message = (Started | Answered | Refusal | Malformed | Event | Failed | Ended | CallEvent | SubscriptionLost | Unreadable
+           | Ignored)
 
 
 def read_message(frame: str | bytes) -> Message:
@@ -126,6 +157,8 @@ def _response(document: dict[str, Any]) -> Message:
         result = document["result"]
         if isinstance(result, dict) and isinstance(result.get("cmd_id"), str) and result["cmd_id"]:
             return Started(request_id, result["cmd_id"], document)
+        if isinstance(result, dict) and "cmd_id" not in result:
+            return Answered(request_id, result, document)
         return Malformed(request_id, "its result has no cmd_id", document)
     error = document.get("error")
     if isinstance(error, dict) and _is_int(error.get("code")) and isinstance(error.get("message"), str):
@@ -135,6 +168,8 @@ def _response(document: dict[str, Any]) -> Message:
 
 def _notification(document: dict[str, Any]) -> Message:
     method, params = document["method"], document.get("params")
+    if method in ("CallEvent", "SubscriptionLost"):
+        return _live(method, params, document)
     if not isinstance(params, dict) or not isinstance(params.get("cmd_id"), str):
         return Ignored(f"a notification without params.cmd_id: {_cut(method)}")
     cmd_id: str = params["cmd_id"]
@@ -156,6 +191,17 @@ def _notification(document: dict[str, Any]) -> Message:
             return Ended(cmd_id, document)
         case _:
             return Ignored(f"an unknown notification: {_cut(method)}")
+
+
+def _live(method: str, params: object, document: dict[str, Any]) -> Message:
+    if not (isinstance(params, dict) and isinstance(params.get("subscription"), str) and _is_int(params.get("seq"))):
+        return Ignored(f"a {method} without params.subscription and params.seq")
+    if method == "SubscriptionLost":
+        return SubscriptionLost(params["subscription"], params["seq"])
+    callid, event = params.get("callid"), params.get("event")
+    if not (isinstance(callid, str) and isinstance(event, str)):
+        return Ignored("a CallEvent without callid and event")
+    return CallEvent(params["subscription"], params["seq"], callid, event, params)
 
 
 def _is_int(value: object) -> TypeGuard[int]:

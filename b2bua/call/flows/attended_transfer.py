@@ -41,6 +41,8 @@ class AttendedTransferFlow(ReferFlow):
                          referred_by=identity_of(call_a.other(leg_a)), cmd_id=cmd_id)
         self.call_b = call_b
         call_b.busy = self
+        if call_b.observer is not None:
+            call_b.observer.command(call_b, self, started=True)
 
     def start(self, now: float) -> None:
         self.send_refer(now)
@@ -55,4 +57,6 @@ class AttendedTransferFlow(ReferFlow):
     def finish(self) -> None:
         if self.call_b.busy is self:
             self.call_b.busy = None
+            if self.call_b.observer is not None:
+                self.call_b.observer.command(self.call_b, self, started=False)
         super().finish()

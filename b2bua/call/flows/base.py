@@ -37,6 +37,8 @@ class Flow:
         self.done = False
         self.failed = False
         call.busy = self
+        if call.observer is not None:
+            call.observer.command(call, self, started=True)
 
     def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> bool:
         """The one way into a flow: something happened on one of the call's legs while it runs, or a request
@@ -67,4 +69,6 @@ class Flow:
         self.done = True
         if self.call.busy is self:
             self.call.busy = None
+            if self.call.observer is not None:
+                self.call.observer.command(self.call, self, started=False)
         self.sink(FlowEnded())

@@ -24,8 +24,8 @@ class HoldFlow(Flow):
     """Hold (``hold=True``) or resume the given legs, one after the other."""
 
     def __init__(self, call: Call, sink: Sink, legs: list[Leg], *, hold: bool, cmd_id: str = "") -> None:
-        super().__init__(call, sink, cmd_id)
         self.name = "CallHold" if hold else "CallUnHold"
+        super().__init__(call, sink, cmd_id)
         self.hold = hold
         self.pending = list(legs)
         self.data = "CALL_HOLD" if hold else "CALL_UNHOLD"
@@ -82,7 +82,7 @@ class HoldFlow(Flow):
         if response.status >= 300:
             self.fail(response.status, f"the {leg.name} refused the re-INVITE: {status_line(response)}")
             return
-        leg.remember_received(response.body, response.headers.get("content-type"))
+        leg.remember_received(response.body, response.headers.get("content-type"), by_command=True)
         if self.hold:
             try:
                 wrong = sdp.answer_mismatches(offer, response.body)
@@ -92,6 +92,8 @@ class HoldFlow(Flow):
                 self.fail(WRONG_ANSWER, f"the {leg.name} did not accept the hold: {'; '.join(wrong)}")
                 return
         leg.held = self.hold
+        if self.call.observer is not None:
+            self.call.observer.held(leg)
         self.pending.pop(0)
         self.event(self.data, callid=leg.call_id, leg=leg.name, status=status_line(response))
         self._next(now)

@@ -161,6 +161,8 @@ class ReferFlow(Flow):
                 self.call.timers.append(self._grace)
         elif frag.success:
             self._start(str(frag))
+            if self.call.observer is not None:
+                self.call.observer.transferred(self.call, self.transferee, self.new_callid)
             self.success(str(frag), now)
         else:
             self.failure(frag.status, f"the transfer failed: {frag}", now)

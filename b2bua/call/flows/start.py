@@ -37,6 +37,7 @@ class CallStartFlow(ReferFlow):
         leg = call.add_leg("caller", session)
         leg.outgoing_sdp(offer)
         b2bua.table.add(call)
+        b2bua.live.created(call)
         # RFC 3515 section 2.1 / RFC 3892: the referrer is the service itself.
         super().__init__(call, sink, b2bua, leg, callee, referred_by=f"<{ua.own_uri}>", cmd_id=cmd_id)
         self._answer_timer = ua.schedule(now + b2bua.settings.answer_timeout, self._no_answer)
@@ -65,6 +66,8 @@ class CallStartFlow(ReferFlow):
 
     def _no_answer(self, now: float) -> None:
         if not self.done and not self.transferee.confirmed:
+            if self.call.observer is not None:
+                self.call.observer.cause(self.call, "timeout")
             self.fail(TIMEOUT, "the caller did not answer in time")
             self.call.end(now)
 
