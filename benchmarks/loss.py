@@ -21,8 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.system.rig import PortMap
-
+from harness.kamailio import PortMap
 from tests.system.loss import FLOWS, LossRun
 
 FULL_COUNTS = {"bridged": 1000, "hold": 100}

@@ -20,8 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.system.rig import PortMap
-
+from harness.kamailio import PortMap
 from tests.system.netfuzz import run
 
 

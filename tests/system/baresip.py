@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .rig import LOOPBACK, RigError
+from harness.ports import LOOPBACK
+from harness.processes import RigError
 
 BINARY = "baresip"
 

@@ -31,10 +31,12 @@ from b2bua.call.events import FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
 from b2bua.service import build_service
+from harness.kamailio import Kamailio, PortMap
+from harness.ports import LOOPBACK
+from harness.service import ServiceProcess
+from harness.sipp import Sipp, SippLauncher, SippResult, wait_all
 
 from .relay import Impairment, LossyRelay
-from .rig import LOOPBACK, Kamailio, PortMap, Sipp, SippLauncher, SippResult, wait_all
-from .service import ServiceProcess
 
 PROXY_DEFINES = ("FR_TIMER=32000",)
 """Kamailio with RFC 3261's 32 s transaction timeout (Timer B/F), not the rig's 5 s: over a 20 % lossy

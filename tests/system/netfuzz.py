@@ -35,10 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.kamailio import PortMap
+from harness.ports import LOOPBACK
+from harness.service import ServiceProcess
+from harness.sip_probe import sip_options
+from harness.sipp import SippLauncher
 from tests import rfc4475
-
-from .rig import LOOPBACK, PortMap, SippLauncher, sip_options
-from .service import ServiceProcess
 
 CAPTURES = Path(__file__).resolve().parents[1] / "data" / "netfuzz"
 WS_PATH = "/call-api"

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from harness.kamailio import Kamailio, PortMap
 from harness.service import ApiFactory, ServiceFactory
+from harness.sipp import SippLauncher, assert_all_ok, wait_all
 from rpc.client import CallApi, CallEvent, ConnectionLostError
 
-from .rig import Kamailio, PortMap, SippLauncher, assert_all_ok, wait_all
 from .ws_commands import call_id_of, when_answered
 
 pytestmark = pytest.mark.system

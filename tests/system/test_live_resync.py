@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from harness.kamailio import Kamailio, PortMap
 from harness.service import ApiFactory, ServiceFactory
+from harness.sipp import SippLauncher, assert_all_ok, wait_all
 from rpc.client import CallApi, CallEvent, Follower, Resync
-
-from .rig import Kamailio, PortMap, SippLauncher, assert_all_ok, wait_all
 
 pytestmark = pytest.mark.system
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.kamailio import PortMap
+
 from .loss import FLOWS
-from .rig import PortMap
 
 pytestmark = pytest.mark.system
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.kamailio import PortMap
+
 from .netfuzz import run
-from .rig import PortMap
 
 pytestmark = pytest.mark.system
 

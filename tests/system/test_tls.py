@@ -27,11 +27,11 @@ from b2bua.io.tls import TlsSettings
 from b2bua.service import CallApi as Service
 from b2bua.service import build_service
 from b2bua.sip.address import Destination
+from harness.kamailio import Kamailio, KamailioLauncher, PortMap
 from rpc.client import CallApi, CommandFailedError
 from tests.certs import Authority, Issued
 
 from .baresip import Baresip
-from .rig import Kamailio, KamailioLauncher, PortMap
 
 pytestmark = pytest.mark.system
 
