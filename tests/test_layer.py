@@ -267,10 +267,10 @@ def via(text: str) -> Via:
         ("SIP/2.0/UDP [::1]:5070;branch=z9hG4bK-a", Destination("udp", "::1", 5070)),
         ("SIP/2.0/UDP [2001:db8::7];branch=z9hG4bK-a;received=::1;rport=5099", Destination("udp", "::1", 5099)),
         ("SIP/2.0/SCTP 127.0.0.2:5070;branch=z9hG4bK-a", Destination("udp", "127.0.0.2", 5070)),
-        # TLS: the sent-by host, the name its certificate is checked against, not received (RFC 3261 26.3.2.1).
+        # A TLS Via on a datagram: answered over UDP where it came from (RFC 4475 3.3.5, bext01).
         ("SIP/2.0/TLS pbx.example.com:5071;branch=z9hG4bK-a;received=127.0.0.2;rport=40000",
-         Destination("tls", "pbx.example.com", 5071)),
-        ("SIP/2.0/TLS [::1];branch=z9hG4bK-a", Destination("tls", "::1", 5061)),
+         Destination("udp", "127.0.0.2", 40000)),
+        ("SIP/2.0/TLS [::1];branch=z9hG4bK-a", Destination("udp", "::1", 5060)),
     ],
 )
 def test_response_destination_over_udp(text: str, expected: Destination) -> None:

@@ -564,17 +564,18 @@ def _stamp_and_route(via: Via, source: Destination) -> tuple[Via, Destination]:
 def response_destination(via: Via, source: Destination) -> Destination:
     """Where a response goes (section 18.2.2, RFC 3581 section 4).
 
-    A request that came over a connection is answered over it. Otherwise the top Via decides: a
-    reliable sent-protocol (TCP) means a connection to ``received`` (else the sent-by host) at the
-    sent-by port (5060 by default); TLS means a TLS connection to the sent-by host itself at its port
-    (5061 by default), the name its certificate is checked against (RFC 3261 section 26.3.2.1, RFC 5922);
-    over UDP, ``maddr`` first, then ``received`` at ``rport`` or the sent-by port. Transports the service
-    does not speak (SCTP, ...) are answered over UDP.
+    A request that came over a connection (TCP or TLS) is answered over it. Otherwise the top Via
+    decides: a TCP sent-protocol means a connection to ``received`` (else the sent-by host) at the
+    sent-by port (5060 by default); over UDP, ``maddr`` first, then ``received`` at ``rport`` or the
+    sent-by port. A datagram whose Via claims TLS, and transports the service does not speak (SCTP,
+    ...), are answered over UDP like a UDP Via: section 18.2.2 would have a TLS connection opened to
+    the sent-by name, which a peer that sent a plain datagram cannot be assumed to serve (and whose
+    certificate would be checked against a name it chose), while its UDP source demonstrably
+    receives; RFC 4475 section 3.3.5 (bext01, a TLS Via on a datagram) expects its 420 to arrive, and
+    answering where the request came from is what proxies do with a Via they cannot honour.
     """
     if source.reliable:
         return source
-    if via.transport == "TLS":
-        return Destination("tls", via.host.strip("[]"), via.port or 5061)
     host = via.received or via.host
     if host.startswith("["):
         host = host[1:-1]
