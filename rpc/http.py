@@ -125,8 +125,8 @@ class HttpFront:
                              "text/plain; charset=utf-8")
         body = file.read_bytes()
         if file.name == "index.html":
-            path = html.escape(self.config.path, quote=True).encode()
-            body = body.replace(PATH_META, b'<meta name="call-api-path" content="' + path + b'">')
+            api_path = html.escape(self.config.path, quote=True).encode()
+            body = body.replace(PATH_META, b'<meta name="call-api-path" content="' + api_path + b'">')
         return _response(HTTPStatus.OK, body, _TYPES.get(_suffix(file.name), "application/octet-stream"))
 
     def _refusal(self, connection: ServerConnection, headers: Headers, query: str) -> Response | None:

@@ -171,7 +171,8 @@ def test_the_dashboard_files_have_their_types_and_the_browser_is_told_what_it_ma
                 types[path] = headers["Content-Type"]
                 assert headers["X-Content-Type-Options"] == "nosniff", path
                 assert headers["Referrer-Policy"] == "no-referrer", path
-                policy = dict(part.strip().partition(" ")[::2] for part in headers["Content-Security-Policy"].split(";"))
+                directives = headers["Content-Security-Policy"].split(";")
+                policy = dict(part.strip().partition(" ")[::2] for part in directives)
                 assert policy["default-src"] == "'none'" and policy["connect-src"] == "'self'", policy
                 assert policy["script-src"] == policy["style-src"] == "'self'", policy
             assert types["/dashboard.js"] == "text/javascript; charset=utf-8"
