@@ -194,13 +194,13 @@ function element(tag, attributes = {}, text = "") {
   return node;
 }
 
-// "Alice" <sip:alice@example.com>;tag=1 -> Alice <sip:alice@example.com>
+// "Alice" <sip:alice@example.com>;tag=1 -> Alice <alice@example.com>; <sip:bob@example.com>;tag=2 -> bob@example.com
 function party(uri) {
   if (!uri) return "?";
   const match = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^<]*?))\s*<([^>]*)>/.exec(uri);
-  if (!match) return uri.split(";")[0];
-  const name = match[1] ?? match[2];
-  return name ? `${name} <${match[3]}>` : match[3];
+  const address = (match ? match[3] : uri.split(";")[0]).replace(/^(sips?|tel):/, "");
+  const name = match && (match[1] ?? match[2]);
+  return name ? `${name} <${address}>` : address;
 }
 
 function newRow(callid) {
@@ -218,9 +218,9 @@ function newRow(callid) {
   const blind = element("form", { class: "blind" });
   const leg = element("select", { name: "leg", "aria-label": "party to transfer" });
   leg.append(element("option", { value: "callee" }, "callee"), element("option", { value: "caller" }, "caller"));
-  blind.append(leg, element("input", { name: "destination", placeholder: "sip:carol@example.com",
+  blind.append(leg, element("input", { name: "destination", placeholder: "destination URI",
     "aria-label": "transfer destination", required: "" }),
-    element("button", { type: "submit", "data-action": "blind" }, "Blind transfer"));
+    element("button", { type: "submit", "data-action": "blind" }, "Transfer"));
   actions.append(element("button", { type: "button", "data-action": "end" }, "End"), blind);
   row.append(actions);
   return row;
@@ -248,7 +248,7 @@ function renderRow(call, was = call.callid) {
     cell.dataset.held = String(Boolean(leg?.held));
     cell.querySelector(".direction").textContent = leg ? `${leg.direction ?? "no SDP"}${leg.held ? ", held" : ""}` : "-";
     const button = cell.querySelector("button");
-    button.hidden = !leg;
+    button.hidden = !leg || call.state !== "answered";  // CallHold needs an answered call (else -32002)
     button.dataset.action = leg?.held ? "resume" : "hold";
     button.textContent = leg?.held ? "Resume" : "Hold";
   }
