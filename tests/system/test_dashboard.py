@@ -2,11 +2,13 @@
 Selenium through Debian's chromedriver, against the service as a process with Kamailio and SIPp phones. A phone's
 call shows up in the table; the page's Hold, Resume and End buttons act on the real phones (the held phone's
 scenario checks the ``a=sendonly`` offer); a page reloaded in the middle of a burst of calls rebuilds the table
-that CallList gives. The page reads the token from its own URL; the browser's console must stay free of errors
-(a Content Security Policy that blocked the page's own script or its WebSocket would show there).
+that CallList gives; a page whose service went away and came back is live again by itself. The page reads the
+token from its own URL; the browser's console must stay free of errors (a Content Security Policy that blocked the
+page's own script or its WebSocket would show there).
 
-Each test saves a screenshot, ``dashboard.png``, in its temporary folder; with ``CALL_API_DASHBOARD_SCREENSHOT``
-set to a path the held call's screenshot is also written there (how docs/dashboard.png was made)."""
+The first two tests save a screenshot, ``dashboard.png``, in their temporary folder; with
+``CALL_API_DASHBOARD_SCREENSHOT`` set to a path the held call's screenshot is also written there (docs/dashboard.png
+was taken that way, with two more SIPp calls up beside the held one: one answered, one ringing)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
@@ -205,3 +208,26 @@ def test_a_page_reloaded_during_a_burst_of_calls_shows_what_call_list_gives(
     assert got["table"] == got["listed"], f"at seq {got['seq']}\n{service.log_tail()}"
     assert got["after"] == got["table after"] == []
     assert console(browser) == []
+
+
+def test_the_page_reconnects_by_itself_when_the_service_comes_back(
+    call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, browser: webdriver.Chrome
+) -> None:
+    """The service stops (the page's WebSocket closes) and starts again on the same port: the page says it is
+    offline, tries again with backoff, and is live again on its own, following the new run's calls."""
+    service, url = call_api_ws("--ws-token", TOKEN)
+    browser.get(page_url(url))
+    until(browser, "the page live", live)
+    service.stop()
+    until(browser, "the page offline", lambda d: d.find_element(By.ID, "status").get_attribute("data-state")
+          == "offline")
+    assert "reconnecting in" in browser.find_element(By.ID, "status").text
+    again, _ = call_api_ws("--ws-token", TOKEN, ws_port=urlsplit(url).port)
+    until(browser, "the page live again", live)
+    bob = sipp("uas_answer.xml", phone="bob")
+    alice = sipp("uac_call.xml", phone="alice", call="bob", pause_ms=1000)
+    caller = call_id_of(alice)
+    until(browser, f"the row of {caller}", lambda d: cell(d, caller))
+    until(browser, "the row gone after alice's BYE", lambda d: cell(d, caller) is None)
+    assert_all_ok(wait_all([alice, bob], 20), kamailio)
+    assert "connection closed (1001" in browser.find_element(By.ID, "log").text, again.log_tail()
