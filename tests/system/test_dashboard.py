@@ -26,9 +26,9 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from harness.kamailio import Kamailio
+from harness.kamailio import Kamailio, PortMap
 from harness.service import ApiFactory
 from harness.sipp import SippLauncher, assert_all_ok, wait_all
 from rpc.client import CallApi
@@ -207,6 +207,62 @@ def test_a_page_reloaded_during_a_burst_of_calls_shows_what_call_list_gives(
     assert len(got["listed"]) == calls
     assert got["table"] == got["listed"], f"at seq {got['seq']}\n{service.log_tail()}"
     assert got["after"] == got["table after"] == []
+    assert console(browser) == []
+
+
+def logged(driver: webdriver.Chrome, line: str) -> bool:
+    return line in driver.find_element(By.ID, "log").text
+
+
+def test_the_call_start_form_places_a_click_to_dial_call(
+    call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, browser: webdriver.Chrome, rig_ports: PortMap
+) -> None:
+    """CallStart from the form: alice answers, follows the REFER to bob; the new call shows up and ends."""
+    service, url = call_api_ws("--ws-token", TOKEN)
+    browser.get(page_url(url))
+    until(browser, "the page live", live)
+    bob = sipp("uas_answer.xml", phone="bob")
+    alice, alice_new = sipp.transferee("alice", "uas_transferee.xml", "uac_transferee_call.xml",
+                                       twin_port=rig_ports.proxy + 11,
+                                       keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
+    form = browser.find_element(By.ID, "start")
+    form.find_element(By.NAME, "caller").send_keys(rig_ports.uri("alice"))
+    form.find_element(By.NAME, "callee").send_keys(rig_ports.uri("bob"))
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    first = call_id_of(alice)
+    until(browser, "CallStart's end", lambda d: logged(d, "CallStart ended"))
+    until(browser, "the new call's end", lambda d: logged(d, f"xfer-{first} ended bye"))
+    assert_all_ok(wait_all([alice, alice_new, bob], 20), kamailio)
+    log = browser.find_element(By.ID, "log").text
+    assert "CallStart CALL_START" in log and "failed" not in log, (log, service.log_tail())
+    assert f"{first} transferred caller to xfer-{first}" in log
+    assert browser.find_elements(By.CSS_SELECTOR, "#calls tbody tr") == [] and console(browser) == []
+
+
+def test_a_rows_transfer_form_transfers_that_party(
+    call_api_ws: ApiFactory, kamailio: Kamailio, sipp: SippLauncher, browser: webdriver.Chrome, rig_ports: PortMap
+) -> None:
+    """Blind transfer from a row: bob, the callee, is REFERred to carol; the old call ends, the new one runs."""
+    service, url = call_api_ws("--ws-token", TOKEN)
+    browser.get(page_url(url))
+    until(browser, "the page live", live)
+    carol = sipp("uas_answer.xml", phone="carol")
+    bob, bob_new = sipp.transferee("bob", "uas_transferee.xml", "uac_transferee_call.xml",
+                                   twin_port=rig_ports.proxy + 12,
+                                   keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
+    alice = sipp("uac_call_wait_bye.xml", phone="alice", call="bob")
+    caller = call_id_of(alice)
+    wait_for_text(bob.messages_path, r"^ACK sip:")
+    until(browser, "the call answered", lambda d: cell(d, caller) and cell(d, caller).get_attribute("data-state")
+          == "answered")
+    Select(cell(browser, caller, "form.blind select")).select_by_value("callee")
+    cell(browser, caller, "form.blind input[name=destination]").send_keys(rig_ports.uri("carol"))
+    cell(browser, caller, "form.blind button[type=submit]").click()
+    until(browser, "CallBlindTransfer's end", lambda d: logged(d, "CallBlindTransfer ended"))
+    until(browser, "the old row gone", lambda d: cell(d, caller) is None)
+    assert_all_ok(wait_all([alice, bob, bob_new, carol], 20), kamailio)
+    log = browser.find_element(By.ID, "log").text
+    assert "CallBlindTransfer TRANSFER_ACCEPT callee" in log and "failed" not in log, (log, service.log_tail())
     assert console(browser) == []
 
 
