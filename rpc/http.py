@@ -16,13 +16,21 @@ Who may read what:
   for everyone: served without the token, which the page takes from its own query string and sends on the
   WebSocket, where every call's data is. A module script's own imports cannot carry the page's query.
 
-The answers are never cached (``Cache-Control: no-store``); unknown paths get 404.
+The answers are never cached (``Cache-Control: no-store``); unknown paths get 404. Every answer also carries
+:data:`SECURITY_HEADERS`: the browser must not guess a file's type (``nosniff``), the page may run only its own
+script and style and talk only to its own origin (a Content Security Policy, CSP3 section 6.7.2.8: ``'self'``
+matches ``ws:``/``wss:`` of the page's host and port), and since the token is in the page's URL no request
+it makes may send that URL on as a Referer (``Referrer-Policy: no-referrer``).
+
+The page finds the API at the ``<meta name="call-api-path">`` of index.html, which is served with the
+configured ``ws.path`` in it (:data:`PATH_META`), so a service on another ``--ws-path`` needs no other page.
 """
 
 from __future__ import annotations
 
 import email.utils
 import hmac
+import html
 import ipaddress
 import json
 import logging
@@ -39,7 +47,7 @@ from websockets.http11 import Response
 
 from b2bua.config import IPNetwork, WsConfig
 
-__all__ = ["STATIC", "HttpFront", "HttpLogFilter", "SipStatus", "token_verdict"]
+__all__ = ["PATH_META", "SECURITY_HEADERS", "STATIC", "HttpFront", "HttpLogFilter", "SipStatus", "token_verdict"]
 
 #: websockets' own log lines for the server (connection open, rejected ...), under the API's logger.
 websockets_logger = logging.getLogger("call_api.rpc.websockets")
@@ -49,6 +57,17 @@ STATIC: Final = resources.files("rpc") / "static"
 _TYPES: Final = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
                  ".ico": "image/x-icon", ".json": "application/json"}
+
+#: What the browser may do with an answer (see the module docstring); on every answer, dashboard or not.
+SECURITY_HEADERS: Final = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    ("Referrer-Policy", "no-referrer"),
+)
+
+#: The element of index.html that names the API's path, replaced by the configured one when served.
+PATH_META: Final = b'<meta name="call-api-path" content="/call-api">'
 
 
 class HttpLogFilter(logging.Filter):
@@ -104,7 +123,11 @@ class HttpFront:
         if file is None:
             return _response(HTTPStatus.NOT_FOUND, f"Not Found: the Call API is at {self.config.path}\n".encode(),
                              "text/plain; charset=utf-8")
-        return _response(HTTPStatus.OK, file.read_bytes(), _TYPES.get(_suffix(file.name), "application/octet-stream"))
+        body = file.read_bytes()
+        if file.name == "index.html":
+            api_path = html.escape(self.config.path, quote=True).encode()
+            body = body.replace(PATH_META, b'<meta name="call-api-path" content="' + api_path + b'">')
+        return _response(HTTPStatus.OK, body, _TYPES.get(_suffix(file.name), "application/octet-stream"))
 
     def _refusal(self, connection: ServerConnection, headers: Headers, query: str) -> Response | None:
         token = self.config.token
@@ -192,5 +215,5 @@ def _suffix(name: str) -> str:
 def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
     headers = Headers([("Date", email.utils.formatdate(usegmt=True)), ("Connection", "close"),
                        ("Content-Length", str(len(body))), ("Content-Type", content_type),
-                       ("Cache-Control", "no-store")])
+                       ("Cache-Control", "no-store"), *SECURITY_HEADERS])
     return Response(status.value, status.phrase, headers, body)

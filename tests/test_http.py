@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from b2bua.config import IPNetwork, WsConfig
-from rpc.http import STATIC, HttpLogFilter, _within
+from rpc.http import PATH_META, SECURITY_HEADERS, STATIC, HttpLogFilter, _within
 from rpc.server import ApiServer
 
 from .api_fakes import FakeControl, FakeService, run, status_of
@@ -157,6 +157,50 @@ def test_the_dashboard_files_are_served_without_the_token() -> None:
                 assert (await get(api, path))[0] == 404, path
 
     run(body)
+
+
+def test_the_dashboard_files_have_their_types_and_the_browser_is_told_what_it_may_do() -> None:
+    """The module script and the style sheet load only with their own types (nosniff); the policy lets the page
+    run only its own files and talk only to its own origin; the token in the page's URL goes out as no Referer."""
+    async def body() -> None:
+        async with server() as api:
+            types = {}
+            for path in ("/", "/dashboard.js", "/dashboard.css", "/healthz", "/nothing"):
+                status, headers, _ = await get(api, path)
+                assert status in (200, 404), path
+                types[path] = headers["Content-Type"]
+                assert headers["X-Content-Type-Options"] == "nosniff", path
+                assert headers["Referrer-Policy"] == "no-referrer", path
+                directives = headers["Content-Security-Policy"].split(";")
+                policy = dict(part.strip().partition(" ")[::2] for part in directives)
+                assert policy["default-src"] == "'none'" and policy["connect-src"] == "'self'", policy
+                assert policy["script-src"] == policy["style-src"] == "'self'", policy
+            assert types["/dashboard.js"] == "text/javascript; charset=utf-8"
+            assert types["/dashboard.css"] == "text/css; charset=utf-8"
+            assert types["/"] == "text/html; charset=utf-8"
+            assert dict(SECURITY_HEADERS)["Referrer-Policy"] == "no-referrer"
+
+    run(body)
+
+
+def test_the_page_names_the_configured_api_path() -> None:
+    async def body() -> None:
+        async with server(path="/api&v2") as api:
+            page = (await get(api, "/"))[2]
+            assert PATH_META in (STATIC / "index.html").read_bytes() and PATH_META not in page
+            assert b'<meta name="call-api-path" content="/api&amp;v2">' in page
+            assert (await get(api, "/api&v2"))[0] != 200  # the API's path is the WebSocket's, not a page
+
+    run(body)
+
+
+def test_the_page_loads_only_its_own_module_and_style() -> None:
+    """index.html names dashboard.js (a module) and dashboard.css, both shipped beside it, and nothing remote."""
+    page = (STATIC / "index.html").read_text()
+    assert '<script type="module" src="dashboard.js"></script>' in page
+    assert '<link rel="stylesheet" href="dashboard.css">' in page
+    assert (STATIC / "dashboard.js").is_file() and (STATIC / "dashboard.css").is_file()
+    assert "//" not in page.replace("<!doctype html>", "").split("<body>")[0]  # no CDN in <head>
 
 
 def test_scrapes_leave_no_log_line_but_refusals_do() -> None:

@@ -70,13 +70,14 @@ def call_api(tmp_path: Path, rig_ports: PortMap) -> Iterator[ServiceFactory]:
 @pytest.fixture
 def call_api_ws(call_api: ServiceFactory, rig_ports: PortMap) -> ApiFactory:
     """``call_api_ws(*flags)``: the service bridging through the rig's proxy, its API on a free loopback port;
-    returns it and the API's URL once the API listens.
+    returns it and the API's URL once the API listens. ``ws_port`` starts it on a given port (a service started
+    again where its clients reconnect).
 
     The port is chosen here (a later ``--ws-port`` wins over ``call_api``'s ``--ws-port 0``) rather than read
     from the 'call-api API ready' line, since the API starts after the SIP ready line ``call_api`` waits for."""
 
-    def start(*flags: str) -> tuple[ServiceProcess, str]:
-        port = free_tcp_port()
+    def start(*flags: str, ws_port: int | None = None) -> tuple[ServiceProcess, str]:
+        port = ws_port or free_tcp_port()
         service = call_api("--outbound-proxy", f"sip:{LOOPBACK}:{rig_ports.proxy};lr", "--ws-host", LOOPBACK,
                            "--ws-port", str(port), *flags)
         deadline = time.monotonic() + 5
