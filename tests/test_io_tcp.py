@@ -444,6 +444,8 @@ def test_tls_client_certificates_when_asked_for(run: Run[None], pki: Pki, caplog
 
     with caplog.at_level(logging.INFO, logger="call_api.io"):
         run(scenario)
+    assert [r.getMessage().split(" refused: ")[1] for r in caplog.records if "TLS handshake with" in r.getMessage()] \
+        == ["no client certificate, and one is required (sip.tls_verify_client)"]
 
 
 def test_bad_tls_clients_are_refused_with_a_log_line_and_leak_nothing(

@@ -358,6 +358,8 @@ def _tls_reason(exc: BaseException, timeout: float) -> str:
         return "the peer reset the connection mid-handshake" if exc.errno else \
             "the peer closed the connection mid-handshake"
     if isinstance(exc, ssl.SSLError):
+        if exc.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
+            return "no client certificate, and one is required (sip.tls_verify_client)"
         if exc.reason in _NOT_TLS:
             return f"the peer does not speak TLS ({exc.reason}): plain text on the TLS port?"
         return str(exc.reason or exc)

@@ -2,7 +2,7 @@
 for client certificates, on uvloop and on plain asyncio.
 
 Incoming: 1,000 bad clients at the TLS port, mixed (plain-text SIP, a certificate from a CA not trusted, an
-expired certificate, a partial ClientHello and then silence, a reset in the middle of the handshake), each
+expired certificate, no certificate, a partial ClientHello and then silence, a reset mid-handshake), each
 refused with its own log line, while a good TLS client and a stream of UDP calls (SIPp caller -> service ->
 SIPp callee) go on. Outgoing: SIPp calls whose Request-URI sends the service over TLS to servers it must
 refuse (a certificate for another name, expired, from a CA not trusted) get 503 and one WARNING line each.
@@ -35,7 +35,7 @@ from tests.certs import Authority, Issued
 pytestmark = [pytest.mark.system, pytest.mark.timeout(240)]
 
 #: How many bad clients of each kind (1,000 in all).
-BAD_CLIENTS = {"plain": 250, "untrusted": 200, "expired": 200, "stall": 150, "reset": 200}
+BAD_CLIENTS = {"plain": 200, "untrusted": 150, "expired": 150, "nocert": 150, "stall": 150, "reset": 200}
 #: Bad clients at once.
 BATCH = 50
 #: The service's handshake timeout: a stalled client is cut off after it.
@@ -54,6 +54,8 @@ INCOMING_LINES = {
                  r"unable to get local issuer certificate",
     "expired": r"INFO call_api\.io: TLS handshake with tls:127\.0\.0\.1:\d+ refused: certificate not trusted: "
                r"certificate has expired",
+    "nocert": r"INFO call_api\.io: TLS handshake with tls:127\.0\.0\.1:\d+ refused: no client certificate, and one is "
+              r"required \(sip\.tls_verify_client\)",
     "stall": rf"INFO call_api\.io: TLS handshake with tls:127\.0\.0\.1:\d+ refused: no handshake within "
              rf"{HANDSHAKE_TIMEOUT:g} s",
     "reset": r"INFO call_api\.io: TLS handshake with tls:127\.0\.0\.1:\d+ refused: the peer reset the connection "
@@ -129,7 +131,7 @@ async def bad_client(kind: str, port: int, pki: Pki, n: int) -> bytes:
             return b""
         finally:
             writer.close()
-    issued = {"untrusted": pki.untrusted_client, "expired": pki.expired_client}[kind]
+    issued = {"untrusted": pki.untrusted_client, "expired": pki.expired_client, "nocert": None}[kind]
     try:
         reader, writer = await asyncio.open_connection(LOOPBACK, port, ssl=pki.client(issued),
                                                        server_hostname=LOOPBACK)
