@@ -384,12 +384,13 @@ def _column_total(rows: list[dict[str, str]], suffix: str) -> int:
 
 
 def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios: Scenarios, rate: int,
-             logdir: Path, seconds: float | None = None, call_limit: int | None = None) -> Step:
+             logdir: Path, seconds: float | None = None, call_limit: int | None = None, user: str = "bench") -> Step:
     """One step at ``rate`` for ``seconds`` (default ``args.seconds``) against the running contender,
     watched (the series of ``benchmarks.series``) and stalled as ``--stall-at``/``--stall-for`` say.
     ``call_limit`` is the caller's ``-l``, its most calls in flight; SIPp's default, 3 x rate x call
     length, makes it slow down (silently) once that many are up, which a step meant to offer a rate
-    whatever happens must raise."""
+    whatever happens must raise. ``user`` is the callee's user part in the Request-URI (``-s``; a proxy
+    between the contender and the callee may route by it)."""
     seconds = args.seconds if seconds is None else seconds
     assert c.proc is not None and c.log is not None
     service, service_log = c.proc, c.log
@@ -401,7 +402,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
     keys = [] if scenarios.stock else ["-key", "callee_host", HOST, "-key", "callee_port", str(args.uas_port)]
     uac_cmd = [
         *_sipp_common(scenarios, scenarios.uac, workdir, args.uac_port, args.uac_port + 100, args.uac_port + 200),
-        "-s", "bench", *keys,
+        "-s", user, *keys,
         "-r", str(rate), "-rp", "1000", "-m", str(calls), "-d", str(int(args.hold * 1000)),
         "-trace_rtt", "-rtt_freq", "1", *(["-l", str(call_limit)] if call_limit else []), f"{HOST}:{c.port}"]
     (workdir / "commands.txt").write_text(f"{shlex.join(uas_cmd)}\n{shlex.join(uac_cmd)}\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from harness.procfs import cpu_seconds, cpu_times, is_listening, net_sockets, process_state, rss_kb, status_kb
+from harness.procfs import cpu_seconds, cpu_times, is_listening, net_sockets, open_fds, process_state, rss_kb, status_kb
 
 
 def test_a_bound_udp_socket_and_a_tcp_listener_are_seen_and_gone_once_closed() -> None:
@@ -41,3 +41,11 @@ def test_this_process_readings() -> None:
     cpus = cpu_times()
     assert len(cpus) == os.cpu_count()
     assert all(0 <= busy <= total for busy, total in cpus.values())
+
+
+def test_open_descriptors_count_one_more_socket_and_one_fewer_once_closed() -> None:
+    pid = os.getpid()
+    before = open_fds(pid)
+    with socket.socket():
+        assert open_fds(pid) == before + 1
+    assert open_fds(pid) == before

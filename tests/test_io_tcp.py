@@ -444,6 +444,8 @@ def test_tls_client_certificates_when_asked_for(run: Run[None], pki: Pki, caplog
 
     with caplog.at_level(logging.INFO, logger="call_api.io"):
         run(scenario)
+    assert [r.getMessage().split(" refused: ")[1] for r in caplog.records if "TLS handshake with" in r.getMessage()] \
+        == ["no client certificate, and one is required (sip.tls_verify_client)"]
 
 
 def test_bad_tls_clients_are_refused_with_a_log_line_and_leak_nothing(
@@ -483,6 +485,44 @@ def test_bad_tls_clients_are_refused_with_a_log_line_and_leak_nothing(
     assert sum("the peer does not speak TLS (WRONG_VERSION_NUMBER): plain text on the TLS port?" in line
                for line in refused) == 200, refused[:3]
     assert all(" refused: " in line for line in refused)
+
+
+@pytest.mark.parametrize(("reset", "reason"), [
+    (True, "the peer reset the connection mid-handshake"),
+    (False, "the peer closed the connection mid-handshake"),
+])
+def test_a_client_that_resets_or_closes_mid_handshake_is_named_as_such(
+        run: Run[None], pki: Pki, caplog: pytest.LogCaptureFixture, reset: bool, reason: str) -> None:
+    """A partial ClientHello, then a TCP reset (or a FIN): the log line says so, not ``[Errno 104]`` or an
+    OpenSSL EOF code, and the descriptor is closed."""
+
+    async def scenario() -> None:
+        async with SipShell(FakeCore(), [("tls", LOCAL, 0)], tls=pki.settings(handshake_timeout=5)) as shell:
+            baseline = 0
+            for n in range(6):
+                if n == 1:
+                    # After the first: uvloop opens /dev/null once, lazily, on a first connection.
+                    await until(lambda: sum(reason in r.getMessage() for r in caplog.records) == 1, timeout=5,
+                                what="the first log line")
+                    baseline = open_fds()
+                _, writer = await asyncio.open_connection(LOCAL, shell.bound[0].port)
+                writer.write(b"\x16\x03\x01\x02\x00\x01")  # the first bytes of a ClientHello
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                if reset:
+                    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                               struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                else:
+                    writer.close()
+            await until(lambda: sum(reason in r.getMessage() for r in caplog.records) == 6, timeout=5,
+                        what="the log lines")
+            await until(lambda: open_fds() <= baseline, timeout=5, what="descriptors")
+
+    with caplog.at_level(logging.INFO, logger="call_api.io"):
+        run(scenario)
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TLS handshake with tls:")]
+    assert len(refused) == 6 and all(line.endswith(f" refused: {reason}") for line in refused), refused
 
 
 def test_tls_listener_without_a_certificate_cannot_start(run: Run[None], pki: Pki) -> None:

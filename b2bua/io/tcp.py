@@ -10,8 +10,9 @@ transport name, the TLS pool holding the contexts. An outgoing connection verifi
 for the host the URI named (RFC 5922 section 7), before any address lookup. The TLS listener accepts with
 ``loop.sock_accept`` and hands each socket to ``loop.connect_accepted_socket(ssl=...)`` under a handshake
 timeout, which raises when the handshake fails: a client speaking plain text, presenting a certificate not
-trusted (when client certificates are asked for) or stalling mid-handshake is refused with one log line naming
-it and the reason, on uvloop and asyncio alike (``create_server(ssl=...)`` drops these silently on both).
+trusted (when client certificates are asked for), stalling, closing or resetting mid-handshake is refused
+with one log line naming it and the reason, on uvloop and asyncio alike (``create_server(ssl=...)`` drops
+these silently on both).
 """
 
 from __future__ import annotations
@@ -341,11 +342,24 @@ _NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUE
                       "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"})
 
 
+#: OpenSSL's reasons when the peer closed the connection before the handshake ended.
+_EOF = frozenset({"UNEXPECTED_EOF_WHILE_READING", "EOF_OCCURRED_IN_VIOLATION_OF_PROTOCOL"})
+
+
 def _tls_reason(exc: BaseException, timeout: float) -> str:
     """Why a handshake failed, for the log line: the certificate check's own words when that was it."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLEOFError) or (isinstance(exc, ssl.SSLError) and exc.reason in _EOF):
+        return "the peer closed the connection mid-handshake"
+    if isinstance(exc, ConnectionResetError):
+        # asyncio and uvloop report an end of stream during the handshake as a ConnectionResetError without
+        # an errno; a TCP reset has ECONNRESET.
+        return "the peer reset the connection mid-handshake" if exc.errno else \
+            "the peer closed the connection mid-handshake"
     if isinstance(exc, ssl.SSLError):
+        if exc.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
+            return "no client certificate, and one is required (sip.tls_verify_client)"
         if exc.reason in _NOT_TLS:
             return f"the peer does not speak TLS ({exc.reason}): plain text on the TLS port?"
         return str(exc.reason or exc)
