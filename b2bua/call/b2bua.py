@@ -86,7 +86,7 @@ class B2bua:
         self.correlations: dict[str, Callable[[Call, str], None]] = {}
         supervision = self.settings.supervision
         #: Session timers, maximum duration and the idle reaper; None when all are off (nothing runs per message).
-        self.supervisor = Supervisor(supervision, ua.schedule, self._expire) if supervision.active else None
+        self.supervisor = Supervisor(supervision, ua.schedule, self.live) if supervision.active else None
 
     # -- dispatch -----------------------------------------------------------------------------------
 
@@ -362,15 +362,6 @@ class B2bua:
                 call.leg_ended(call.caller, now)
 
     # -- supervision (b2bua.call.supervision) ------------------------------------------------------------------
-
-    def _expire(self, call: Call, why: str, now: float) -> None:
-        """End ``call`` on both legs for the supervisor (a session timer ran out, the maximum duration, an idle
-        probe unanswered): BYE each leg still up, the cause ``timeout`` in the live events."""
-        if call.state in (CallState.ENDING, CallState.ENDED):
-            return
-        logger.info("call %s: ending it: %s", call.id, why)
-        self.live.cause(call, "timeout")
-        call.end(now)
 
     def resume(self, call: Call, now: float) -> None:
         """A call restored after a restart (b2bua.call.record): its session timers, duration limit and reaper

@@ -41,6 +41,7 @@ from ..sip.ua import Timer
 from .call import Call, CallState
 from .events import LegResponse
 from .leg import Leg
+from .live import LiveCalls
 
 logger = logging.getLogger("call_api.call.supervision")
 
@@ -56,7 +57,7 @@ REFRESH_METHODS = frozenset({"INVITE", "UPDATE"})
 
 @dataclass(frozen=True, slots=True)
 class SupervisionSettings:
-    """Session timers, maximum duration and the idle reaper (``[timers]`` settings, docs/configuration.md)."""
+    """Session timers, maximum duration and the idle reaper (``[calls]`` settings, docs/configuration.md)."""
 
     #: RFC 4028 session timers on each leg; None turns them off (no Session-Expires sent or granted).
     session_timers: SessionTimerSettings | None = DEFAULT_SESSION_TIMERS
@@ -73,17 +74,24 @@ class SupervisionSettings:
 
 
 Schedule = Callable[[float, Callable[[float], None]], Timer]
-#: How the supervisor ends a call: ``(call, why, now)``; the B2BUA reports the cause ``timeout`` and BYEs both legs.
-Ender = Callable[[Call, str, float], None]
 
 
 class Supervisor:
     """Arms and fires the per-call deadlines; the B2BUA calls :meth:`incoming`, :meth:`answered` and the hooks."""
 
-    def __init__(self, settings: SupervisionSettings, schedule: Schedule, end: Ender) -> None:
+    def __init__(self, settings: SupervisionSettings, schedule: Schedule, live: LiveCalls) -> None:
         self.settings = settings
         self._schedule = schedule
-        self._end = end
+        self._live = live
+
+    def _end(self, call: Call, why: str, now: float) -> None:
+        """End ``call`` on both legs (a session timer ran out, the maximum duration, an idle probe unanswered):
+        BYE each leg still up, the cause ``timeout`` in the live events."""
+        if call.state in (CallState.ENDING, CallState.ENDED):
+            return
+        logger.info("call %s: ending it: %s", call.id, why)
+        self._live.cause(call, "timeout")
+        call.end(now)
 
     # -- setting up -----------------------------------------------------------------------------------------------
 

@@ -23,14 +23,13 @@ from .message import Request, Response
 OPTION_TAG = "timer"
 #: The smallest Session-Expires and Min-SE the RFC allows (section 4: "MUST NOT be less than 90 seconds").
 RFC_MIN_SE = 90
-#: The largest interval read from the network (a day past this is nonsense and only delays the BYE).
+#: The largest delta-seconds read from the network (RFC 3261 section 25.1's 2**31 - 1 limit).
 _MAX_INTERVAL = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
-@dataclass(frozen=True, slots=True)
 class SessionTimerSettings:
-    """What the service asks for and accepts (``[timers]`` settings, docs/configuration.md)."""
+    """What the service asks for and accepts (``[calls]`` settings, docs/configuration.md)."""
 
     #: The Session-Expires the service requests on the INVITEs it sends and grants on those it answers.
     session_expires: int = 1800
