@@ -319,11 +319,17 @@ class UserAgent:
         h.add("CSeq", f"{cseq} {method}")
         if method in ("INVITE", "REFER", "SUBSCRIBE", "NOTIFY", "UPDATE"):
             h.add("Contact", self.contact_for(destination.transport, secure))
+        extra = list(headers)
         if method == "INVITE":
             h.add("Allow", self.settings.allow)
-            h.add("Supported", self.settings.supported)
+            # Option tags the caller adds (RFC 4028's "timer") join ours in one Supported: some peers read only
+            # the first line of a header (SIPp's regexp checks do).
+            tags = [value for name, value in extra if header_key(name) == "supported"]
+            h.add("Supported", ", ".join([self.settings.supported, *tags]) if tags else self.settings.supported)
+            if tags:
+                extra = [(name, value) for name, value in extra if header_key(name) != "supported"]
         h.add("User-Agent", self.settings.user_agent)
-        for name, value in headers:
+        for name, value in extra:
             h.add(name, value)
         if body:
             h.add("Content-Type", content_type or "application/sdp")
