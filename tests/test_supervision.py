@@ -323,3 +323,35 @@ def test_a_response_to_anything_else_is_no_refresh() -> None:
     answer_all(net, bob, b, "INFO")
     net.run(until=net.now + 21.0)
     assert isinstance(take(alice, CallEnded), CallEnded)
+
+
+def test_an_update_refresh_is_answered_here_with_or_without_sdp() -> None:
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SHORT))
+    a, b, _ = call(net, alice, bob, caller=[*TIMER, ("Session-Expires", "90;refresher=uac")], callee=[])
+    for body in (b"", SDP_A):
+        alice.events.clear()
+        a.request("UPDATE", net.now, body=body, content_type="application/sdp" if body else None,
+                  headers=[*TIMER, ("Session-Expires", "90;refresher=uac")])
+        net.settle(0.5)
+        answer = [e for e in alice.events if isinstance(e, DialogResponse)][-1].response
+        assert answer.status == 200 and answer.body == (SDP_B if body else b"")
+        assert answer.headers.get("Session-Expires") == "90;refresher=uac"
+    assert not requests(bob, "UPDATE")
+    net.run(until=net.now + 59.0)  # 60 s from the last refresh, not from the answer
+    assert not a.ended
+
+
+def test_a_refresh_asking_too_little_gets_422_and_a_refresh_without_timer_ends_the_timer() -> None:
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SHORT))
+    a, b, _ = call(net, alice, bob, caller=[*TIMER, ("Session-Expires", "90;refresher=uac")], callee=[])
+    a.request("UPDATE", net.now, headers=[*TIMER, ("Session-Expires", "30")])
+    net.settle(0.5)
+    assert [e for e in alice.events if isinstance(e, DialogResponse)][-1].response.status == 422
+    alice.events.clear()
+    a.request("UPDATE", net.now)
+    net.settle(0.5)
+    assert [e for e in alice.events if isinstance(e, DialogResponse)][-1].response.status == 200
+    found = app.table.find(a.call_id)
+    assert found is not None and found.caller.session_timer is None
+    net.run(until=net.now + 300.0)
+    assert not a.ended

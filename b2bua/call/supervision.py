@@ -219,7 +219,9 @@ class Supervisor:
             leg.reply(transaction, 422, now, reason="Session Interval Too Small", headers=decision.headers())
             return True
         negotiated = decision.negotiated
-        body = leg.sent_sdp or b"" if request.method == "INVITE" else b""
+        # An offer (any INVITE: one without SDP gets ours as the offer; an UPDATE with SDP) gets the SDP the party
+        # already has from us; a bodiless UPDATE gets none (RFC 3311 section 5.2).
+        body = (leg.sent_sdp or b"") if request.method == "INVITE" or request.body else b""
         leg.reply(transaction, 200, now, body=body, content_type="application/sdp" if body else None,
                   headers=decision.headers)
         if negotiated is None:
