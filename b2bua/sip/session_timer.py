@@ -98,7 +98,11 @@ class Accept:
 
 
 def supports_timer(message: Request | Response) -> bool:
-    """Does ``message`` list ``timer`` in Supported or Require (section 7.1, 9)?"""
+    """Does ``message`` list ``timer`` in Supported or Require (section 7.1, 9)? The raw values are looked at
+    first: most INVITEs name no ``timer`` at all and are not worth splitting into tokens."""
+    h = message.headers
+    if not any(OPTION_TAG in value.lower() for value in (*h.get_all("supported"), *h.get_all("require"))):
+        return False
     try:
         return OPTION_TAG in message.tokens("supported") or OPTION_TAG in message.tokens("require")
     except ParseError:
