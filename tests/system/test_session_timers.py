@@ -8,15 +8,20 @@ the same at any interval (tests/test_supervision.py runs them at 90 s and 1800 s
 from __future__ import annotations
 
 import asyncio
+import signal
+import sqlite3
+import time
+from pathlib import Path
 
 import pytest
 
 from b2bua.call.b2bua import B2bua
 from b2bua.call.live import CallEvent
 from b2bua.io.control import AsyncControl
-from harness.kamailio import Kamailio
-from harness.service import Serve
-from harness.sipp import SippLauncher
+from b2bua.io.store import STORE_FILE
+from harness.kamailio import Kamailio, PortMap
+from harness.service import Serve, ServiceFactory
+from harness.sipp import SippLauncher, assert_all_ok, wait_all
 
 pytestmark = pytest.mark.system
 
@@ -118,3 +123,37 @@ def test_the_reaper_ends_a_call_whose_phone_stopped_answering(serve: Serve, kama
     serve(body, "--session-timers", "off", "--idle-probe", "10", "--t1", "0.1", "--t2", "0.4",
           phones=[alice, bob], proxy=kamailio, timeout=38, phones_timeout=10)
     assert got[0].get("reason") == "timeout"
+
+
+def stored(path: Path) -> int:
+    """Calls in the service's store now (read beside the running service), 0 before it exists."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            return int(db.execute("SELECT count(*) FROM calls").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_a_restored_call_gets_its_session_timer_back(call_api: ServiceFactory, kamailio: Kamailio,
+                                                     sipp: SippLauncher, rig_ports: PortMap, tmp_path: Path) -> None:
+    """The service keeps a call whose caller asked for session timers and never refreshes, is killed (-9) and
+    started again: the restored call's timer runs from the restart and both phones get the service's BYE."""
+    state = tmp_path / "state"
+    flags = ("--outbound-proxy", f"sip:127.0.0.1:{rig_ports.proxy};lr", "--state-dir", str(state), *LAB)
+    service = call_api(*flags)
+    bob = sipp("uas_answer.xml", phone="bob", timeout_s=40)
+    alice = sipp("uac_timer_silent.xml", phone="alice", call="bob", keys=KEYS, timeout_s=40)
+    deadline = time.monotonic() + 5
+    while stored(state / STORE_FILE) < 1:
+        assert time.monotonic() < deadline, f"the call was not stored:\n{service.log_tail()}"
+        time.sleep(0.05)
+    assert service.proc is not None
+    service.proc.send_signal(signal.SIGKILL)
+    service.proc.wait(10)
+    restarted = call_api(*flags)
+    assert "restored 1 calls" in restarted.log_tail(20000)
+    assert_all_ok(wait_all([alice, bob], timeout=30), kamailio)
+    assert "session timer of the caller expired" in restarted.log_tail(20000)
