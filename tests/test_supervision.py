@@ -355,3 +355,43 @@ def test_a_refresh_asking_too_little_gets_422_and_a_refresh_without_timer_ends_t
     assert found is not None and found.caller.session_timer is None
     net.run(until=net.now + 300.0)
     assert not a.ended
+
+
+def test_a_refresh_waits_for_a_pending_reinvite_whose_2xx_then_refreshes() -> None:
+    """RFC 3261 section 14.1: one INVITE transaction at a time. Bob's refresh falls due (45 s) while alice's
+    relayed re-INVITE waits for bob's answer: it is tried again 2 s later, and bob's 2xx to the relayed one
+    refreshes his leg (RFC 4028 section 10), so the next refresh comes 45 s after that."""
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SHORT))
+    a, b, _ = call(net, alice, bob, caller=[], callee=[("Session-Expires", "90;refresher=uac")])
+    net.run(until=net.now + 43.9)
+    changed = SDP_A.replace(b"o=alice 10 1", b"o=alice 10 2")
+    a.request("INVITE", net.now, body=changed, content_type="application/sdp")
+    net.run(until=net.now + 3.0)  # past 45 s: bob has not answered yet
+    relayed = requests(bob, "INVITE")
+    assert len(relayed) == 1 and relayed[0].request.body != SDP_A
+    b.reply(relayed[0].transaction, 200, net.now, body=SDP_B)
+    answered_at = net.now
+    net.run(until=answered_at + 44.0)
+    assert not requests(bob, "INVITE")
+    net.run(until=answered_at + 46.0)
+    refresh = requests(bob, "INVITE")
+    assert len(refresh) == 1 and refresh[0].request.headers.get("Session-Expires") == "90;refresher=uac"
+
+
+def test_a_refresh_answered_without_session_expires_ends_the_legs_timer() -> None:
+    """RFC 4028 section 7.2: a 2xx without Session-Expires means no session expiration from then on."""
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SHORT))
+    a, b, _ = call(net, alice, bob, caller=[], callee=[("Session-Expires", "90;refresher=uac")])
+    net.run(until=net.now + 45.5)
+    assert answer_all(net, bob, b, "INVITE") == 1  # answered with no Session-Expires
+    found = app.table.find(a.call_id)
+    assert found is not None and found.callee is not None and found.callee.session_timer is None
+    net.run(until=net.now + 500.0)
+    assert not requests(bob, "INVITE") and not a.ended
+
+
+def test_the_reaper_leaves_legs_with_session_timers_alone() -> None:
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SHORT, idle_probe=30.0))
+    a, b, _ = call(net, alice, bob, caller=[], callee=[("Session-Expires", "90;refresher=uas")])
+    net.run(until=net.now + 31.0)
+    assert len(requests(alice, "OPTIONS")) == 1 and not requests(bob, "OPTIONS")
