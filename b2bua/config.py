@@ -30,9 +30,11 @@ from typing import Any, Final, Literal, get_args
 from . import __version__
 from .call.b2bua import B2buaSettings
 from .call.live import DEFAULT_BUFFER
+from .call.supervision import SupervisionSettings
 from .errors import ConfigError, ParseError
 from .sip.auth import Credentials
 from .sip.overload import OverloadSettings
+from .sip.session_timer import RFC_MIN_SE, SessionTimerSettings
 from .sip.timers import TimerSettings
 from .sip.ua import UaSettings
 from .sip.uri import SipUri, parse_host, parse_sip_uri, parse_uri, split_hostport
@@ -53,6 +55,8 @@ _CALLS: Final = B2buaSettings()
 _TIMERS: Final = TimerSettings()
 _UA: Final = UaSettings()
 _OVERLOAD: Final = OverloadSettings()
+_SUPERVISION: Final = SupervisionSettings()
+_SESSION_TIMERS: Final = SessionTimerSettings()
 
 
 # --- from flag text or a TOML value to a setting's value -------------------------------------------------------
@@ -350,6 +354,10 @@ def _ping_problem(interval: float) -> str | None:
     return f"must be a number of seconds >= 0, got {interval}"
 
 
+def _interval_problem(value: int) -> str | None:
+    return None if 1 <= value <= 2**31 - 1 else f"must be a number of seconds from 1, got {value}"
+
+
 def _at_least_zero(value: float) -> str | None:
     return None if math.isfinite(value) and value >= 0 else f"must be a number >= 0, got {value}"
 
@@ -603,9 +611,44 @@ class CallsConfig:
     #: Most calls in progress at once; more are refused.
     max_calls: int = setting(_CALLS.max_calls, "--max-calls", "N", "most calls at once", _integer,
                              check=_max_calls_problem)
+    #: RFC 4028 session timers on each leg: Session-Expires asked for and granted, refreshes, BYE when missed.
+    session_timers: bool = setting(True, "--session-timers", "BOOL", "RFC 4028 session timers on each leg",
+                                   _boolean)
+    #: The Session-Expires (seconds) the service asks for and grants (RFC 4028 section 4: at least Min-SE).
+    session_expires: int = setting(_SESSION_TIMERS.session_expires, "--session-expires", "SECONDS",
+                                   "session timer interval asked for and granted", _integer, check=_interval_problem)
+    #: The smallest session interval (seconds) accepted: a request asking less gets 422 (RFC 4028: at least 90).
+    min_se: int = setting(_SESSION_TIMERS.min_se, "--min-se", "SECONDS", "smallest session interval accepted",
+                          _integer, check=_interval_problem)
+    #: Lab only: let ``session_expires`` and ``min_se`` go below RFC 4028's 90 s floor, for tests that watch
+    #: several refreshes in seconds. Never in production: phones may refuse it, and it breaks the RFC.
+    lab_short_session_timers: bool = setting(False, "--lab-short-session-timers", "BOOL",
+                                             "LAB ONLY: allow session intervals under 90 s", _boolean)
+    #: Seconds from answer after which the service ends a call on both legs; 0: no limit.
+    max_duration: float = setting(_SUPERVISION.max_duration, "--max-duration", "SECONDS",
+                                  "end calls this long after answer, 0 for never", _number, check=_at_least_zero)
+    #: Seconds without an in-dialog request after which the legs without a session timer get an in-dialog
+    #: OPTIONS (408, 481 or no answer ends the call); 0: no probing.
+    idle_probe: float = setting(_SUPERVISION.idle_probe, "--idle-probe", "SECONDS",
+                                "probe legs without session timers after this idle time, 0 for never", _number,
+                                check=_at_least_zero)
 
     def __post_init__(self) -> None:
         _check_fields(self, "calls.")
+        if not self.lab_short_session_timers:
+            for name in ("min_se", "session_expires"):
+                if getattr(self, name) < RFC_MIN_SE:
+                    raise ConfigError(f"calls.{name}", f"must be at least {RFC_MIN_SE} (RFC 4028 section 4), "
+                                      f"got {getattr(self, name)}")
+        if self.session_expires < self.min_se:
+            raise ConfigError("calls.session_expires",
+                              f"must not be below calls.min_se ({self.session_expires} < {self.min_se})")
+
+    def supervision(self) -> SupervisionSettings:
+        """The call logic's session timers, duration limit and reaper."""
+        timers = SessionTimerSettings(self.session_expires, self.min_se) if self.session_timers else None
+        return SupervisionSettings(session_timers=timers, max_duration=self.max_duration,
+                                   idle_probe=self.idle_probe)
 
 
 @dataclass(frozen=True, slots=True)

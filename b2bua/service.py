@@ -10,6 +10,7 @@ setting arrives. The log level is the process's, set by :func:`configure_logging
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import sys
@@ -55,7 +56,8 @@ class CallApi:
         """Restore the stored calls, open the SIP side, then the API; raises OSError (with the SIP side closed
         again) when either cannot bind."""
         if self.persistence is not None:
-            self.persistence.restore()
+            # The restored calls' timers count from now on the core's clock (the loop's, b2bua.io.shell).
+            self.persistence.restore(asyncio.get_running_loop().time())
         await self.runtime.start()
         try:
             await self.api.start()
@@ -104,7 +106,8 @@ def build_service(config: Config) -> CallApi:
     )
     ua.layer.limits = dataclasses.replace(ua.layer.limits, max_size=sip.max_message_size)
     b2bua = B2bua(ua, B2buaSettings(max_calls=calls.max_calls, answer_timeout=calls.answer_timeout,
-                                    refer_notify_timeout=calls.refer_notify_timeout),
+                                    refer_notify_timeout=calls.refer_notify_timeout,
+                                    supervision=calls.supervision()),
                   LiveCalls(time.time, config.api.event_buffer))
     tls = TlsSettings(cert=sip.tls_cert, key=sip.tls_key, ca=sip.tls_ca, verify_server=sip.tls_verify_server,
                       verify_client=sip.tls_verify_client, handshake_timeout=sip.tls_handshake_timeout)
@@ -113,7 +116,7 @@ def build_service(config: Config) -> CallApi:
                       tcp_idle_timeout=sip.tcp_idle_timeout, overload=config.overload.settings(), tls=tls)
     persistence = None
     if config.state.dir is not None:
-        persistence = Persistence(Path(config.state.dir) / STORE_FILE, ua, b2bua.table)
+        persistence = Persistence(Path(config.state.dir) / STORE_FILE, ua, b2bua.table, resume=b2bua.resume)
         runtime.core.after = persistence.write
     control = Control(b2bua)
     metrics = Metrics(b2bua.table, ua.layer, runtime.shell)

@@ -316,6 +316,13 @@ def test_load_toml_returns_the_document(tmp_path: Path) -> None:
     (["--refer-notify-timeout", "0"], "--refer-notify-timeout: must be a positive number, got 0.0"),
     (["--answer-timeout", "inf"], "--answer-timeout: must be a finite number, got 'inf'"),
     (["--max-calls", "0"], "--max-calls: must be at least 1, got 0"),
+    (["--min-se", "60"], "--min-se: must be at least 90 (RFC 4028 section 4), got 60"),
+    (["--session-expires", "60"], "--session-expires: must be at least 90 (RFC 4028 section 4), got 60"),
+    (["--session-expires", "100", "--min-se", "120"],
+     "--session-expires: must not be below calls.min_se (100 < 120)"),
+    (["--min-se", "0", "--lab-short-session-timers", "on"], "--min-se: must be a number of seconds from 1, got 0"),
+    (["--max-duration", "-1"], "--max-duration: must be a number >= 0, got -1.0"),
+    (["--idle-probe", "nan"], "--idle-probe: must be a finite number, got 'nan'"),
     (["--max-calls", "2.5"], "--max-calls: must be an integer, got '2.5'"),
     (["--log-level", "verbose"], "--log-level: unknown level 'VERBOSE': expected one of DEBUG, INFO, WARNING, ERROR"),
     (["--credential", "alice:secret"], "--credential: expected REALM:USER:PASSWORD (REALM empty for any realm)"),
@@ -593,3 +600,11 @@ def test_state_settings_are_checked() -> None:
         "/var/lib/call-api", "end")
     assert error_of(["--on-stop", "later"]) == "--on-stop: unknown choice 'later': expected one of keep, end"
     assert error_of(["--state-dir", ""]) == "--state-dir: must be a non-empty path"
+
+
+def test_lab_short_session_timers_allow_intervals_under_90_s() -> None:
+    """RFC 4028's 90 s floor holds unless the lab-only setting lifts it (system tests watch refreshes in seconds)."""
+    calls = load_config(["--lab-short-session-timers", "yes", "--session-expires", "10", "--min-se", "10"]).calls
+    timers = calls.supervision().session_timers
+    assert timers is not None and (timers.session_expires, timers.min_se) == (10, 10)
+    assert load_config(["--session-timers", "no"]).calls.supervision().session_timers is None

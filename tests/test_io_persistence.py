@@ -104,3 +104,22 @@ def test_the_restored_calls_are_written_again_with_their_jumped_cseq(tmp_path: P
     after = stored(path)[a.call_id]
     seqs = [leg["session"]["dialog"]["local_seq"] for leg in json.loads(after)["legs"].values()]
     assert before != after and all(seq is not None and seq >= 1000 for seq in seqs)
+
+
+def test_each_restored_call_is_resumed_with_the_clock(tmp_path: Path) -> None:
+    """The B2BUA gets every restored call with the core's time, to start its session timers again (RFC 4028)."""
+    path = tmp_path / STORE_FILE
+    net, alice, bob, service, app = rig()
+    persistence = Persistence(path, service.ua, app.table)
+    persistence.restore()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    persistence.write()
+    persistence.close()
+    service, app = restart_service(net, service)
+    resumed: list[tuple[str, float]] = []
+    again = Persistence(path, service.ua, app.table, resume=lambda call, now: resumed.append((call.id, now)))
+    assert again.restore(123.0).restored == 1
+    assert resumed == [(a.call_id, 123.0)]
+    again.close()

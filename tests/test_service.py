@@ -18,6 +18,7 @@ from b2bua.logs import SafeFormatter
 from b2bua.service import CallApi, build_service, configure_logging
 from b2bua.sip.auth import Credentials
 from b2bua.sip.overload import OverloadSettings
+from b2bua.sip.session_timer import SessionTimerSettings
 from rpc.server import ApiServer
 
 Probe = Callable[[CallApi], Any]
@@ -46,6 +47,12 @@ def _store_path(built: CallApi) -> str | None:
 
 def _overload(built: CallApi) -> OverloadSettings:
     settings = built.runtime.overload
+    assert settings is not None
+    return settings
+
+
+def _timers(built: CallApi) -> SessionTimerSettings:
+    settings = built.b2bua.settings.supervision.session_timers
     assert settings is not None
     return settings
 
@@ -102,6 +109,14 @@ CASES: dict[str, tuple[list[str], Probe, Any]] = {
                                    lambda b: b.b2bua.settings.refer_notify_timeout, 2.0),
     "calls.answer_timeout": (["--answer-timeout", "5"], lambda b: b.b2bua.settings.answer_timeout, 5.0),
     "calls.max_calls": (["--max-calls", "3"], lambda b: b.b2bua.settings.max_calls, 3),
+    "calls.session_timers": (["--session-timers", "off"], lambda b: b.b2bua.settings.supervision.session_timers,
+                             None),
+    "calls.session_expires": (["--session-expires", "600"], lambda b: _timers(b).session_expires, 600),
+    "calls.min_se": (["--min-se", "120"], lambda b: _timers(b).min_se, 120),
+    "calls.lab_short_session_timers": (["--lab-short-session-timers", "yes", "--min-se", "10"],
+                                       lambda b: _timers(b).min_se, 10),
+    "calls.max_duration": (["--max-duration", "3600"], lambda b: b.b2bua.settings.supervision.max_duration, 3600.0),
+    "calls.idle_probe": (["--idle-probe", "300"], lambda b: b.b2bua.settings.supervision.idle_probe, 300.0),
     "overload.high": (["--overload-high", "0"], lambda b: b.runtime.overload, None),
     "overload.sustain": (["--overload-sustain", "0.5"], lambda b: _overload(b).sustain, 0.5),
     "overload.low": (["--overload-low", "0.01"], lambda b: _overload(b).low, 0.01),

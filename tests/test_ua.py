@@ -483,3 +483,14 @@ def test_a_stray_provisional_or_failure_for_an_unknown_invite_is_dropped() -> No
         net.send_raw(lost, bob.address, alice)
     net.run()
     assert net.sent("ACK", sender="alice") == [] and net.sent("BYE", sender="alice") == []
+
+
+def test_an_invites_extra_option_tags_join_the_one_supported_line() -> None:
+    """RFC 4028's ``timer`` goes on the same Supported line as ours (a peer that reads only the first line sees it)."""
+    ua = UserAgent(CountingIds("t"))
+    invite, _ = ua.new_request("INVITE", "sip:bob@127.0.0.3", from_addr="<sip:a@b>", to_addr="<sip:bob@c>",
+                               headers=[("Supported", "timer"), ("Session-Expires", "1800")])
+    assert invite.headers.get_all("Supported") == ["replaces, norefersub, timer"]
+    assert invite.headers.get("Session-Expires") == "1800"
+    plain, _ = ua.new_request("INVITE", "sip:bob@127.0.0.3", from_addr="<sip:a@b>", to_addr="<sip:bob@c>")
+    assert plain.headers.get_all("Supported") == ["replaces, norefersub"]

@@ -12,11 +12,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import assert_never
+from typing import Final, assert_never
 
 from ..errors import ParseError, SipError
 from ..sip.headers import parse_replaces
-from ..sip.message import Request
+from ..sip.message import Request, Response
+from ..sip.session_timer import Reject422
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import UserAgent
 from ..sip.ua_events import DialogRequest, IncomingCall, UaEvent
@@ -38,9 +39,13 @@ from .flows.base import Flow, status_text
 from .flows.refer import CORRELATION_PARAM
 from .leg import Invitation, Leg, leg_of, refuse
 from .live import LiveCalls
+from .supervision import SupervisionSettings, Supervisor
 from .table import CallTable
 
 logger = logging.getLogger("call_api.call")
+
+#: Session timers on (1800 s, Min-SE 90), no maximum duration, no idle probing.
+DEFAULT_SUPERVISION: Final = SupervisionSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,8 @@ class B2buaSettings:
     answer_timeout: float = 60.0
     #: Seconds a transfer waits for its final NOTIFY (RFC 3515) before it is reported failed.
     refer_notify_timeout: float = 32.0
+    #: Session timers (RFC 4028), maximum duration and the idle reaper (b2bua.call.supervision).
+    supervision: SupervisionSettings = DEFAULT_SUPERVISION
 
 
 def strip_correlation(uri_text: str) -> tuple[str, str | None]:
@@ -77,6 +84,9 @@ class B2bua:
         self.live = live if live is not None else LiveCalls()
         #: Correlation tokens of transfers in flight (the ``osid`` of their Refer-To) -> who to tell.
         self.correlations: dict[str, Callable[[Call, str], None]] = {}
+        supervision = self.settings.supervision
+        #: Session timers, maximum duration and the idle reaper; None when all are off (nothing runs per message).
+        self.supervisor = Supervisor(supervision, ua.schedule, self.live) if supervision.active else None
 
     # -- dispatch -----------------------------------------------------------------------------------
 
@@ -96,6 +106,8 @@ class B2bua:
     def on_leg_event(self, leg: Leg, event: LegEvent, now: float) -> None:
         call = leg.call
         if isinstance(event, LegResponse):
+            if leg.session_timer is not None and self.supervisor is not None:
+                self.supervisor.on_response(leg, event, now)
             # An answer goes to whoever sent the request, by its handle: the relay, or the command.
             call.on_response(leg, event.outgoing, event.response, now)
             return
@@ -109,9 +121,9 @@ class B2bua:
             case LegRinging(status, reason, body, ctype):
                 if leg.answers_to is not None:
                     self._relay_progress(call, leg, leg.answers_to, status, reason, body, ctype, now)
-            case LegAnswered(_, _, body, ctype):
+            case LegAnswered(_, _, body, ctype, response):
                 if leg.answers_to is not None:
-                    self._callee_answered(call, leg, leg.answers_to, body, ctype, now)
+                    self._callee_answered(call, leg, leg.answers_to, body, ctype, now, response)
             case LegFailed(status, reason):
                 call.settle(403 if status in (401, 407) else status)
                 if leg.answers_to is not None:
@@ -124,6 +136,8 @@ class B2bua:
                 call.leg_ended(leg, now)
             case LegRequest(request, transaction):
                 if request.method == "NOTIFY" and self._own_notify(leg, request, transaction, now):
+                    return
+                if self.supervisor is not None and self.supervisor.on_request(leg, request, transaction, now):
                     return
                 call.relay_request(leg, request, transaction, now)
             case LegEnded(reason, _):
@@ -150,6 +164,10 @@ class B2bua:
         if self._is_ourselves(request.uri):
             invitation.fail(482, now, reason="Loop Detected")
             return
+        timer_answer = self.supervisor.incoming(request) if self.supervisor is not None else None
+        if isinstance(timer_answer, Reject422):
+            invitation.fail(422, now, reason="Session Interval Too Small", headers=timer_answer.headers())
+            return
         ctype = request.headers.get("content-type")
         from_, to = request.from_, request.to
         assert from_ is not None and to is not None
@@ -161,6 +179,7 @@ class B2bua:
             callee_session = self.ua.invite(
                 target, now, from_addr=from_.without_tag(), to_addr=to_addr, body=request.body,
                 content_type=ctype, max_forwards=(max_forwards if max_forwards is not None else 70) - 1,
+                headers=self.supervisor.invite_headers() if self.supervisor is not None else (),
             )
         except SipError as error:
             # Before any Call exists: a call made first and dropped here kept Call -> Leg -> Session -> Leg
@@ -170,6 +189,7 @@ class B2bua:
             return
         call = Call(invitation.call_id)
         caller = call.add_leg("caller", invitation)
+        caller.timer_answer = timer_answer
         caller.remember_received(request.body, ctype)
         callee = call.add_leg("callee", callee_session, answers_to=caller)
         if request.body:
@@ -299,13 +319,17 @@ class B2bua:
         self.live.ringing(call, status_text(status, reason))
 
     def _callee_answered(self, call: Call, callee: Leg, caller: Leg, body: bytes, ctype: str | None,
-                         now: float) -> None:
+                         now: float, response: Response | None = None) -> None:
         callee.remember_received(body, ctype)
         if caller.ended or call.state in (CallState.ENDING, CallState.ENDED):
             callee.hang_up(now)
             return
         out = caller.outgoing_sdp(body) if body else b""
-        caller.answer(now, body=out, content_type=ctype if out else None)
+        timer_answer = caller.timer_answer
+        caller.answer(now, body=out, content_type=ctype if out else None,
+                      headers=timer_answer.headers if timer_answer is not None else ())
+        if self.supervisor is not None:
+            self.supervisor.answered(call, caller, callee, response, now)
         call.move(CallState.ANSWERED)
 
     def _relay_late_answer(self, call: Call, leg: Leg, body: bytes, ctype: str | None, now: float) -> None:
@@ -336,3 +360,11 @@ class B2bua:
                 call.caller.fail(408, now, reason="No Answer")
             if callee is not None:
                 call.leg_ended(call.caller, now)
+
+    # -- supervision (b2bua.call.supervision) ------------------------------------------------------------------
+
+    def resume(self, call: Call, now: float) -> None:
+        """A call restored after a restart (b2bua.call.record): its session timers, duration limit and reaper
+        start again from ``now``."""
+        if self.supervisor is not None:
+            self.supervisor.start(call, now)

@@ -99,6 +99,8 @@ class Call:
         self.ended_listeners: list[Callable[[Call], None]] = []
         #: Timers that must not outlive the call (cancelled when it ends).
         self.timers: list[Timer] = []
+        #: When a party last sent an in-dialog request (b2bua.call.supervision's idle reaper reads it).
+        self.last_activity = 0.0
         #: The final status of the call's setup, once known: 200 once answered, else what ended it (the
         #: callee's failure, 408 without answer in time, 487 for a CANCEL or any other end before an answer:
         #: a command, the service's shutdown). Read by :attr:`outcome`.

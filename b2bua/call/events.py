@@ -11,7 +11,7 @@ CALL_ANSWER, TRANSFER_ACCEPT, CALL_START, CALL_HOLD, CALL_UNHOLD), ``Error``, an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import assert_never
 
 from ..sip.message import Request, Response
@@ -51,6 +51,8 @@ class LegAnswered:
     reason: str
     body: bytes = b""
     content_type: str | None = None
+    #: The 2xx itself, for what the call layer reads of it beyond the body (RFC 4028 Session-Expires).
+    response: Response | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ def leg_event(event: UaEvent) -> LegEvent:
             return LegRinging(response.status, response.reason, response.body, response.headers.get("content-type"))
         case CallAnswered(_, response):
             return LegAnswered(response.status, response.reason, response.body,
-                               response.headers.get("content-type"))
+                               response.headers.get("content-type"), response)
         case CallFailed(_, status, reason, _):
             return LegFailed(status, reason)
         case CallAcked(_, ack):

@@ -27,6 +27,7 @@ from ..sip.message import Request
 from ..sip.refer import ReferSubscription
 from ..sip.session import Role, Session, SessionState
 from ..sip.session_host import Outgoing
+from ..sip.session_timer import Accept, Negotiated, SessionTimer
 from ..sip.transaction_client import ClientTransaction
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua_events import DialogRequest, IncomingCall, UaEvent
@@ -90,7 +91,8 @@ class Leg:
     """``caller`` (the A-leg, the phone that called or was called first) or ``callee`` (the B-leg)."""
 
     __slots__ = ("answers_to", "call", "held", "last_source", "name", "received_sdp", "refers", "sent_origin",
-                 "sent_sdp", "sent_version", "session", "source_origin", "version_offset")
+                 "sent_sdp", "sent_version", "session", "session_timer", "source_origin", "timer_answer",
+                 "version_offset")
 
     def __init__(self, call: Call, name: LegName, session: Session | Invitation, *,
                  answers_to: Leg | None = None) -> None:
@@ -123,6 +125,11 @@ class Leg:
         #: Subscriptions of the REFERs the service sent this party: their NOTIFYs are the service's,
         #: never relayed to the other party, even after the transfer's command is over.
         self.refers: list[ReferSubscription] = []
+        #: The leg's RFC 4028 session timer once negotiated (b2bua.call.supervision); None: the dialog has none.
+        self.session_timer: SessionTimer | None = None
+        #: For a leg that received its INVITE: how the service answers its session-timer request (the 2xx's
+        #: Session-Expires and Require, and the timer it sets up), decided when the INVITE came.
+        self.timer_answer: Accept | None = None
 
     def __repr__(self) -> str:
         return f"<Leg {self.name} {self.session.call_id} {self.session.state.value}>"
@@ -209,9 +216,9 @@ class Leg:
         """A provisional answer (1xx) to the INVITE this leg received."""
         self.session.respond(status, now, body=body, content_type=content_type)
 
-    def answer(self, now: float, *, body: bytes = b"", content_type: str | None = None) -> None:
+    def answer(self, now: float, *, body: bytes = b"", content_type: str | None = None, headers: Headers = ()) -> None:
         """200 to the INVITE this leg received; the session retransmits it until the ACK."""
-        self.session.respond(200, now, body=body, content_type=content_type)
+        self.session.respond(200, now, body=body, content_type=content_type, headers=headers)
 
     def fail(self, status: int, now: float, *, reason: str | None = None) -> None:
         """A final failure (300-699) to the INVITE this leg received: the leg is over."""
@@ -319,7 +326,14 @@ class Leg:
             "answers_to": self.answers_to.name if self.answers_to is not None else None,
             "sdp": self.sdp_record(),
             "refers": [sub.to_record() for sub in self.refers if not sub.terminated],
+            "timer": self.session_timer.negotiated.to_record() if self.session_timer is not None else None,
         }
+
+    def restore_timer(self, record: object, now: float) -> None:
+        """Take back the session timer :meth:`to_record` kept (None or absent: none), counted from ``now``: the
+        refreshes missed while the service was down are the peer's to retry (RFC 4028 section 10)."""
+        negotiated = Negotiated.from_record(record)
+        self.session_timer = SessionTimer(negotiated, now) if negotiated is not None else None
 
     def sdp_record(self) -> dict[str, object]:
         """The leg's SDP memory as JSON-ready values, for :meth:`restore_sdp` after a restart."""

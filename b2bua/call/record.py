@@ -8,10 +8,11 @@ restart, its sessions through ``UserAgent.restore``.
 What is kept (issue 15): only answered calls whose two legs are confirmed (a call still being set up has
 transactions in flight, which no record can carry), each leg's session (dialog with route set, remote
 target, CSeqs, tags, secure flag; the shed INVITE; the transport) and SDP memory (last SDP sent and received,
-the ``o=`` origins, version offset and last version, held), the call's name and state, and the REFER
-subscriptions the service still follows (so a late NOTIFY is answered by the service, not relayed). A call
-that starts ending is deleted at once. Not kept: the command running on the call (the API connection that ran
-it is gone with the process; a transfer's flow does not resume, its NOTIFYs are answered as after its end).
+the ``o=`` origins, version offset and last version, held, and its RFC 4028 session timer: interval and who
+refreshes), the call's name and state, and the REFER subscriptions the service still follows (so a late
+NOTIFY is answered by the service, not relayed). A call that starts ending is deleted at once. Not kept: the
+command running on the call (the API connection that ran it is gone with the process; a transfer's flow does
+not resume, its NOTIFYs are answered as after its end).
 
 The record is JSON (``{"v": 1, ...}``) in UTF-8: readable with ``sqlite3`` and a text editor when an operator
 needs to know what a restart will bring back. SDP and the INVITE are text with surrogate escapes for the odd
@@ -46,9 +47,10 @@ def call_record(call: Call) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode()
 
 
-def restore_call(data: bytes, ua: UserAgent, table: CallTable) -> Call:
+def restore_call(data: bytes, ua: UserAgent, table: CallTable, now: float = 0.0) -> Call:
     """The call ``data`` (from :func:`call_record`) keeps, with its sessions restored in ``ua`` and the call
-    in ``table``; raises :class:`RecordError` (nothing restored) when the record cannot be a kept call's."""
+    in ``table``; raises :class:`RecordError` (nothing restored) when the record cannot be a kept call's. Each
+    leg's session timer (RFC 4028) comes back counted from ``now``; the B2BUA arms it (``B2bua.resume``)."""
     try:
         record = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -77,6 +79,7 @@ def restore_call(data: bytes, ua: UserAgent, table: CallTable) -> Call:
             leg = call.add_leg(name, session)
             leg.restore_sdp(legs[name]["sdp"])
             leg.restore_refers(legs[name].get("refers", []))
+            leg.restore_timer(legs[name].get("timer"), now)
     except RecordError:
         for session in sessions:  # a half-restored call leaves nothing behind
             ua.session_ended(session)

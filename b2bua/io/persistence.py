@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..call.call import Call
 from ..call.record import CallKeeper, restore_call
 from ..call.table import CallTable
 from ..errors import RecordError
@@ -39,8 +40,11 @@ class Persistence:
     the service is built) with ``open_store``."""
 
     def __init__(self, path: Path, ua: UserAgent, table: CallTable,
-                 open_store: Callable[[Path], CallStore] = SqliteStore) -> None:
+                 open_store: Callable[[Path], CallStore] = SqliteStore,
+                 resume: Callable[[Call, float], None] | None = None) -> None:
         self.path = path
+        #: Told of each restored call with the clock's time, to start its timers again (``B2bua.resume``).
+        self.resume = resume
         self.ua = ua
         self.table = table
         self.open_store = open_store
@@ -48,14 +52,14 @@ class Persistence:
         self.keeper = CallKeeper()
         table.keeper = self.keeper.changed
 
-    def restore(self) -> RestoreReport:
-        """Open the store and rebuild every stored call; a record that cannot be rebuilt is logged, deleted
-        and skipped."""
+    def restore(self, now: float = 0.0) -> RestoreReport:
+        """Open the store and rebuild every stored call (its timers counted from ``now``, the core's clock); a
+        record that cannot be rebuilt is logged, deleted and skipped."""
         report = RestoreReport()
         self.store = store = self.open_store(self.path)
         for name, data in sorted(store.load_all().items()):
             try:
-                call = restore_call(data, self.ua, self.table)
+                call = restore_call(data, self.ua, self.table, now)
             except RecordError as exc:
                 logger.error("call %s: not restored: %s", name, exc)
                 report.skipped.append(name)
@@ -63,6 +67,8 @@ class Persistence:
                 continue
             if call.id != name:
                 store.delete(name)
+            if self.resume is not None:
+                self.resume(call, now)
             # Written again at once: the record now holds the CSeq the restore jumped to.
             self.keeper.changed(call)
             report.restored += 1

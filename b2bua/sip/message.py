@@ -74,6 +74,7 @@ _CANONICAL_SPECIAL = {
     "sip-etag": "SIP-ETag",
     "sip-if-match": "SIP-If-Match",
     "identity-info": "Identity-Info",
+    "min-se": "Min-SE",
 }
 _canonical_cache: dict[str, str] = {}
 

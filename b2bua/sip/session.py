@@ -20,6 +20,7 @@ from .identity_enum import IdentityEnum
 from .message import Request, Response
 from .parser import parse_message
 from .session_host import Outgoing, SessionHost
+from .session_timer import uac_on_422
 from .transaction_client import ClientTransaction
 from .transaction_server import ServerTransaction
 from .ua_events import (
@@ -459,6 +460,12 @@ class Session:
         if status in (401, 407) and not self._cancel_wanted and \
                 self.host.retry_with_auth(self, self.invite, response, now) is not None:
             return
+        if status == 422 and not self._cancel_wanted:
+            retry = uac_on_422(response, self.invite)
+            if retry is not None:
+                # RFC 4028 section 7.4: the peer wants a longer interval; ask again once with its Min-SE.
+                self.host.retry_with_headers(self, self.invite, retry, now)
+                return
         if self.dialog is not None:
             self.host.dialog_removed(self)
             self.dialog = None

@@ -101,6 +101,11 @@ class SessionHost(Protocol):
         """The request sent again with credentials for the challenge in ``response``; None to give up."""
         ...
 
+    def retry_with_headers(self, session: Session, request: Request, headers: list[tuple[str, str]],
+                           now: float) -> Request:
+        """The request sent again with ``headers`` replacing its fields of those names (a 422's Min-SE)."""
+        ...
+
     def dialog_added(self, session: Session) -> None:
         """The session's dialog exists now (in-dialog requests and ACKs find the session by it)."""
         ...

@@ -319,11 +319,17 @@ class UserAgent:
         h.add("CSeq", f"{cseq} {method}")
         if method in ("INVITE", "REFER", "SUBSCRIBE", "NOTIFY", "UPDATE"):
             h.add("Contact", self.contact_for(destination.transport, secure))
+        extra = list(headers)
         if method == "INVITE":
             h.add("Allow", self.settings.allow)
-            h.add("Supported", self.settings.supported)
+            # Option tags the caller adds (RFC 4028's "timer") join ours in one Supported: some peers read only
+            # the first line of a header (SIPp's regexp checks do).
+            tags = [value for name, value in extra if header_key(name) == "supported"]
+            h.add("Supported", ", ".join([self.settings.supported, *tags]) if tags else self.settings.supported)
+            if tags:
+                extra = [(name, value) for name, value in extra if header_key(name) != "supported"]
         h.add("User-Agent", self.settings.user_agent)
-        for name, value in headers:
+        for name, value in extra:
             h.add(name, value)
         if body:
             h.add("Content-Type", content_type or "application/sdp")
@@ -423,12 +429,25 @@ class UserAgent:
                                    request.body)
         if auth is None:
             return None
+        return self._resend(session, request, [(item.name, item.value) for item in auth], now, outgoing,
+                            drop=("Authorization", "Proxy-Authorization"))
+
+    def retry_with_headers(self, session: Session, request: Request, headers: list[tuple[str, str]],
+                           now: float) -> Request:
+        """Send the session's ``request`` again with ``headers`` in place of the fields of the same names (RFC 4028
+        section 7.4: an INVITE refused with 422 goes again with the Min-SE it asked for); returns what was sent."""
+        return self._resend(session, request, headers, now, None, drop=tuple(name for name, _ in headers))
+
+    def _resend(self, session: Session, request: Request, headers: list[tuple[str, str]], now: float,
+                outgoing: Outgoing | None, *, drop: tuple[str, ...]) -> Request:
+        """``request`` sent again as a new transaction: a new branch and the next CSeq (RFC 3261 section 8.1.3.5),
+        the fields named in ``drop`` replaced by ``headers``; its answers reach the session as the first one's."""
         retry = Request(request.method, request.uri, request.headers.copy(), request.body)
         h = retry.headers
-        for name in ("Authorization", "Proxy-Authorization"):
+        for name in drop:
             h.remove(name)
-        for item in auth:
-            h.add(item.name, item.value)
+        for name, value in headers:
+            h.add(name, value)
         via = h.get("via") or ""
         h.set("Via", via.replace(f"branch={request.branch}", f"branch={self.ids.branch()}", 1))
         cseq = request.cseq
