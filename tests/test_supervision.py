@@ -395,3 +395,51 @@ def test_the_reaper_leaves_legs_with_session_timers_alone() -> None:
     a, b, _ = call(net, alice, bob, caller=[], callee=[("Session-Expires", "90;refresher=uas")])
     net.run(until=net.now + 31.0)
     assert len(requests(alice, "OPTIONS")) == 1 and not requests(bob, "OPTIONS")
+
+
+def test_a_refresh_with_a_new_interval_is_taken_for_the_leg() -> None:
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SessionTimerSettings(1800, 90)))
+    a, b, _ = call(net, alice, bob, caller=[*TIMER, ("Session-Expires", "90;refresher=uac")], callee=[])
+    a.request("INVITE", net.now, body=SDP_A, content_type="application/sdp",
+              headers=[*TIMER, ("Session-Expires", "300;refresher=uac")])
+    net.settle(0.5)
+    answer = [e for e in alice.events if isinstance(e, DialogResponse)][-1].response
+    assert answer.status == 200 and answer.headers.get("Session-Expires") == "300;refresher=uac"
+    found = app.table.find(a.call_id)
+    assert found is not None and found.caller.session_timer is not None
+    assert found.caller.session_timer.negotiated.interval == 300
+    net.run(until=net.now + 120.0)  # past the old 90 s interval: the new one holds
+    assert not a.ended and not requests(bob, "INVITE")
+
+
+def test_a_refresh_whose_sdp_cannot_be_read_is_no_refresh_and_gets_400() -> None:
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SHORT))
+    a, b, _ = call(net, alice, bob, caller=[*TIMER, ("Session-Expires", "90;refresher=uac")], callee=[])
+    a.request("INVITE", net.now, body=b"v=0\r\no=broken\r\ns=-\r\n", content_type="application/sdp",
+              headers=[*TIMER, ("Session-Expires", "90;refresher=uac")])
+    net.settle(0.5)
+    answer = [e for e in alice.events if isinstance(e, DialogResponse)][-1].response
+    assert answer.status == 400
+    assert not requests(bob, "INVITE")
+
+
+def test_the_reaper_of_a_call_that_ended_first_does_nothing() -> None:
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=None, idle_probe=30.0))
+    a, b, _ = call(net, alice, bob, caller=[], callee=[])
+    net.run(until=net.now + 29.0)
+    a.end(net.now)
+    net.run(until=net.now + 5.0)
+    assert not requests(alice, "OPTIONS") and not requests(bob, "OPTIONS")
+    assert len(app.table) == 0
+
+
+def test_a_refresh_still_unanswered_when_the_call_ends_changes_nothing() -> None:
+    """The service's refresh of bob's leg is pending when alice hangs up: its late end (Timer B) finds the leg
+    over and leaves it be."""
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SHORT))
+    a, b, _ = call(net, alice, bob, caller=[], callee=[("Session-Expires", "90;refresher=uac"), ("Require", "timer")])
+    net.drop = lambda src, dst, msg: dst.name == "bob" and isinstance(msg, Request) and msg.method == "INVITE"
+    net.run(until=net.now + 46.0)  # the refresh went out at 45 s and is lost
+    a.end(net.now)
+    net.run(until=net.now + 40.0)  # past Timer B of the refresh
+    assert len(app.table) == 0 and end_reasons(app) == ["bye"]
