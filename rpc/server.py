@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.typing import Origin
 
 from b2bua.call import commands
@@ -71,6 +72,8 @@ STOP_GRACE: Final = 1.0
 #: Frames a connection's queue may hold before its subscriptions are dropped (SubscriptionLost): a few seconds of
 #: events at full load, some megabytes.
 SUBSCRIBER_QUEUE: Final = 10_000
+#: Frames the writer takes from its queue at once and writes with one write to the socket.
+WRITE_BATCH: Final = 64
 
 
 class CallControl(Protocol):
@@ -117,19 +120,43 @@ class Peer:
             self.queue.put_nowait(text)
 
     async def write_all(self) -> None:
+        queue = self.queue
         try:
             while True:
-                text = await self.queue.get()
+                batch = [await queue.get()]
+                while len(batch) < WRITE_BATCH and not queue.empty():
+                    batch.append(queue.get_nowait())
                 try:
-                    await self.connection.send(text)
+                    await self._write(batch)
                 finally:
-                    self.queue.task_done()
-                    if self._drained is not None and self.queue.qsize() <= HIGH_WATER // 2:
+                    for _ in batch:
+                        queue.task_done()
+                    if self._drained is not None and queue.qsize() <= HIGH_WATER // 2:
                         self._drained.set()
         except ConnectionClosed:
             pass
         finally:
             self.close()
+
+    async def _write(self, batch: list[str]) -> None:
+        """Send the frames of ``batch`` in order. Several frames queued together (a subscription's events under
+        load) are framed by the connection's own Sans-I/O protocol and written to the socket at once, then the
+        writer waits for the transport to drain, as ``send`` would: one write instead of one ``send`` each, which
+        was most of what a subscriber cost the service (docs/PERFORMANCE.md, "The costs of issues 14 and 15").
+        ``protocol``, ``transport`` and ``drain`` are attributes of websockets' asyncio connection outside its
+        documented API, so anything unexpected (another state, a missing attribute) takes ``send``, which
+        raises :class:`ConnectionClosed` as the writer expects."""
+        connection = self.connection
+        protocol = getattr(connection, "protocol", None)
+        transport = getattr(connection, "transport", None)
+        if len(batch) == 1 or protocol is None or transport is None or protocol.state is not State.OPEN:
+            for text in batch:
+                await connection.send(text)
+            return
+        for text in batch:
+            protocol.send_text(text.encode())
+        transport.write(b"".join(protocol.data_to_send()))
+        await connection.drain()
 
     def deliver(self, sub: Subscription, event: CallEvent) -> None:
         """An event for one of this connection's subscriptions: queued, or the subscription lost when the queue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import assert_never
+from typing import Any, assert_never
 
 from b2bua.call.live import Answer, CallEvent, Found, Page, Subscribed, Unsubscribed
 from b2bua.call.snapshot import CallView, LegView
@@ -18,9 +18,18 @@ from .jsonrpc import VERSION
 
 
 def rfc3339(seconds: float) -> str:
-    """Wall-clock ``seconds`` since the epoch as RFC 3339 UTC with milliseconds."""
-    moment = datetime.fromtimestamp(round(seconds, 3), UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Wall-clock ``seconds`` since the epoch as RFC 3339 UTC with milliseconds. The date and time of the whole
+    second are kept from the last call: events come in bursts within a second, and this runs for every one."""
+    millis = round(seconds * 1000)
+    whole, fraction = divmod(millis, 1000)
+    if whole != _last_second[0]:
+        _last_second[0] = whole
+        _last_second[1] = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_last_second[1]}.{fraction:03d}Z"
+
+
+#: The last whole second :func:`rfc3339` rendered, and its text.
+_last_second: list[Any] = [None, ""]
 
 
 def leg_object(leg: LegView) -> dict[str, object]:
@@ -79,8 +88,12 @@ class EventText:
         if event is not self._event:
             self._event = event
             self._tail = _dump(event_params(event))[1:]
-        head = _dump({"jsonrpc": VERSION, "method": "CallEvent"})[:-1]
-        return f'{head},"params":{{"subscription":{json.dumps(subscription)},{self._tail}}}'
+        return f'{_EVENT_HEAD}{json.dumps(subscription)},{self._tail}}}'
+
+
+#: The start of every ``CallEvent`` notification, up to the subscription's id.
+_EVENT_HEAD = json.dumps({"jsonrpc": VERSION, "method": "CallEvent"}, separators=(",", ":"))[:-1] + \
+    ',"params":{"subscription":'
 
 
 def lost_notification(subscription: str, seq: int) -> str:

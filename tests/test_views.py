@@ -19,6 +19,14 @@ def test_times_are_rfc3339_utc_with_milliseconds() -> None:
     assert rfc3339(1_780_000_000.2506) == "2026-05-28T20:26:40.251Z"
 
 
+def test_rfc3339_rounds_into_the_next_second_and_keeps_no_stale_second() -> None:
+    assert rfc3339(1_780_000_000.9996) == "2026-05-28T20:26:41.000Z"
+    assert rfc3339(1_780_000_000.5) == "2026-05-28T20:26:40.500Z"
+    assert rfc3339(1_780_000_001.0) == "2026-05-28T20:26:41.000Z"
+    assert rfc3339(86_399.9994) == "1970-01-01T23:59:59.999Z"
+    assert rfc3339(86_400.0) == "1970-01-02T00:00:00.000Z"
+
+
 def test_the_call_object() -> None:
     assert call_object(CALL) == {
         "callid": "a@h", "state": "answered", "created": "2026-05-28T20:26:40.250Z",
