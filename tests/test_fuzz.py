@@ -93,3 +93,14 @@ def test_what_the_fuzzers_found_stays_fixed(seed: int, record: int, old: bytes, 
     assert old in data
     items[record] = (peer, delay, data.replace(old, new))
     stack(encode(items))
+
+
+def test_a_stray_2xx_with_another_cseq_is_dropped_not_acknowledged() -> None:
+    """Found by the stack target (2026-12-05): a 200 outside its transaction (mangled branch) whose CSeq number is
+    not the INVITE's reached the session by Call-ID and From tag, and building its ACK raised out of the core."""
+    items = records(seeds("stack")[0])
+    peer, delay, data = items[2]
+    assert b"branch=z9hG4bK-service-3" in data and b"CSeq: 1 INVITE" in data
+    items[2] = (peer, delay, data.replace(b"branch=z9hG4bK-service-3", b"branch=zyhG4bK-service-3")
+                .replace(b"CSeq: 1 INVITE", b"CSeq: 0 INVITE"))
+    stack(encode(items))

@@ -611,6 +611,8 @@ class UserAgent:
             return
         session = self._by_call_id.get(response.call_id or "")
         if session is not None and session.role is Role.UAC and response.from_tag == session.local_tag:
+            if not _answers_invite(response, session.invite):
+                return  # answers no INVITE of ours (a garbled CSeq): dropped as a stray (RFC 3261 17.1.3)
             session.on_invite_response(response, now)
             tx = session.invite_tx
             if isinstance(tx, ClientTransaction) and not tx.terminated:
@@ -657,5 +659,13 @@ class UserAgent:
         elif owner.purpose == "cancel" and not owner.session.ended:
             owner.session.on_invite_timeout("cancel timed out")
 
+
+
+def _answers_invite(response: Response, invite: Request) -> bool:
+    """Does ``response`` carry the CSeq of ``invite`` (number and method)? A 2xx matched to a session by Call-ID
+    and From tag alone must, before the session acknowledges it (the stack fuzz target sent a stray 200 with
+    another CSeq number: building its ACK raised out of the core)."""
+    got, sent = response.cseq, invite.cseq
+    return got is not None and sent is not None and got.method == "INVITE" and got.number == sent.number
 
 __all__ = ["Ids", "Timer", "UaSettings", "UserAgent", "destination_for"]
