@@ -104,3 +104,15 @@ def test_a_stray_2xx_with_another_cseq_is_dropped_not_acknowledged() -> None:
     items[2] = (peer, delay, data.replace(b"branch=z9hG4bK-service-3", b"branch=zyhG4bK-service-3")
                 .replace(b"CSeq: 1 INVITE", b"CSeq: 0 INVITE"))
     stack(encode(items))
+
+
+def test_a_stray_2xx_whose_contact_is_no_sip_uri_is_dropped() -> None:
+    """Found by the stack target (2026-12-05): a 200 outside its transaction whose Contact was not a SIP URI
+    reached the session, and routing its ACK raised out of the core (in a transaction the layer drops it)."""
+    items = records(seeds("stack")[0])
+    peer, delay, data = items[2]
+    old_contact = b"Contact: <sip:call-api@127.0.0.3:5060>"
+    assert b"branch=z9hG4bK-service-3" in data and old_contact in data
+    items[2] = (peer, delay, data.replace(b"branch=z9hG4bK-service-3", b"branch=zyhG4bK-service-3")
+                .replace(old_contact, b"Contact: <sir:call-api@127.0.0.3:5060>"))
+    stack(encode(items))

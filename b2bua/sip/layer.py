@@ -312,6 +312,10 @@ class TransactionLayer:
             cseq = response.cseq
             if cseq is not None and cseq.method == "INVITE" and 200 <= response.status < 300:
                 check_message(response)
+                if not contact_is_target(response):
+                    # Its ACK goes to that Contact (section 13.2.2.4): one that is not a SIP URI cannot be
+                    # acknowledged, as in a transaction (found by the stack fuzz target on the stray path).
+                    raise ParseError("the Contact of a dialog-creating answer is not a SIP URI", header="Contact")
                 self._events.append(StrayResponse(response))
             else:
                 self.stats.stray_responses += 1
