@@ -376,6 +376,19 @@ def test_the_message_size_limit_is_the_configured_one() -> None:
     run(body)
 
 
+@pytest.mark.parametrize(("compression", "negotiated"), [(False, None), (True, "permessage-deflate")])
+def test_permessage_deflate_only_when_the_setting_asks(compression: bool, negotiated: str | None) -> None:
+    async def body() -> None:
+        async with api(compression=compression) as a, connect(a.url) as ws:  # the client offers deflate
+            assert ws.response is not None
+            offered = ws.response.headers.get("Sec-WebSocket-Extensions")
+            assert (offered.split(";")[0] if offered else None) == negotiated
+            await send(ws, request("CallEnd", {"callid": "sync"}))
+            assert (await receive(ws))["id"] == 1
+
+    run(body)
+
+
 def test_port_and_urls_when_port_0() -> None:
     async def body() -> None:
         async with api() as a:

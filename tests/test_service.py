@@ -101,6 +101,7 @@ CASES: dict[str, tuple[list[str], Probe, Any]] = {
     "ws.max_frame": (["--ws-max-frame", "4096"], lambda b: b.api.config.max_frame, 4096),
     "ws.ping_interval": (["--ws-ping-interval", "0"], lambda b: b.api.config.ping_interval, 0.0),
     "ws.metrics_public": (["--ws-metrics-public", "true"], lambda b: b.api.http.config.metrics_public, True),
+    "ws.compression": (["--ws-compression", "true"], lambda b: b.api.config.compression, True),
     "ws.tls_cert": (["--ws-tls-cert", "api.pem", "--ws-tls-key", "api.key"],
                     lambda b: (b.api.config.tls_cert, b.api.config.secure), ("api.pem", True)),
     "ws.tls_key": (["--ws-tls-key", "api.key", "--ws-tls-cert", "api.pem"], lambda b: b.api.config.tls_key, "api.key"),
