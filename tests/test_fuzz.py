@@ -116,3 +116,14 @@ def test_a_stray_2xx_whose_contact_is_no_sip_uri_is_dropped() -> None:
     items[2] = (peer, delay, data.replace(b"branch=z9hG4bK-service-3", b"branch=zyhG4bK-service-3")
                 .replace(old_contact, b"Contact: <sir:call-api@127.0.0.3:5060>"))
     stack(encode(items))
+
+
+def test_an_invite_whose_answer_cannot_be_built_leaves_no_transaction() -> None:
+    """Found by the stack target (2026-12-05), the datagram as it found it: an INVITE that parses but fails its
+    checks, and whose 400 cannot be built through its transaction (the To opens a quote it never closes). The
+    stateless 400 went out, and the INVITE transaction stayed in Proceeding, with no timer, for ever."""
+    datagram = (b"INVITE sip:job\x00127.0.0.3:5060 SIP/2.0\r\nVia: SIP/2.m/UDP 127.0.0.2:5060;branch=z9hG4bK-alice-2;"
+                b"rport\r\nMax-Forwards: 70\r\nRoute: <sip:126.0.0.1:5080;lr>\r\nFrom: <sip:alice@127.0.0.2>;"
+                b"tag=alice-tag-1\r\nTo:\"<sip:bob@127.0.0.3\xbe\r\nCall-ID: alice-call-3\r\n"
+                b"CSeq: 1 INVITEpi@127.0.0.2:5060>\r\nAllow: INVITE, ACK, CANCE\nContent-Length: 0\r\n\r\n")
+    stack(encode([(0, 0.001, datagram)]))

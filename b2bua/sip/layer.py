@@ -388,6 +388,19 @@ class TransactionLayer:
             self._raw[raw] = tx
             self._raw_keys[tx] = raw
         try:
+            self._serve(tx, request, source, now)
+        except ParseError:
+            # Nothing went out through it (building the answer is what failed: a To that does not parse); the
+            # caller answers statelessly from the raw bytes instead, so the transaction must not stay, in
+            # Proceeding with no timer, for ever (found by the stack fuzz target).
+            self._forget(tx)
+            raise
+
+    def _serve(self, tx: ServerTransaction, request: Request, source: Destination, now: float) -> None:
+        """Check a new request its transaction ``tx`` now holds: answer a refusal through it, or hand the request
+        to the TU (an INVITE with 100 Trying first)."""
+        method = request.method
+        try:
             check_message(request)
         except ParseError as error:
             self._reply(tx, make_response(request, error.status, _reason(error), to_tag=self.tag_factory()), now)
