@@ -59,3 +59,17 @@ def test_lookup_failure_raises_oserror(loop: Any) -> None:
     with pytest.raises(OSError):
         loop.run_until_complete(resolver.lookup("nothing.invalid"))
     assert resolver.cached("nothing.invalid", loop.time()) is None
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("host", ["a" * 64 + ".example.com", "a..example.com"])
+def test_a_name_the_idna_codec_refuses_is_an_oserror(loop_name: str, host: str) -> None:
+    """Found by the network fuzzer: the real getaddrinfo of both loops raises UnicodeError for such names."""
+    own = new_event_loop(loop_name)
+    try:
+        resolver = Resolver(own)
+        with pytest.raises(OSError, match="not a name that can be looked up"):
+            own.run_until_complete(resolver.lookup(host))
+        assert resolver.cached(host, own.time()) is None
+    finally:
+        own.close()

@@ -51,8 +51,15 @@ class Resolver:
         return entry[1]
 
     async def lookup(self, host: str) -> list[Address]:
-        """Ask the system resolver for ``host``'s addresses (raises :class:`OSError`) and cache them."""
-        infos = await self._loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        """Ask the system resolver for ``host``'s addresses (raises :class:`OSError`) and cache them. A name the
+        IDNA codec refuses (an empty label, one over 63 characters: a hostile Via or Contact) raises
+        :class:`UnicodeError` out of ``getaddrinfo``; it is a name that cannot be resolved, so it raises
+        :class:`OSError` like any other (found by the network fuzzer: it escaped the shell's lookup task, logged
+        a traceback and left the messages waiting for that name queued for ever)."""
+        try:
+            infos = await self._loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except UnicodeError as error:
+            raise OSError(f"not a name that can be looked up ({error})") from error
         addresses: list[Address] = []
         for family, _, _, _, sockaddr in infos:
             if family in (socket.AF_INET, socket.AF_INET6):
