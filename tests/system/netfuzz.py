@@ -373,8 +373,11 @@ def fuzz_ws(port: int, count: int, rng: random.Random, report: NetFuzzReport, pe
     kept valid UTF-8 so they reach the JSON-RPC layer (the WebSocket layer closes on bad UTF-8, RFC 6455
     section 8.1); one in ten a mutated frame, which ends its connection.  A request that is still a JSON
     object with its id must get exactly one answer with that id (:attr:`NetFuzzReport.ws_missing`);
-    no id may be answered twice."""
+    no id may be answered more often than requests carrying it were sent (a mutation can turn one request's id
+    into another's, and each of the two is owed its answer)."""
     seen_ids: set[object] = set()
+    carried: Counter[object] = Counter()
+    answered: Counter[object] = Counter()
     sent = 0
     while sent < count:
         try:
@@ -406,10 +409,13 @@ def fuzz_ws(port: int, count: int, rng: random.Random, report: NetFuzzReport, pe
                     parsed = json.loads(text)
                     if isinstance(parsed, dict) and parsed.get("id") == sent and type(parsed.get("id")) is int:
                         expected.add(sent)
+                    for item in parsed if isinstance(parsed, list) else [parsed]:
+                        if isinstance(item, dict) and isinstance(item.get("id"), (int, str)):
+                            carried[item["id"]] += 1
                 report.sent["ws frames"] += 1
                 try:
                     sock.sendall(ws_frame(text, rng=rng))
-                    open_ = _collect_ws(sock, buffer, report, seen_ids, wait=False)
+                    open_ = _collect_ws(sock, buffer, report, seen_ids, answered, wait=False)
                 except OSError:
                     open_ = False
                 if not open_:
@@ -418,13 +424,14 @@ def fuzz_ws(port: int, count: int, rng: random.Random, report: NetFuzzReport, pe
             with contextlib.suppress(OSError):
                 deadline = time.monotonic() + 2.0
                 while open_ and expected - seen_ids and time.monotonic() < deadline:
-                    open_ = _collect_ws(sock, buffer, report, seen_ids, wait=True)
+                    open_ = _collect_ws(sock, buffer, report, seen_ids, answered, wait=True)
             if open_:
                 report.ws_missing += len(expected - seen_ids)
+    report.ws_duplicate_ids += sum(max(0, n - carried[ident]) for ident, n in answered.items())
 
 
 def _collect_ws(sock: socket.socket, buffer: bytearray, report: NetFuzzReport, seen: set[object],
-                wait: bool) -> bool:
+                answered: Counter[object], wait: bool) -> bool:
     """Read what the service sent; False once it closed the connection."""
     sock.settimeout(0.2 if wait else 0.0)
     while True:
@@ -444,8 +451,7 @@ def _collect_ws(sock: socket.socket, buffer: bytearray, report: NetFuzzReport, s
                 answer = json.loads(payload)
                 ident = answer.get("id") if isinstance(answer, dict) else None
                 if ident is not None and ("result" in answer or "error" in answer):
-                    if ident in seen:
-                        report.ws_duplicate_ids += 1
+                    answered[ident] += 1
                     seen.add(ident)
 
 
