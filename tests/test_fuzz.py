@@ -127,3 +127,15 @@ def test_an_invite_whose_answer_cannot_be_built_leaves_no_transaction() -> None:
                 b"tag=alice-tag-1\r\nTo:\"<sip:bob@127.0.0.3\xbe\r\nCall-ID: alice-call-3\r\n"
                 b"CSeq: 1 INVITEpi@127.0.0.2:5060>\r\nAllow: INVITE, ACK, CANCE\nContent-Length: 0\r\n\r\n")
     stack(encode([(0, 0.001, datagram)]))
+
+
+def test_a_bare_cr_in_a_quoted_display_name_is_refused_not_relayed() -> None:
+    """Found by the network fuzzer (2026-12-05, a million inputs): an INVITE whose To display name (RFC 4475's
+    long one) held a bare CR inside its quotes parsed, and the B2BUA's copy of the To for the callee could not
+    quote it back: ValueError out of the loop's handler, a traceback per such INVITE. It gets a 400 now."""
+    items = records(seeds("stack")[0])
+    peer, delay, data = items[0]
+    assert data.startswith(b"INVITE ") and b"\r\nTo: <sip:bob@" in data
+    to = b'\r\nTo: "I have a user name of extreme\rproportion" <sip:bob@'
+    items[0] = (peer, delay, data.replace(b"\r\nTo: <sip:bob@", to))
+    stack(encode(items))

@@ -18,7 +18,8 @@ WS = " \t"
 
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 _VALUE = r"[A-Za-z0-9\-.!%*_+`'~:\[\]]+"
-_QUOTED = r'"(?:[^"\\]|\\[\s\S])*"'
+_QUOTED = r'"(?:[^"\\\r\n]|\\[^\r\n])*"'
+"""A quoted-string; CR and LF are in none, escaped or not (RFC 3261 section 25.1: folds are unfolded before)."""
 _is_token = re.compile(_TOKEN).fullmatch
 # The alternatives never overlap, so a failing match costs linear time (no catastrophic backtracking).
 #: One ``;name[=value]`` with optional LWS; a value is a token, a host (IPv6 too) or a quoted string.

@@ -235,7 +235,8 @@ def _display(text: str) -> str:
     return text if text and all(is_token(word) for word in text.split(" ")) else quote(text)
 
 
-_QUOTED = r'"(?:[^"\\]|\\[\s\S])*"'
+_QUOTED = r'"(?:[^"\\\r\n]|\\[^\r\n])*"'
+"""A quoted-string; CR and LF are in none, escaped or not (RFC 3261 section 25.1: folds are unfolded before)."""
 #: ``"Display" <uri>;params`` and ``Display <uri>;params`` in one step.
 #: The part up to ``>`` can match in one way only; possessive and atomic matching keeps a failure linear in time.
 _NAME_ADDR = re.compile(rf'(?>[ \t]*+(?:({_QUOTED})[ \t]*+|([^"<]*+))<([^<>" \t]+)>)({PARAMS_PATTERN})[ \t]*\Z')
