@@ -24,7 +24,7 @@ from pathlib import Path
 from harness.kamailio import PortMap
 from tests.system.loss import FLOWS, LossRun
 
-FULL_COUNTS = {"bridged": 1000, "hold": 100}
+FULL_COUNTS = {"bridged": 1000, "hold": 100, "start": 100, "blind": 100}
 """Calls per flow and loss rate in the full run (the issue's counts)."""
 
 

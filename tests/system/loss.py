@@ -19,20 +19,22 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
-from b2bua.call.commands import CallEnd, CallHold, CallUnHold
+from b2bua.call.commands import CallBlindTransfer, CallEnd, CallHold, CallStart, CallUnHold
 from b2bua.call.events import FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
 from b2bua.service import build_service
 from harness.kamailio import Kamailio, PortMap
-from harness.ports import LOOPBACK
+from harness.ports import LOOPBACK, free_tcp_port
+from harness.processes import RigError, tail
+from harness.procfs import is_listening
 from harness.service import ServiceProcess
 from harness.sipp import Sipp, SippLauncher, SippResult, wait_all
 
@@ -74,13 +76,14 @@ class LossRun:
 
     @property
     def failed_calls(self) -> int:
-        """Calls that did not complete: the most any phone counted as failed or left unfinished (one failed
-        call shows at both phones); a phone killed by the rig counts as all its calls."""
+        """Calls that did not complete: the most any phone did not count as successful (every phone of a
+        flow takes part in each of its ``calls`` calls; one failed call shows at both phones); a phone
+        killed by the rig counts as all its calls."""
         worst = 0
         for result in self.phones:
             if result.killed:
                 return self.calls
-            worst = max(worst, _counter(result, "Failed call") + _counter(result, "Current Calls"))
+            worst = max(worst, self.calls - _successful(result))
         return worst
 
     @property
@@ -98,13 +101,16 @@ class LossRun:
         return "\n".join(lines)
 
 
-def _counter(result: SippResult, name: str) -> int:
-    """A counter of SIPp's final statistics screen (its last figure: the cumulative one, else the current)."""
-    for line in result.statistics().splitlines():
-        if line.startswith(name):
-            figures = re.findall(r"\d+", line)
-            return int(figures[-1]) if figures else 0
-    return 0
+_SUCCESSFUL = re.compile(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)")
+"""The cumulative column of SIPp's "Successful call" row.  Searched in the whole screen, not line by line:
+SIPp's warnings (a receive timeout taken by ``ontimeout``) go to the same file and may split a row of
+the screen, so a counter read from a line's last figure can be a label's number (it was, once)."""
+
+
+def _successful(result: SippResult) -> int:
+    """Calls SIPp counted as successful (its last final screen); 0 when the screen cannot be read."""
+    found = _SUCCESSFUL.findall(tail(result.output_path, 1_000_000))
+    return int(found[-1]) if found else 0
 
 
 def free_udp_port() -> int:
@@ -128,14 +134,38 @@ class LossyPhones:
     def __call__(self, scenario: str, *, phone: str, call: str | None = None, calls: int = 1,
                  rate: float | None = None, pause_ms: int | None = None, timeout_s: float = 60.0) -> Sipp:
         """``phone`` answers on its rig port (through the relay), or calls ``call`` through the relay."""
-        ports = self.sipp.ports
-        impairment = Impairment(self.loss, self.jitter, self.seed * 100 + len(self.relays))
-        relay = LossyRelay(rig_port=ports.port_of(phone), phone_port=free_udp_port(), proxy_port=ports.proxy,
-                           impairment=impairment).start()
-        self.relays.append(relay)
+        relay = self._relay(self.sipp.ports.port_of(phone))
         remote = relay.phone_side if call is not None else None
         return self.sipp(scenario, phone=phone, call=call, local_port=relay.phone_port, remote=remote, calls=calls,
                          rate=rate, pause_ms=pause_ms, timeout_s=timeout_s)
+
+    def _relay(self, rig_port: int) -> LossyRelay:
+        impairment = Impairment(self.loss, self.jitter, self.seed * 100 + len(self.relays))
+        relay = LossyRelay(rig_port=rig_port, phone_port=free_udp_port(), proxy_port=self.sipp.ports.proxy,
+                           impairment=impairment).start()
+        self.relays.append(relay)
+        return relay
+
+    def transferee(self, dialog: str, twin: str, *, phone: str, twin_port: int, call: str | None = None,
+                   calls: int = 1, keys: Mapping[str, str] | None = None, timeout_s: float = 60.0) -> tuple[Sipp, Sipp]:
+        """A transferee pair (two SIPp linked with ``-3pcc``, as ``SippLauncher.transferee``), each behind its
+        own lossy relay: the dialog side on ``phone``'s rig port (a UAS, or a UAC calling ``call``), the twin
+        placing its new calls from ``twin_port`` through the proxy.  Returns (dialog side, twin)."""
+        link_port = free_tcp_port()
+        link = f"{LOOPBACK}:{link_port}"
+        twin_relay = self._relay(twin_port)
+        new_call = self.sipp(twin, phone=phone, local_port=twin_relay.phone_port, remote=twin_relay.phone_side,
+                             calls=calls, timeout_s=timeout_s, extra_args=["-3pcc", link])
+        deadline = time.monotonic() + 3
+        while not is_listening(link_port, "tcp"):
+            if not new_call.running or time.monotonic() > deadline:
+                raise RigError(f"the -3pcc twin of {phone} did not listen on {link}")
+            time.sleep(0.005)
+        relay = self._relay(self.sipp.ports.port_of(phone))
+        dialog_side = self.sipp(dialog, phone=phone, call=call, local_port=relay.phone_port,
+                                remote=relay.phone_side if call is not None else None, calls=calls, keys=keys,
+                                timeout_s=timeout_s, extra_args=["-3pcc", link])
+        return dialog_side, new_call
 
     def stop_all(self) -> None:
         for relay in self.relays:
@@ -203,6 +233,8 @@ def _recording_errors() -> Iterator[_ErrorRecords]:
 
 
 Body = Callable[[AsyncControl, B2bua], Awaitable[None]]
+Command = Callable[[AsyncControl, B2bua], Awaitable[list[FlowReport]]]
+"""Runs one command of a flow and returns its reports."""
 
 
 async def _with_service(ports: PortMap, body: Body, timeout: float) -> None:
@@ -274,5 +306,111 @@ def hold_and_resume(ports: PortMap, workdir: Path, loss: float, calls: int, *, s
     return run
 
 
-FLOWS: dict[str, Callable[..., LossRun]] = {"bridged": bridged_calls, "hold": hold_and_resume}
+Phones = Callable[[LossyPhones, PortMap, int], list[Sipp]]
+"""Starts a flow's phones for ``calls`` runs behind lossy relays; returns every SIPp started."""
+
+
+def api_flow(run: LossRun, ports: PortMap, workdir: Path, *, seed: int, phones: Phones, command: Command,
+             expected: list[str], per_run: float = 40.0) -> LossRun:
+    """``run.calls`` runs of one command through the API, one after the other, with the service in this
+    process: ``phones`` starts the SIPp phones (for all runs), ``command(control, b2bua)`` runs the command
+    of one run and returns its reports, which must be ``expected`` by name; after each run every call its
+    events named (old and new) must leave the table, and after the last the table must be empty."""
+    started = time.monotonic()
+    sipp = SippLauncher(workdir / "sipp", ports)
+    lossy = LossyPhones(sipp, run.loss, seed)
+
+    async def body(control: AsyncControl, b2bua: B2bua) -> None:
+        for index in range(run.calls):
+            try:
+                reports = await asyncio.wait_for(command(control, b2bua), per_run)
+            except TimeoutError:
+                run.bad_commands.append(f"run {index}: the command did not end within {per_run} s")
+                return
+            run.commands += 1
+            if names(reports) != expected:
+                run.bad_commands.append(f"run {index}: {names(reports)} {reports}")
+            ids = {report.callid for report in reports if isinstance(report, FlowEvent) and report.callid}
+            deadline = time.monotonic() + per_run
+            while any(b2bua.table.find(callid) for callid in ids) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            left = [callid for callid in ids if b2bua.table.find(callid)]
+            if left:
+                run.bad_commands.append(f"run {index}: calls left in the table: {left}")
+                return
+        deadline = time.monotonic() + per_run
+        while len(b2bua.table) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if len(b2bua.table):
+            run.bad_commands.append(f"calls left in the table: {[call.id for call in b2bua.table]}")
+
+    with Kamailio(workdir / "proxy", ports, defines=PROXY_DEFINES), _recording_errors() as errors:
+        try:
+            started_phones = phones(lossy, ports, run.calls)
+            try:
+                asyncio.run(_with_service(ports, body, per_run * 2 * run.calls + 10))
+            except (AssertionError, TimeoutError) as exc:
+                run.bad_commands.append(f"the API run stopped: {exc!r}")
+            run.phones = wait_all(started_phones, 40)
+        finally:
+            sipp.stop_all()
+            lossy.stop_all()
+    run.service_errors = errors.lines
+    lossy.account(run)
+    run.seconds = time.monotonic() - started
+    return run
+
+
+EXPECTED_CALL_START = ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "CALL_ANSWER", "FlowEnded"]
+EXPECTED_BLIND = ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded"]
+TWIN_OFFSET = 11
+"""A transferee's twin places its new calls from the proxy's port plus this (as in test_refer_flows)."""
+
+
+def call_start(ports: PortMap, workdir: Path, loss: float, calls: int, *, seed: int = 3) -> LossRun:
+    """``calls`` CallStart(alice, bob), one after the other: the service calls alice (a loss-tolerant
+    transferee pair), REFERs her to bob, her twin's new call reaches bob through the service, the service
+    hangs up alice's first dialog, and the twin hangs up the new call."""
+
+    def phones(lossy: LossyPhones, ports: PortMap, calls: int) -> list[Sipp]:
+        timeout = 40.0 * calls
+        bob = lossy("loss_uas_answer.xml", phone="bob", calls=calls, timeout_s=timeout)
+        alice = lossy.transferee("loss_uas_transferee.xml", "loss_uac_transferee_call.xml", phone="alice",
+                                 twin_port=ports.proxy + TWIN_OFFSET, calls=calls, timeout_s=timeout,
+                                 keys={"peer": "bob", "offer_dir": "inactive", "target": "bob"})
+        return [*alice, bob]
+
+    async def command(control: AsyncControl, b2bua: B2bua) -> list[FlowReport]:
+        return await control.run(CallStart(ports.uri("alice"), ports.uri("bob")))
+
+    return api_flow(LossRun("CallStart", loss, calls), ports, workdir, seed=seed, phones=phones, command=command,
+                    expected=EXPECTED_CALL_START)
+
+
+def blind_transfer(ports: PortMap, workdir: Path, loss: float, calls: int, *, seed: int = 4) -> LossRun:
+    """``calls`` calls alice -> bob, each transferred blind: CallBlindTransfer of the callee to carol. Bob
+    (a loss-tolerant transferee pair) is REFERred, his twin's new call reaches carol through the service,
+    alice and bob's first dialog get BYEs, and the twin hangs up the new call."""
+    seen: set[str] = set()
+
+    def phones(lossy: LossyPhones, ports: PortMap, calls: int) -> list[Sipp]:
+        timeout = 40.0 * calls
+        carol = lossy("loss_uas_answer.xml", phone="carol", calls=calls, timeout_s=timeout)
+        bob = lossy.transferee("loss_uas_transferee.xml", "loss_uac_transferee_call.xml", phone="bob",
+                               twin_port=ports.proxy + TWIN_OFFSET, calls=calls, timeout_s=timeout,
+                               keys={"peer": "alice", "offer_dir": "sendrecv", "target": "carol"})
+        alice = lossy("loss_uac_call_wait_bye.xml", phone="alice", call="bob", calls=calls, rate=10,
+                      timeout_s=timeout)
+        return [alice, *bob, carol]
+
+    async def command(control: AsyncControl, b2bua: B2bua) -> list[FlowReport]:
+        call = await _next_answered(b2bua, seen, 40.0)
+        return await control.run(CallBlindTransfer(call.id, "callee", ports.uri("carol")))
+
+    return api_flow(LossRun("CallBlindTransfer", loss, calls), ports, workdir, seed=seed, phones=phones,
+                    command=command, expected=EXPECTED_BLIND)
+
+
+FLOWS: dict[str, Callable[..., LossRun]] = {"bridged": bridged_calls, "hold": hold_and_resume,
+                                             "start": call_start, "blind": blind_transfer}
 """Each flow under loss by name: ``FLOWS[name](ports, workdir, loss, calls)``."""

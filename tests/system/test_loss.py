@@ -3,8 +3,7 @@ call, at 10 % and 20 % loss each way; zero failed calls at either phone, every c
 must (no FlowError), the service logs no error, and the relays did drop datagrams.
 
 A handful of calls per flow; ``python -m benchmarks.loss`` runs the issue's full counts.  Not yet under
-loss: CallStart and the two transfers (their REFER/NOTIFY phones need loss-tolerant scenarios too; see
-docs/RELIABILITY.md).
+loss: the attended transfer (its phones need loss-tolerant scenarios too; see docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from .loss import FLOWS
 
 pytestmark = pytest.mark.system
 
-CALLS = {"bridged": 10, "hold": 3}
+CALLS = {"bridged": 10, "hold": 3, "start": 3, "blind": 3}
 """Calls per flow and loss rate in the suite: enough that the seeded relays drop several datagrams."""
 
 
