@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Final, Protocol, assert_never
@@ -194,8 +194,11 @@ class Peer:
         self._drained = None
 
     def close(self) -> None:
-        """Drop whatever is queued and everything sent from now on."""
+        """Drop whatever is queued and everything sent from now on. The asker lets go of this peer too: its
+        ``deliver`` is a method of the peer, a reference cycle that would keep the connection's objects alive
+        (frozen, b2bua/io/collector.py) after it ends."""
         self.open = False
+        self.asker.deliver = _closed
         if self._drained is not None:
             self._drained.set()
         while not self.queue.empty():
@@ -376,6 +379,7 @@ class ApiServer:
             peer.close()
             writer.cancel()
             logger.debug("client %s gone (%s)", peer.name, connection.close_code)
+            untangle(connection)
 
     def handle_frame(self, peer: Peer, message: str | bytes) -> None:
         """Start the frame's commands, queue its reply, then release their notifications."""
@@ -507,6 +511,33 @@ class ApiServer:
     @staticmethod
     def _log_end(command: Command) -> None:
         logger.info("cmd %s %s %s: ended", command.cmd_id, command.method, command.subject)
+
+
+def _closed(sub: Subscription, event: CallEvent) -> None:
+    """What a closed peer's asker delivers to: nothing."""
+
+
+def untangle(connection: ServerConnection) -> None:
+    """Break the reference cycles websockets leaves in a connection that has ended, so that reference counting
+    frees its objects: its protocol's parser, a generator suspended in its last ``yield`` whose frame holds the
+    protocol, is closed; the exceptions it keeps (``parser_exc`` of the protocol: a bad frame, an unexpected
+    EOF; ``connection_exc``: bad UTF-8, a reset) lose their tracebacks, whose frames hold the protocol or the
+    connection. The service's collector freezes long-lived objects (b2bua/io/collector.py), so a cycle there is
+    never collected: every ended connection kept its protocol and buffers for good, and the network fuzzer saw
+    the RSS grow with each. The exceptions stay, for ``close_exc``. These attributes are outside websockets'
+    documented API, hence ``getattr``; a connection not closed yet is left alone."""
+    protocol = getattr(connection, "protocol", None)
+    if getattr(protocol, "state", None) is not State.CLOSED:
+        return
+    parser = getattr(protocol, "parser", None)
+    if isinstance(parser, Generator):
+        parser.close()
+    for exc in (getattr(protocol, "parser_exc", None), getattr(connection, "connection_exc", None)):
+        for _ in range(8):  # the exception and what it was raised from, a short chain
+            if not isinstance(exc, BaseException):
+                break
+            exc.__traceback__ = None
+            exc = exc.__cause__ or exc.__context__
 
 
 def _notification(cmd_id: str, report: FlowReport) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from b2bua.errors import ParseError
 from b2bua.io.framing import StreamFramer
 
 
@@ -105,6 +108,26 @@ def test_bad_content_length_is_an_error() -> None:
         framer = StreamFramer()
         framer.feed(message(1).replace(b"Content-Length: 0", b"Content-Length: " + value))
         assert framer.error is not None, value
+
+
+def test_a_framing_error_leaves_no_reference_cycle() -> None:
+    """The error keeps no traceback, whose frames would hold the framer: a TCP connection that ended on a
+    framing error goes by reference counting, as the service's collector needs (b2bua/io/collector.py)."""
+    gc.collect()
+    gc.disable()
+    try:
+        for data in (message(1).replace(b"Content-Length: 0\r\n", b""), b"X" * 200):
+            framer = StreamFramer(max_size=100)
+            framer.feed(data)
+            assert framer.error is not None and framer.error.__traceback__ is None
+            del framer
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        assert [o for o in gc.garbage if isinstance(o, StreamFramer | ParseError)] == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
 
 
 def test_oversize_header_is_an_error_before_its_end() -> None:

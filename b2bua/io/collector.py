@@ -29,9 +29,10 @@ The policy:
    nearly empty, so a full collection costs next to nothing.
 3. **Audit only on runaway growth.** Frozen objects that become *cyclic* garbage would never be
    reclaimed; the call path makes no reference cycles (``tests/test_collector.py`` runs every flow with
-   the collector off and checks that nothing is left for it), but libraries may. An audit (thaw
-   everything, one full collection, freeze again) walks the whole live heap: about a second at 600
-   bridged calls/s, the very stall this policy exists to avoid. So it is a safety net, not a routine:
+   the collector off and checks that nothing is left for it), nor does an ended API connection
+   (``tests/test_server.py``; ``rpc.server.untangle`` breaks websockets' own cycles), but libraries may.
+   An audit (thaw everything, one full collection, freeze again) walks the whole live heap: about a second
+   at 600 bridged calls/s, the very stall this policy exists to avoid. So it is a safety net, not a routine:
    every :attr:`Collector.audit_check` seconds (5) the collector reads how many memory blocks the
    interpreter's allocator holds (``sys.getallocatedblocks()``: a sum over its arenas, microseconds),
    and audits only when that number is above :attr:`Collector.audit_floor` (10,000,000 blocks, about

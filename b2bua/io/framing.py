@@ -92,7 +92,9 @@ class StreamFramer:
                 start += need
                 need = -1
         except ParseError as error:
-            self.error = error
+            # Without its traceback: the traceback's frames hold this framer, which would hold the error, a
+            # reference cycle that keeps the connection's objects once they are frozen (b2bua/io/collector.py).
+            self.error = error.with_traceback(None)
             buf.clear()
             return out
         self._need = need
