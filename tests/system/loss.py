@@ -233,6 +233,8 @@ def _recording_errors() -> Iterator[_ErrorRecords]:
 
 
 Body = Callable[[AsyncControl, B2bua], Awaitable[None]]
+Phones = Callable[[LossyPhones, PortMap, int], list[Sipp]]
+"""Starts a flow's phones for ``calls`` runs behind lossy relays; returns every SIPp started."""
 Command = Callable[[AsyncControl, B2bua], Awaitable[list[FlowReport]]]
 """Runs one command of a flow and returns its reports."""
 
@@ -260,13 +262,43 @@ async def _next_answered(b2bua: B2bua, seen: set[str], timeout: float) -> Call:
     raise AssertionError("no new call was answered")
 
 
+async def _table_emptied(b2bua: B2bua, run: LossRun, timeout: float) -> None:
+    """Wait up to ``timeout`` for the call table to empty; what is left is a bad command of ``run``."""
+    deadline = time.monotonic() + timeout
+    while len(b2bua.table) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if len(b2bua.table):
+        run.bad_commands.append(f"calls left in the table: {[call.id for call in b2bua.table]}")
+
+
+def _in_process(run: LossRun, ports: PortMap, workdir: Path, lossy: LossyPhones, phones: Phones, body: Body, *,
+                timeout: float, phones_timeout: float, started: float) -> LossRun:
+    """Kamailio, the phones ``phones`` starts behind ``lossy``'s relays, and the service in this process
+    running ``body`` for at most ``timeout`` seconds; then the phones' results, the service's errors and
+    the relays' counts go into ``run``."""
+    with Kamailio(workdir / "proxy", ports, defines=PROXY_DEFINES), _recording_errors() as errors:
+        try:
+            started_phones = phones(lossy, ports, run.calls)
+            try:
+                asyncio.run(_with_service(ports, body, timeout))
+            except (AssertionError, TimeoutError) as exc:
+                run.bad_commands.append(f"the API run stopped: {exc!r}")
+            run.phones = wait_all(started_phones, phones_timeout)
+        finally:
+            lossy.sipp.stop_all()
+            lossy.stop_all()
+    run.service_errors = errors.lines
+    lossy.account(run)
+    run.seconds = time.monotonic() - started
+    return run
+
+
 def hold_and_resume(ports: PortMap, workdir: Path, loss: float, calls: int, *, seed: int = 2) -> LossRun:
     """``calls`` calls alice -> bob one after the other, each put on hold, resumed and ended by the API
     (CallHold, CallUnHold and CallEnd on the callee); the service runs in this process."""
     run = LossRun("hold, resume and end", loss, calls)
     started = time.monotonic()
     sipp = SippLauncher(workdir / "sipp", ports)
-    phones = LossyPhones(sipp, loss, seed)
     per_call = 40.0
     expected = [("hold", EXPECTED_HOLD), ("unhold", EXPECTED_UNHOLD), ("end", EXPECTED_END)]
 
@@ -281,33 +313,16 @@ def hold_and_resume(ports: PortMap, workdir: Path, loss: float, calls: int, *, s
                 run.commands += 1
                 if names(got[command]) != want:
                     run.bad_commands.append(f"call {call.id} {command}: {got[command]}")
-        deadline = time.monotonic() + per_call
-        while len(b2bua.table) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if len(b2bua.table):
-            run.bad_commands.append(f"calls left in the table: {[call.id for call in b2bua.table]}")
+        await _table_emptied(b2bua, run, per_call)
 
-    with Kamailio(workdir / "proxy", ports, defines=PROXY_DEFINES), _recording_errors() as errors:
-        try:
-            bob = phones("loss_uas_hold.xml", phone="bob", calls=calls, timeout_s=per_call * calls)
-            alice = phones("loss_uac_call_wait_bye.xml", phone="alice", call="bob", calls=calls, rate=10,
-                           timeout_s=per_call * calls)
-            try:
-                asyncio.run(_with_service(ports, body, per_call * calls + 10))
-            except (AssertionError, TimeoutError) as exc:
-                run.bad_commands.append(f"the API run stopped: {exc!r}")
-            run.phones = wait_all([alice, bob], 30)
-        finally:
-            sipp.stop_all()
-            phones.stop_all()
-    run.service_errors = errors.lines
-    phones.account(run)
-    run.seconds = time.monotonic() - started
-    return run
+    def start_phones(lossy: LossyPhones, ports: PortMap, calls: int) -> list[Sipp]:
+        bob = lossy("loss_uas_hold.xml", phone="bob", calls=calls, timeout_s=per_call * calls)
+        alice = lossy("loss_uac_call_wait_bye.xml", phone="alice", call="bob", calls=calls, rate=10,
+                      timeout_s=per_call * calls)
+        return [alice, bob]
 
-
-Phones = Callable[[LossyPhones, PortMap, int], list[Sipp]]
-"""Starts a flow's phones for ``calls`` runs behind lossy relays; returns every SIPp started."""
+    return _in_process(run, ports, workdir, LossyPhones(sipp, loss, seed), start_phones, body,
+                       timeout=per_call * calls + 10, phones_timeout=30, started=started)
 
 
 def api_flow(run: LossRun, ports: PortMap, workdir: Path, *, seed: int, phones: Phones, command: Command,
@@ -338,27 +353,10 @@ def api_flow(run: LossRun, ports: PortMap, workdir: Path, *, seed: int, phones: 
             if left:
                 run.bad_commands.append(f"run {index}: calls left in the table: {left}")
                 return
-        deadline = time.monotonic() + per_run
-        while len(b2bua.table) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if len(b2bua.table):
-            run.bad_commands.append(f"calls left in the table: {[call.id for call in b2bua.table]}")
+        await _table_emptied(b2bua, run, per_run)
 
-    with Kamailio(workdir / "proxy", ports, defines=PROXY_DEFINES), _recording_errors() as errors:
-        try:
-            started_phones = phones(lossy, ports, run.calls)
-            try:
-                asyncio.run(_with_service(ports, body, per_run * 2 * run.calls + 10))
-            except (AssertionError, TimeoutError) as exc:
-                run.bad_commands.append(f"the API run stopped: {exc!r}")
-            run.phones = wait_all(started_phones, 40)
-        finally:
-            sipp.stop_all()
-            lossy.stop_all()
-    run.service_errors = errors.lines
-    lossy.account(run)
-    run.seconds = time.monotonic() - started
-    return run
+    return _in_process(run, ports, workdir, lossy, phones, body, timeout=per_run * 2 * run.calls + 10,
+                       phones_timeout=40, started=started)
 
 
 EXPECTED_CALL_START = ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "CALL_ANSWER", "FlowEnded"]
