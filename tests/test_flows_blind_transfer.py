@@ -111,10 +111,50 @@ def test_no_final_notify_in_time_fails_the_transfer_and_keeps_the_call() -> None
     net.settle()
     notify(net, b, refer, b"SIP/2.0 100 Trying\r\n", "active;expires=60")
     net.run(until=net.now + 40.0)  # refer_notify_timeout is 32 s
-    assert names(out) == ["TRANSFER_ACCEPT", "CALL_START", "FlowError", "FlowEnded"]
-    error = out[2]
+    # 100 Trying says only that the REFER is being acted on: no CALL_START without the INVITE or more
+    assert names(out) == ["TRANSFER_ACCEPT", "FlowError", "FlowEnded"]
+    error = out[1]
     assert isinstance(error, FlowError) and error.code == 408 and "no final NOTIFY" in error.message
     assert a.confirmed and b.confirmed
+
+
+def test_call_start_is_named_when_the_invite_comes_seconds_after_the_first_notify() -> None:
+    """The attended transfer under loss: the transferee's INVITE, lost twice or more, passed through the
+    service well after its ``100 Trying`` NOTIFY; CALL_START still names the new call."""
+    net, alice, bob, carol, control = three_phones()
+    a, b, _ = dial(net, alice, bob)
+    b.respond(200, net.now, body=SDP_B)
+    net.settle()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer = refer_reaching(net, bob)
+    b.reply(refer.transaction, 202, net.now)
+    notify(net, b, refer, b"SIP/2.0 100 Trying\r\n", "active;expires=60")
+    net.run(until=net.now + 7.5)
+    assert names(out) == ["TRANSFER_ACCEPT"]
+    target = parse_name_addr(refer.request.headers.get("Refer-To") or "").uri_text
+    new = bob.ua.invite(target, net.now, from_addr="<sip:bob@127.0.0.3>", to_addr=f"<{target}>", body=SDP_B)
+    net.settle()
+    assert names(out) == ["TRANSFER_ACCEPT", "CALL_START"]
+    start = out[1]
+    assert isinstance(start, FlowEvent) and start.callid == new.call_id and start.status is None
+
+
+def test_a_ringing_notify_without_an_invite_through_the_service_reports_call_start_unnamed() -> None:
+    """An 18x sipfrag comes after the INVITE reached its UAS; none came through the service, so it went
+    another way and CALL_START is reported at once, with the NOTIFY's status and no Call-ID."""
+    net, alice, bob, control, a, b = answered_call()
+    out, sink = reports()
+    control.start(CallBlindTransfer(a.call_id, "callee", CAROL), net.now, sink)  # type: ignore[arg-type]
+    refer = refer_reaching(net, bob)
+    b.reply(refer.transaction, 202, net.now)
+    net.settle()
+    notify(net, b, refer, b"SIP/2.0 100 Trying\r\n", "active;expires=60")
+    assert names(out) == ["TRANSFER_ACCEPT"]
+    notify(net, b, refer, b"SIP/2.0 180 Ringing\r\n", "active;expires=60")
+    assert names(out) == ["TRANSFER_ACCEPT", "CALL_START"]
+    start = out[1]
+    assert isinstance(start, FlowEvent) and start.callid is None and start.status == "SIP/2.0 180 Ringing"
 
 
 

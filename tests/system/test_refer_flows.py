@@ -59,8 +59,8 @@ def assert_failure(reports: list[FlowReport], code: int) -> None:
     assert isinstance(error, FlowError) and error.code == code, error
     for report in reports:
         if isinstance(report, FlowEvent) and report.data == "CALL_START":
-            # No INVITE came through the service: the 1xx NOTIFY started the call, unnamed.
-            assert report.status == "SIP/2.0 100 Trying" and report.callid is None
+            # No INVITE came through the service: a NOTIFY beyond 100 Trying started the call, unnamed.
+            assert report.status != "SIP/2.0 100 Trying" and report.callid is None
 
 
 def test_call_start(serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap) -> None:
@@ -107,7 +107,7 @@ def test_blind_transfer_of_the_callee(serve: Serve, kamailio: Kamailio, sipp: Si
 @pytest.mark.parametrize(("scenario", "reports", "code"), [
     ("uas_transferee_refuse.xml", ["FlowError", "FlowEnded"], 603),
     ("uas_transferee_busy.xml", ["TRANSFER_ACCEPT", "FlowError", "FlowEnded"], 486),
-    ("uas_transferee_silent.xml", ["TRANSFER_ACCEPT", "CALL_START", "FlowError", "FlowEnded"], 408),
+    ("uas_transferee_silent.xml", ["TRANSFER_ACCEPT", "FlowError", "FlowEnded"], 408),
 ])
 def test_blind_transfer_fails_and_the_call_stays(
     serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, scenario: str, reports: list[str],
@@ -133,7 +133,7 @@ def test_blind_transfer_fails_and_the_call_stays(
 @pytest.mark.parametrize(("scenario", "reports", "code"), [
     ("uas_transferee_refuse.xml", ["CALL_ANSWER", "FlowError", "FlowEnded"], 603),
     ("uas_transferee_busy.xml", ["CALL_ANSWER", "TRANSFER_ACCEPT", "FlowError", "FlowEnded"], 486),
-    ("uas_transferee_silent.xml", ["CALL_ANSWER", "TRANSFER_ACCEPT", "CALL_START", "FlowError", "FlowEnded"], 408),
+    ("uas_transferee_silent.xml", ["CALL_ANSWER", "TRANSFER_ACCEPT", "FlowError", "FlowEnded"], 408),
 ])
 def test_call_start_fails_and_hangs_up_the_caller(
     serve: Serve, kamailio: Kamailio, sipp: SippLauncher, rig_ports: PortMap, scenario: str, reports: list[str],

@@ -1,8 +1,7 @@
-"""CallBlindTransfer: RFC 5359 section 2.4. REFER the party named by ``leg`` to the destination
-(Referred-By: the other party); TRANSFER_ACCEPT on 2xx, CALL_START on the first 1xx NOTIFY (with the new
-call's Call-ID when the transferee's INVITE passes through the service), and on the 2xx NOTIFY the old
-call is torn down and the command Ends. On failure the original call stays up.
-"""
+"""CallBlindTransfer: RFC 5359 section 2.4. REFER the party named by ``leg`` to the destination (Referred-By: the
+other party); TRANSFER_ACCEPT on 2xx, CALL_START when the transferee's INVITE passes through the service (with
+the new call's Call-ID) or on its first NOTIFY beyond ``100 Trying`` (see refer.py), and on the 2xx NOTIFY the
+old call is torn down and the command Ends. On failure the original call stays up."""
 
 from __future__ import annotations
 

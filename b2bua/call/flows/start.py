@@ -1,10 +1,10 @@
 """CallStart: click-to-dial through REFER (RFC 5359 section 2.18 shape, RFC 3515).
 
-The service INVITEs the caller (Request-URI and To: the caller; From: the callee, so the phone shows
-whom it is about to call) with an SDP offer that has no usable media (``a=inactive``). On 2xx it ACKs
-and reports CALL_ANSWER (leg caller); then it REFERs the caller to the callee. 2xx to the REFER:
-TRANSFER_ACCEPT; first 1xx NOTIFY or the caller's correlated INVITE: CALL_START with the new call's
-Call-ID; 2xx NOTIFY: CALL_ANSWER (leg callee), the first dialog gets a BYE, Ended. Any failure: one
+The service INVITEs the caller (Request-URI and To: the caller; From: the callee, so the phone shows whom it
+is about to call) with an SDP offer that has no usable media (``a=inactive``). On 2xx it ACKs and reports
+CALL_ANSWER (leg caller); then it REFERs the caller to the callee. 2xx to the REFER: TRANSFER_ACCEPT; the
+caller's correlated INVITE or first NOTIFY beyond ``100 Trying`` (see refer.py): CALL_START with the new
+call's Call-ID; 2xx NOTIFY: CALL_ANSWER (leg callee), the first dialog gets a BYE, Ended. Any failure: one
 Error with the SIP status, a BYE (or CANCEL) where a dialog exists, Ended.
 """
 
