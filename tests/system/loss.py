@@ -26,7 +26,14 @@ from pathlib import Path
 
 from b2bua.call.b2bua import B2bua
 from b2bua.call.call import Call, CallState
-from b2bua.call.commands import CallBlindTransfer, CallEnd, CallHold, CallStart, CallUnHold
+from b2bua.call.commands import (
+    CallAttendedTransfer,
+    CallBlindTransfer,
+    CallEnd,
+    CallHold,
+    CallStart,
+    CallUnHold,
+)
 from b2bua.call.events import FlowEvent, FlowReport
 from b2bua.config import load_config
 from b2bua.io.control import AsyncControl
@@ -40,10 +47,12 @@ from harness.sipp import Sipp, SippLauncher, SippResult, wait_all
 
 from .relay import Impairment, LossyRelay
 
-PROXY_DEFINES = ("FR_TIMER=32000",)
+PROXY_DEFINES = ("FR_TIMER=32000", "WT_TIMER=32000")
 """Kamailio with RFC 3261's 32 s transaction timeout (Timer B/F), not the rig's 5 s: over a 20 % lossy
 link, 5 s is four INVITE transmissions, and all four are lost about once in 600 calls (the proxy then
-answers 408 and the call fails through no fault of the service)."""
+answers 408 and the call fails through no fault of the service).  And with a completed transaction kept
+32 s (Timer J), not tm's 5 s: a phone's BYE retransmitted after that, its 200 lost twice, was a new
+transaction to tm that nothing answered (tm's own 408 came 32 s later; the service saw one BYE)."""
 
 #: What each command of a flow must report under loss, in order (FlowError never).
 EXPECTED_HOLD = ["CALL_HOLD", "FlowEnded"]
@@ -121,6 +130,13 @@ def free_udp_port() -> int:
         return port
 
 
+TIMER_F_RETRANS = ("-max_non_invite_retrans", "10")
+"""SIPp gives a non-INVITE request 5 retransmissions by default (6 sends over 11.5 s); RFC 3261 section
+17.1.2.2 keeps sending until Timer F, 64*T1 = 32 s: 0.5, 1, 2, then every 4 s, 10 retransmissions. At 20 %
+loss each way a send and its answer get through with a chance of 0.64, so SIPp's 6 give up on 0.2 % of
+requests (a twin's BYE did, once, in the suite) and the RFC's 11 on 0.001 %."""
+
+
 class LossyPhones:
     """Starts SIPp phones behind their own lossy relay; ``stop_all()`` stops the relays (the launcher the phones)."""
 
@@ -132,12 +148,15 @@ class LossyPhones:
         self.relays: list[LossyRelay] = []
 
     def __call__(self, scenario: str, *, phone: str, call: str | None = None, calls: int = 1,
-                 rate: float | None = None, pause_ms: int | None = None, timeout_s: float = 60.0) -> Sipp:
-        """``phone`` answers on its rig port (through the relay), or calls ``call`` through the relay."""
-        relay = self._relay(self.sipp.ports.port_of(phone))
+                 rate: float | None = None, pause_ms: int | None = None, timeout_s: float = 60.0,
+                 keys: Mapping[str, str] | None = None, rig_port: int | None = None) -> Sipp:
+        """``phone`` answers on its rig port (through the relay), or calls ``call`` through the relay;
+        ``rig_port`` puts the relay on another port than the phone's (a second SIPp with its identity)."""
+        relay = self._relay(self.sipp.ports.port_of(phone) if rig_port is None else rig_port)
         remote = relay.phone_side if call is not None else None
         return self.sipp(scenario, phone=phone, call=call, local_port=relay.phone_port, remote=remote, calls=calls,
-                         rate=rate, pause_ms=pause_ms, timeout_s=timeout_s)
+                         rate=rate, pause_ms=pause_ms, timeout_s=timeout_s, keys=keys,
+                         extra_args=TIMER_F_RETRANS)
 
     def _relay(self, rig_port: int) -> LossyRelay:
         impairment = Impairment(self.loss, self.jitter, self.seed * 100 + len(self.relays))
@@ -155,7 +174,7 @@ class LossyPhones:
         link = f"{LOOPBACK}:{link_port}"
         twin_relay = self._relay(twin_port)
         new_call = self.sipp(twin, phone=phone, local_port=twin_relay.phone_port, remote=twin_relay.phone_side,
-                             calls=calls, timeout_s=timeout_s, extra_args=["-3pcc", link])
+                             calls=calls, timeout_s=timeout_s, extra_args=["-3pcc", link, *TIMER_F_RETRANS])
         deadline = time.monotonic() + 3
         while not is_listening(link_port, "tcp"):
             if not new_call.running or time.monotonic() > deadline:
@@ -164,7 +183,7 @@ class LossyPhones:
         relay = self._relay(self.sipp.ports.port_of(phone))
         dialog_side = self.sipp(dialog, phone=phone, call=call, local_port=relay.phone_port,
                                 remote=relay.phone_side if call is not None else None, calls=calls, keys=keys,
-                                timeout_s=timeout_s, extra_args=["-3pcc", link])
+                                timeout_s=timeout_s, extra_args=["-3pcc", link, *TIMER_F_RETRANS])
         return dialog_side, new_call
 
     def stop_all(self) -> None:
@@ -409,6 +428,66 @@ def blind_transfer(ports: PortMap, workdir: Path, loss: float, calls: int, *, se
                     command=command, expected=EXPECTED_BLIND)
 
 
+EXPECTED_ATTENDED = ["TRANSFER_ACCEPT", "CALL_START", "FlowEnded", "FlowEnded"]
+"""CallAttendedTransfer's reports, then those of the CallEnd of the call it left."""
+
+
+async def _next_answered_to(b2bua: B2bua, callee: str, seen: set[str], timeout: float) -> Call:
+    """The first call not in ``seen``, both legs confirmed, whose callee is the phone ``callee``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for call in b2bua.table:
+            leg = call.callee
+            dialog = leg.session.dialog if leg is not None else None
+            if call.id not in seen and call.state is CallState.ANSWERED and dialog is not None and \
+                    f"sip:{callee}@" in dialog.remote_uri and all(x.session.confirmed for x in call.legs.values()):
+                seen.add(call.id)
+                return call
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no new call to {callee} was answered")
+
+
+def attended_transfer(ports: PortMap, workdir: Path, loss: float, calls: int, *, seed: int = 5) -> LossRun:
+    """``calls`` attended transfers: call A alice -> bob, call B bob -> carol (bob's second SIPp), alice (A's
+    caller, a loss-tolerant transferee pair) REFERred to carol with Replaces naming carol's dialog; her
+    twin's INVITE with Replaces takes carol's dialog over (carol gets alice's offer in a re-INVITE), bob's
+    two legs get BYEs; then CallEnd of the call left ends alice's new dialog and carol's."""
+    seen: set[str] = set()
+
+    def phones(lossy: LossyPhones, ports: PortMap, calls: int) -> list[Sipp]:
+        timeout = 40.0 * calls
+        bob = lossy("loss_uas_answer.xml", phone="bob", calls=calls, timeout_s=timeout)
+        carol = lossy("loss_uas_answer_replaced.xml", phone="carol", calls=calls, timeout_s=timeout,
+                      keys={"newcomer": "alice"})
+        alice = lossy.transferee("loss_uac_transferee_attended.xml", "loss_uac_transferee_replaces.xml",
+                                 phone="alice", call="bob", twin_port=ports.proxy + TWIN_OFFSET, calls=calls,
+                                 timeout_s=timeout, keys={"target": "carol"})
+        bob2 = lossy("loss_uac_call_wait_bye.xml", phone="bob", call="carol", calls=calls, rate=10,
+                     timeout_s=timeout, rig_port=ports.proxy + TWIN_OFFSET + 1)
+        return [*alice, bob, bob2, carol]
+
+    async def command(control: AsyncControl, b2bua: B2bua) -> list[FlowReport]:
+        call_a = await _next_answered_to(b2bua, "bob", seen, 40.0)
+        call_b = await _next_answered_to(b2bua, "carol", seen, 40.0)
+        reports = await control.run(CallAttendedTransfer(call_a.id, "caller", call_b.id, "callee", None))
+        starts = [r for r in reports if isinstance(r, FlowEvent) and r.data == "CALL_START" and r.callid]
+        if not starts:
+            return reports
+        left = starts[0].callid
+        assert left is not None
+        # Alice's SIPp takes the service's BYE of her old dialog and her twin's news that the new call is
+        # over in that order only (SIPp rejects a command that overtakes a mandatory receive): CallEnd
+        # waits until call A, BYE answered on both legs, is over.
+        deadline = time.monotonic() + 40.0
+        while not call_a.ended and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return [*reports, *await control.run(CallEnd(left))]
+
+    return api_flow(LossRun("CallAttendedTransfer", loss, calls), ports, workdir, seed=seed, phones=phones,
+                    command=command, expected=EXPECTED_ATTENDED)
+
+
 FLOWS: dict[str, Callable[..., LossRun]] = {"bridged": bridged_calls, "hold": hold_and_resume,
-                                             "start": call_start, "blind": blind_transfer}
+                                             "start": call_start, "blind": blind_transfer,
+                                             "attended": attended_transfer}
 """Each flow under loss by name: ``FLOWS[name](ports, workdir, loss, calls)``."""

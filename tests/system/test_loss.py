@@ -2,8 +2,7 @@
 call, at 10 % and 20 % loss each way; zero failed calls at either phone, every command reports what it
 must (no FlowError), the service logs no error, and the relays did drop datagrams.
 
-A handful of calls per flow; ``python -m benchmarks.loss`` runs the issue's full counts.  Not yet under
-loss: the attended transfer (its phones need loss-tolerant scenarios too; see docs/RELIABILITY.md).
+A handful of calls per flow; ``python -m benchmarks.loss`` runs the issue's full counts.
 """
 
 from __future__ import annotations
@@ -18,11 +17,10 @@ from .loss import FLOWS
 
 pytestmark = pytest.mark.system
 
-CALLS = {"bridged": 10, "hold": 3}
-"""Calls per flow and loss rate in the suite: enough that the seeded relays drop several datagrams.  CallStart
-and the blind transfer (``FLOWS["start"]``, ``FLOWS["blind"]``) run only in ``benchmarks.loss`` for now: in
-the suite the twin's BYE once ran out of SIPp's retransmissions at 20 % (the service answers it only when the
-callee, gone after its 4 s linger, has), a rig limit to settle before they join."""
+CALLS = {"bridged": 10, "hold": 3, "start": 3, "blind": 3, "attended": 3}
+"""Calls (or commands) per flow and loss rate in the suite: enough that the seeded relays drop several
+datagrams.  The phones retransmit a non-INVITE request up to Timer F as RFC 3261 says, not SIPp's shorter
+default (``loss.TIMER_F_RETRANS``): with SIPp's 6 sends a twin's BYE once gave up at 20 % here."""
 
 
 @pytest.mark.parametrize("loss", [0.10, 0.20], ids=["10%", "20%"])
