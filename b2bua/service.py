@@ -30,8 +30,9 @@ from .io.runtime import Service
 from .io.store import STORE_FILE
 from .io.tls import TlsSettings
 from .logs import SafeFormatter
+from .sip.session_timer import OPTION_TAG
 from .sip.timers import TimerSettings
-from .sip.ua import UaSettings, UserAgent
+from .sip.ua import SUPPORTED, UaSettings, UserAgent
 from .sip.uri import parse_sip_uri
 
 logger = logging.getLogger("call_api")
@@ -101,6 +102,9 @@ def build_service(config: Config) -> CallApi:
             outbound_proxy=parse_sip_uri(sip.outbound_proxy) if sip.outbound_proxy is not None else None,
             trusted=sip.trusted,
             credentials=config.credentials,
+            # RFC 4028 section 7.1: a UA that supports session timers lists timer in Supported; OPTIONS
+            # answers then say so too (section 11.2 of RFC 3261).
+            supported=SUPPORTED if calls.supervision().session_timers is None else f"{SUPPORTED}, {OPTION_TAG}",
         ),
         TimerSettings(T1=timers.t1, T2=timers.t2, T4=timers.t4),
     )

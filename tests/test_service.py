@@ -151,6 +151,13 @@ def test_the_parts_are_wired_together() -> None:
     assert built.runtime.ua.settings.port == 5080 and built.runtime.ua.settings.host == "127.0.0.1"
 
 
+def test_options_and_invites_list_timer_in_supported_only_with_session_timers_on() -> None:
+    """RFC 4028 section 7.1 and RFC 3261 section 11.2: what the service supports is what OPTIONS says."""
+    assert build_service(Config()).runtime.ua.settings.supported == "replaces, norefersub, timer"
+    off = load_config(["--session-timers", "false"])
+    assert build_service(off).runtime.ua.settings.supported == "replaces, norefersub"
+
+
 def test_start_opens_sip_then_the_api_and_stop_closes_both() -> None:
     async def scenario() -> None:
         built = build_service(load_config(["--sip-listen", "127.0.0.1:0", "--ws-host", "127.0.0.1", "--ws-port", "0"]))

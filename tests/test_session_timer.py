@@ -138,9 +138,14 @@ def test_a_422_is_retried_once_with_its_min_se() -> None:
     assert uac_on_422(response(422, ("Min-SE", "300")), invite()) is None
 
 
-def test_refresh_headers_keep_the_service_refreshing() -> None:
-    assert refresh_headers(Negotiated(600, True)) == [("Supported", "timer"),
-                                                      ("Session-Expires", "600;refresher=uac")]
+def test_refresh_headers_keep_the_service_refreshing_and_carry_min_se() -> None:
+    assert refresh_headers(Negotiated(600, True), 90) == [("Supported", "timer"),
+                                                          ("Session-Expires", "600;refresher=uac"), ("Min-SE", "90")]
+
+
+def test_the_refresh_min_se_never_exceeds_the_interval_nor_goes_below_the_rfc_floor() -> None:
+    assert refresh_headers(Negotiated(120, True), 300)[-1] == ("Min-SE", "120")
+    assert refresh_headers(Negotiated(600, True), 30)[-1] == ("Min-SE", "90")
 
 
 # --- deadlines (section 10) ------------------------------------------------------------------------------------

@@ -494,3 +494,11 @@ def test_an_invites_extra_option_tags_join_the_one_supported_line() -> None:
     assert invite.headers.get("Session-Expires") == "1800"
     plain, _ = ua.new_request("INVITE", "sip:bob@127.0.0.3", from_addr="<sip:a@b>", to_addr="<sip:bob@c>")
     assert plain.headers.get_all("Supported") == ["replaces, norefersub"]
+
+
+def test_a_tag_the_ua_already_lists_is_not_repeated_on_the_invite() -> None:
+    """With session timers on, ``timer`` is in the UA's own tags too (b2bua/service.py): once, not twice."""
+    ua = UserAgent(CountingIds("t"), UaSettings(supported="replaces, norefersub, timer"))
+    invite, _ = ua.new_request("INVITE", "sip:bob@127.0.0.3", from_addr="<sip:a@b>", to_addr="<sip:bob@c>",
+                               headers=[("Supported", "Timer, 100rel")])
+    assert invite.headers.get_all("Supported") == ["replaces, norefersub, timer, 100rel"]

@@ -26,6 +26,7 @@ from ..errors import ParseError, SipError
 from ..sip import sdp
 from ..sip.message import Request, Response
 from ..sip.session_timer import (
+    RFC_MIN_SE,
     Accept,
     Negotiated,
     Reject422,
@@ -107,6 +108,11 @@ class Supervisor:
             return []
         return uac_headers(timers)
 
+    def _min_se(self) -> int:
+        """The Min-SE of the refreshes the service sends (RFC 4028's floor when timers are off for new calls)."""
+        timers = self.settings.session_timers
+        return timers.min_se if timers is not None else RFC_MIN_SE
+
     def answered(self, call: Call, caller: Leg, callee: Leg, response: Response | None, now: float) -> None:
         """The callee answered and the caller got the 2xx: start each leg's timer, the call's duration limit and
         its idle reaper."""
@@ -161,7 +167,7 @@ class Supervisor:
         change, RFC 3264 section 8), then wait for its answer as long as the timer lets the session live."""
         try:
             leg.call.send(leg, "INVITE", now, self._refresh_answered, body=leg.sent_sdp or b"",
-                          content_type="application/sdp", headers=refresh_headers(timer.negotiated))
+                          content_type="application/sdp", headers=refresh_headers(timer.negotiated, self._min_se()))
         except SipError as error:
             logger.info("call %s: cannot refresh the %s: %s", leg.call.id, leg.name, error)
             self._arm_leg(leg, now + REFRESH_RETRY)

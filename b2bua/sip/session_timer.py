@@ -222,10 +222,16 @@ def uac_on_422(response: Response, request: Request) -> list[tuple[str, str]] | 
     return [("Session-Expires", str(max(asked.interval, wanted))), ("Min-SE", str(wanted))]
 
 
-def refresh_headers(negotiated: Negotiated) -> list[tuple[str, str]]:
+def refresh_headers(negotiated: Negotiated, min_se: int) -> list[tuple[str, str]]:
     """The header fields of a refresh the service sends as the refresher (section 7.4): the interval with
-    ``refresher=uac`` (the service, the UAC of the refresh, keeps refreshing) and Supported: timer."""
-    return [("Supported", OPTION_TAG), SessionExpires(negotiated.interval, Refresher.UAC).header()]
+    ``refresher=uac`` (the service, the UAC of the refresh, keeps refreshing), Supported: timer, and Min-SE.
+
+    Section 7.4 has a refresh carry Min-SE so a proxy or the peer cannot lower the interval below it on the
+    way. Its value here is the service's own Min-SE (the smallest interval it accepts), capped at the agreed
+    interval, which a Min-SE must not exceed (section 5); the dialog's earlier 422s are not tracked, since
+    the agreed interval already satisfied them and is what the refresh asks for again."""
+    return [("Supported", OPTION_TAG), SessionExpires(negotiated.interval, Refresher.UAC).header(),
+            ("Min-SE", str(min(max(min_se, RFC_MIN_SE), negotiated.interval)))]
 
 
 class SessionTimer:

@@ -78,6 +78,21 @@ class Ids(Protocol):
         ...
 
 
+#: The option tags the UA core always supports: Replaces (RFC 3891) and norefersub (RFC 4488).
+SUPPORTED = "replaces, norefersub"
+
+
+def _join_tags(ours: str, added: Iterable[str]) -> str:
+    """``ours`` and the tags in ``added`` as one Supported value, each tag once, in order."""
+    tags: list[str] = []
+    for value in (ours, *added):
+        for tag in value.split(","):
+            tag = tag.strip()
+            if tag and tag.lower() not in (t.lower() for t in tags):
+                tags.append(tag)
+    return ", ".join(tags)
+
+
 @dataclass(frozen=True, slots=True)
 class UaSettings:
     """The UA core's identity and routing."""
@@ -99,7 +114,9 @@ class UaSettings:
     credentials: tuple[Credentials, ...] = ()
     #: The methods and extensions this UA advertises (Allow, Supported).
     allow: str = "INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, UPDATE, INFO"
-    supported: str = "replaces, norefersub"
+    #: Option tags in Supported (section 20.37) of INVITEs, and of 2xx to INVITE and OPTIONS; the service adds
+    #: ``timer`` when session timers are on (b2bua/service.py).
+    supported: str = SUPPORTED
     accept: str = "application/sdp, message/sipfrag"
 
 
@@ -325,7 +342,7 @@ class UserAgent:
             # Option tags the caller adds (RFC 4028's "timer") join ours in one Supported: some peers read only
             # the first line of a header (SIPp's regexp checks do).
             tags = [value for name, value in extra if header_key(name) == "supported"]
-            h.add("Supported", ", ".join([self.settings.supported, *tags]) if tags else self.settings.supported)
+            h.add("Supported", _join_tags(self.settings.supported, tags) if tags else self.settings.supported)
             if tags:
                 extra = [(name, value) for name, value in extra if header_key(name) != "supported"]
         h.add("User-Agent", self.settings.user_agent)
