@@ -443,3 +443,44 @@ def test_a_refresh_still_unanswered_when_the_call_ends_changes_nothing() -> None
     a.end(net.now)
     net.run(until=net.now + 40.0)  # past Timer B of the refresh
     assert len(app.table) == 0 and end_reasons(app) == ["bye"]
+
+
+def replacing(net: Network, alice: Node, b: Session, headers: list[tuple[str, str]]) -> Session:
+    """alice, as a newcomer, INVITEs the service with Replaces naming bob's dialog as bob sees it."""
+    assert b.dialog is not None
+    replaces = f"{b.call_id};to-tag={b.local_tag};from-tag={b.dialog.id.remote_tag}"
+    return alice.ua.invite("sip:bob@127.0.0.3", net.now, from_addr="<sip:alice@127.0.0.2>", to_addr="<sip:bob@y>",
+                           body=SDP_A, headers=[("Replaces", replaces), *headers])
+
+
+def test_a_replaces_newcomer_gets_its_own_session_timer_and_is_ended_when_it_stops_refreshing() -> None:
+    """RFC 3891 and RFC 4028 section 9: the INVITE with Replaces makes a new dialog, whose timer is negotiated
+    as any caller's; bob (no timer support) is left as he was."""
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SHORT))
+    a, b, _ = call(net, alice, bob, caller=[], callee=[])
+    take(alice, CallAnswered)
+    newcomer = replacing(net, alice, b, [*TIMER, ("Session-Expires", "90;refresher=uac")])
+    net.settle()
+    (reinvite,) = requests(bob, "INVITE")
+    b.reply(reinvite.transaction, 200, net.now, body=SDP_B)
+    net.settle(0.1)
+    answered = [e for e in alice.events if isinstance(e, CallAnswered) and e.session is newcomer]
+    assert len(answered) == 1 and answered[0].response.headers.get("Session-Expires") == "90;refresher=uac"
+    assert a.ended and not newcomer.ended
+    net.run(until=net.now + 58.0)
+    assert not newcomer.ended and not b.ended
+    net.run(until=net.now + 3.0)  # 90 - min(32, 30) = 60 s after the newcomer's answer, no refresh came
+    assert newcomer.ended and b.ended and len(app.table) == 0
+
+
+def test_a_replaces_newcomer_asking_too_short_an_interval_gets_422_before_anything_is_sent_on() -> None:
+    net, alice, bob, service, app = rig(SupervisionSettings(session_timers=SessionTimerSettings(1800, 300)))
+    a, b, _ = call(net, alice, bob, caller=[], callee=[])
+    newcomer = replacing(net, alice, b, [*TIMER, ("Session-Expires", "120")])
+    net.settle()
+    refused = net.sent(422, sender="service")
+    assert len(refused) == 1 and refused[0].headers.get("Min-SE") == "300"
+    # alice (the service's own UA code) asks again with that Min-SE and gets through: bob is re-INVITEd once
+    retried = [m for m in net.sent("INVITE", sender="alice") if m.headers.get("Replaces")]
+    assert len(retried) == 2 and retried[1].headers.get("Min-SE") == "300"
+    assert len(requests(bob, "INVITE")) == 1 and not newcomer.ended

@@ -17,7 +17,7 @@ from typing import Final, assert_never
 from ..errors import ParseError, SipError
 from ..sip.headers import parse_replaces
 from ..sip.message import Request, Response
-from ..sip.session_timer import Reject422
+from ..sip.session_timer import Accept, Reject422
 from ..sip.transaction_server import ServerTransaction
 from ..sip.ua import UserAgent
 from ..sip.ua_events import DialogRequest, IncomingCall, UaEvent
@@ -257,10 +257,15 @@ class B2bua:
         if not request.body:
             invitation.fail(488, now, reason="Replaces Needs An Offer")
             return
+        # The newcomer's dialog is new: it negotiates its own session timer, as any caller's (RFC 4028 section 9).
+        timer_answer = self.supervisor.incoming(request) if self.supervisor is not None else None
+        if isinstance(timer_answer, Reject422):
+            invitation.fail(422, now, reason="Session Interval Too Small", headers=timer_answer.headers())
+            return
         _, token = strip_correlation(request.uri)
         logger.info("call %s: %s replaces the %s (Replaces %s)", call.id, invitation.call_id, replaced.name,
                     replaces.call_id)
-        handler = partial(self._replaced, call, kept, replaced, invitation)
+        handler = partial(self._replaced, call, kept, replaced, invitation, timer_answer)
         try:
             call.send(kept, "INVITE", now, handler, body=kept.outgoing_sdp(request.body), content_type=ctype)
         except SipError:
@@ -270,8 +275,8 @@ class B2bua:
         if correlated is not None:
             correlated(call, invitation.call_id)
 
-    def _replaced(self, call: Call, kept: Leg, replaced: Leg, invitation: Invitation, _leg: Leg,
-                  answer: LegResponse, now: float) -> None:
+    def _replaced(self, call: Call, kept: Leg, replaced: Leg, invitation: Invitation, timer_answer: Accept | None,
+                  _leg: Leg, answer: LegResponse, now: float) -> None:
         response = answer.response
         if invitation.ended:
             return
@@ -289,7 +294,10 @@ class B2bua:
         request = invitation.request
         newcomer.remember_received(request.body, request.headers.get("content-type"))
         body = newcomer.outgoing_sdp(response.body) if response.body else b""
-        newcomer.answer(now, body=body, content_type=ctype if body else None)
+        newcomer.answer(now, body=body, content_type=ctype if body else None,
+                        headers=timer_answer.headers if timer_answer is not None else ())
+        if self.supervisor is not None:
+            self.supervisor.joined(newcomer, timer_answer, now)
         self.live.replaced(call, old_name, replaced, newcomer)
         replaced.detach()
         replaced.hang_up(now)

@@ -126,6 +126,14 @@ class Supervisor:
                 callee.session_timer = SessionTimer(negotiated, now)
         self.start(call, now)
 
+    def joined(self, leg: Leg, answer: Accept | None, now: float) -> None:
+        """``leg`` joined an answered call (an INVITE with Replaces, RFC 3891) and got its 2xx with ``answer``:
+        its own session timer from now, as :meth:`answered` starts a caller's (the call's other timers run on)."""
+        if answer is None or answer.negotiated is None or leg.ended:
+            return
+        leg.session_timer = SessionTimer(answer.negotiated, now)
+        self._arm_leg(leg, leg.session_timer.deadline())
+
     def start(self, call: Call, now: float) -> None:
         """Arm what the call's legs and the settings ask for (at answer, and for a call restored after a restart)."""
         call.last_activity = now
