@@ -19,9 +19,15 @@ collects it, so with its default rules:
 
 The policy:
 
-1. **Young collections on a clock** (:attr:`Collector.pace`, 50 ms): when no collection came by itself
-   since the last tick, the collector runs one; every :attr:`Collector.gen1_every`-th is a gen1 one,
-   since ``gc.collect(0)`` never escalates by itself.
+1. **Young collections on a clock** (:attr:`Collector.pace`, 10 ms): when no collection came by itself
+   since the last tick, the collector runs one; every :attr:`Collector.gen1_every`-th (5th) is a gen1 one,
+   since ``gc.collect(0)`` never escalates by itself. The clock matters from 64*T1 into a steady load:
+   from then on the transactions that end free as many objects as new calls allocate, CPython's own
+   trigger (allocations minus deallocations) stalls, and every young collection is the clock's. With a
+   50 ms clock and gen1 every second tick (the first version), 60 s at 900 bridged calls/s showed gen0
+   pauses of 2-3 ms and gen1 pauses of 15-37 ms from 32 s on (4-5 ms before); with 10 ms and every 5th,
+   same host and hour, the longest pause stayed at 5.6 ms and the collector's total time grew from 5.0 %
+   to 6.7 % of the core past 32 s (docs/RELIABILITY.md, "Why CPU per call grows after 32 s").
 2. **Freeze the survivors.** Right after every collection of gen1 or older (CPython's or ours), its
    survivors (objects that outlived two young collections: long-lived) move to the permanent generation
    with ``gc.freeze()``, an O(1) list splice. The collector never walks them again; reference counting
@@ -67,9 +73,9 @@ logger = logging.getLogger("call_api.io.collector")
 #: gen2 is kept nearly empty by freezing, so its threshold hardly matters.
 THRESHOLDS = (700, 10, 10)
 #: Seconds between the collector's ticks.
-PACE = 0.05
+PACE = 0.01
 #: Of the paced young collections, every this many is a gen1 collection.
-GEN1_EVERY = 2
+GEN1_EVERY = 5
 #: Seconds between two readings of the allocator's block count.
 AUDIT_CHECK = 5.0
 #: An audit needs the allocated blocks to have grown by this factor since the last one...
