@@ -358,6 +358,10 @@ def _interval_problem(value: int) -> str | None:
     return None if 1 <= value <= 2**31 - 1 else f"must be a number of seconds from 1, got {value}"
 
 
+def _share_problem(value: float) -> str | None:
+    return None if 0 < value <= 1 else f"must be more than 0 and at most 1, got {value}"
+
+
 def _at_least_zero(value: float) -> str | None:
     return None if math.isfinite(value) and value >= 0 else f"must be a number >= 0, got {value}"
 
@@ -674,6 +678,11 @@ class OverloadConfig:
     #: Seconds the delay must stay under ``low`` before new calls are admitted again.
     calm: float = setting(_OVERLOAD.calm, "--overload-calm", "SECONDS", "calm this long before admitting again",
                           _number, check=_positive)
+    #: A standing queue while the loop thread ran less than this share of the time is the host's doing
+    #: (starvation), excused like a stall rather than shed.
+    busy: float = setting(_OVERLOAD.busy, "--overload-busy", "SHARE",
+                          "a queue standing while the service ran less than this share of the time is excused",
+                          _number, check=_share_problem)
     #: Retry-After of the 503, in whole seconds; 0 sends no Retry-After.
     retry_after: int = setting(_OVERLOAD.retry_after, "--overload-retry-after", "SECONDS",
                                "Retry-After of the 503, 0 for none", _integer, check=_at_least_zero)
@@ -688,7 +697,7 @@ class OverloadConfig:
         if not self.high:
             return None
         return OverloadSettings(high=self.high, sustain=self.sustain, low=self.low, calm=self.calm,
-                                retry_after=self.retry_after)
+                                busy=self.busy, retry_after=self.retry_after)
 
 
 @dataclass(frozen=True, slots=True)

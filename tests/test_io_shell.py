@@ -375,8 +375,18 @@ class SlowCore(FakeCore):
         self.cost = cost
 
     def receive(self, data: bytes, source: Destination, now: float) -> None:
-        time.sleep(self.cost)
+        deadline = time.perf_counter() + self.cost
+        while time.perf_counter() < deadline:
+            pass
         super().receive(data, source, now)
+
+
+class BlockedCore(SlowCore):
+    """A core that waits ``cost`` seconds per datagram without running, as one blocked on a slow disk."""
+
+    def receive(self, data: bytes, source: Destination, now: float) -> None:
+        time.sleep(self.cost)
+        FakeCore.receive(self, data, source, now)
 
 
 def test_the_probe_measures_the_queue_and_never_reaches_the_core(run: Run[None]) -> None:
@@ -427,7 +437,7 @@ def test_a_flooded_slow_core_sheds_then_admits_again(run: Run[None], caplog: pyt
     async def scenario() -> None:
         admits: list[float] = []
         core = SlowCore(0.001)
-        settings = OverloadSettings(gap=0.2, calm=0.2)
+        settings = OverloadSettings(gap=0.2, calm=0.2, busy=0.3)  # a shared CI core still counts as busy
         async with SipShell(core, [("udp", "127.0.0.1", 0)], overload=settings, on_admit=admits.append) as shell:
             monitor = shell.overload
             assert monitor is not None
@@ -442,5 +452,28 @@ def test_a_flooded_slow_core_sheds_then_admits_again(run: Run[None], caplog: pyt
             assert len(core.received) == 800
             client.transport.close()
         assert any(r.levelname == "WARNING" and "overload" in r.getMessage() for r in caplog.records)
+
+    run(scenario)
+
+
+def test_a_queue_behind_a_blocked_core_is_starvation_and_is_excused(run: Run[None],
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        admits: list[float] = []
+        core = BlockedCore(0.001)
+        settings = OverloadSettings(gap=0.2, calm=0.2)
+        async with SipShell(core, [("udp", "127.0.0.1", 0)], overload=settings, on_admit=admits.append) as shell:
+            monitor = shell.overload
+            assert monitor is not None
+            await until(lambda: monitor.echoes, what="a probe's echo")
+            client = await udp_client()
+            assert client.transport is not None
+            for n in range(800):  # about 0.8 s of waiting queued at once, the loop thread mostly asleep
+                client.transport.sendto(sip(n), ("127.0.0.1", shell.bound[0].port))
+            await until(lambda: monitor.starved, what="starvation")
+            await until(lambda: len(core.received) == 800, timeout=5, what="every datagram")
+            assert monitor.sheds == 0 and admits == [], "no call refused"
+            client.transport.close()
+        assert any(r.levelname == "WARNING" and "starved" in r.getMessage() for r in caplog.records)
 
     run(scenario)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from types import TracebackType
@@ -357,7 +358,7 @@ class SipShell:
 
     def _probe(self, monitor: OverloadMonitor, now: float) -> None:
         admit = monitor.admit
-        data, moves = monitor.probe(now)
+        data, moves = monitor.probe(now, time.thread_time())
         transport = self._udp.endpoints[0].transport if self._udp.endpoints else None
         if transport is not None and not transport.is_closing():
             transport.sendto(data, self._probe_to)
@@ -377,6 +378,10 @@ class SipShell:
                     logger.warning("overload: queue delay %.0f ms (above %.0f ms); new calls get 503 Retry-After "
                                    "%d until it drains", monitor.delay * 1000, settings.high * 1000,
                                    settings.retry_after)
+                case OverloadState.EXCUSED if monitor.last_starved:
+                    logger.warning("starved: with %.0f ms of queue standing, the loop did not run for %.0f ms of "
+                                   "the last period (the host's doing); admitting calls while the backlog drains",
+                                   monitor.standing * 1000, monitor.last_stall * 1000)
                 case OverloadState.EXCUSED:
                     logger.warning("stall: the process did not run for %.0f ms; admitting calls while the "
                                    "backlog drains", monitor.last_stall * 1000)
