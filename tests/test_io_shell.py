@@ -375,18 +375,34 @@ class SlowCore(FakeCore):
         self.cost = cost
 
     def receive(self, data: bytes, source: Destination, now: float) -> None:
-        deadline = time.perf_counter() + self.cost
+        self.take(self.cost)
+        super().receive(data, source, now)
+
+    @staticmethod
+    def take(seconds: float) -> None:
+        deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             pass
-        super().receive(data, source, now)
 
 
 class BlockedCore(SlowCore):
     """A core that waits ``cost`` seconds per datagram without running, as one blocked on a slow disk."""
 
-    def receive(self, data: bytes, source: Destination, now: float) -> None:
-        time.sleep(self.cost)
-        FakeCore.receive(self, data, source, now)
+    @staticmethod
+    def take(seconds: float) -> None:
+        time.sleep(seconds)
+
+
+async def flood(shell: SipShell, count: int) -> UdpClient:
+    """Once the overload probe has come back once, ``count`` datagrams sent to ``shell`` at once."""
+    monitor = shell.overload
+    assert monitor is not None
+    await until(lambda: monitor.echoes, what="a probe's echo")
+    client = await udp_client()
+    assert client.transport is not None
+    for n in range(count):
+        client.transport.sendto(sip(n), ("127.0.0.1", shell.bound[0].port))
+    return client
 
 
 def test_the_probe_measures_the_queue_and_never_reaches_the_core(run: Run[None]) -> None:
@@ -441,11 +457,8 @@ def test_a_flooded_slow_core_sheds_then_admits_again(run: Run[None], caplog: pyt
         async with SipShell(core, [("udp", "127.0.0.1", 0)], overload=settings, on_admit=admits.append) as shell:
             monitor = shell.overload
             assert monitor is not None
-            await until(lambda: monitor.echoes, what="a probe's echo")
-            client = await udp_client()
+            client = await flood(shell, 800)  # about 0.8 s of work queued at once
             assert client.transport is not None
-            for n in range(800):  # about 0.8 s of work queued at once
-                client.transport.sendto(sip(n), ("127.0.0.1", shell.bound[0].port))
             await until(lambda: monitor.shedding, what="shedding")
             await until(lambda: monitor.state is OverloadState.ADMITTING, timeout=5, what="admitting again")
             assert admits[0] == 0.0 and admits[-1] == 1.0 and monitor.sheds == 1 and monitor.stalls == 0
@@ -465,11 +478,8 @@ def test_a_queue_behind_a_blocked_core_is_starvation_and_is_excused(run: Run[Non
         async with SipShell(core, [("udp", "127.0.0.1", 0)], overload=settings, on_admit=admits.append) as shell:
             monitor = shell.overload
             assert monitor is not None
-            await until(lambda: monitor.echoes, what="a probe's echo")
-            client = await udp_client()
+            client = await flood(shell, 800)  # about 0.8 s of waiting queued at once, the loop thread mostly asleep
             assert client.transport is not None
-            for n in range(800):  # about 0.8 s of waiting queued at once, the loop thread mostly asleep
-                client.transport.sendto(sip(n), ("127.0.0.1", shell.bound[0].port))
             await until(lambda: monitor.starved, what="starvation")
             await until(lambda: len(core.received) == 800, timeout=5, what="every datagram")
             assert monitor.sheds == 0 and admits == [], "no call refused"
