@@ -62,7 +62,10 @@ longest INVITE->200 of the calls answered in it. INVITE->200 p99 and max per ste
 ``-trace_rtt -rtt_freq 1`` file (each call's ``setup`` time, to SIPp's clock tick). ``--stall-at S
 --stall-for D`` SIGSTOPs the contender S seconds into each step and SIGCONTs it D seconds later; the
 step then reports how long after the resume the last retransmission came (to a second: a SIPp dump
-dates it), i.e. how long it took to recover. ``--service-arg=ARG`` (repeated) appends ARG to call-api's
+dates it), i.e. how long it took to recover. ``--host-watch`` adds a column: the longest late wake-up
+in the window of a watcher on the contender's CPU and of one on SIPp's (``benchmarks/hostwatch.py``),
+i.e. whether the host itself stopped running that CPU, to tell a slow call of the host's from one of the
+contender's. ``--service-arg=ARG`` (repeated) appends ARG to call-api's
 command line. Each step is printed under its own heading (verdict, row, series, stall), then every
 step's row in one table. The raw numbers go to ``benchmarks/results/calls-<timestamp>.json``, and
 the SIPp logs (screens, statistics, counts, unexpected messages, rtt), the GC probe's pauses and the
@@ -89,7 +92,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from benchmarks import gc_probe, series, subscriber
+from benchmarks import gc_probe, hostwatch, series, subscriber
 from benchmarks.scrape import Scraper
 from benchmarks.series import WINDOW, Window
 from benchmarks.series import percentile as percentile  # api.py and held.py import it from here
@@ -330,6 +333,10 @@ class Step:
     last_retransmission_after_resume: float | None = None
     #: What ``--scrape`` saw (benchmarks.scrape), None without it.
     scrapes: str | None = None
+    #: The CPUs the host watchers ran on (``--host-watch``; the order of each window's ``host_late_ms``),
+    #: and the longest late wake-up each saw over the step, ms.
+    host_cpus: tuple[int, ...] = ()
+    host_late_max_ms: tuple[float, ...] = ()
 
     @property
     def clean(self) -> bool:
@@ -415,7 +422,9 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
             raise RuntimeError(f"SIPp callee exited with status {uas.returncode} (see {workdir})")
         follower_url = f"ws://{HOST}:{c.ws_port}/call-api" if args.subscriber and c.kind == "call-api" else None
         scrape = getattr(args, "scrape", None) if c.kind == "call-api" else None
-        with subscriber.following(follower_url, SIPP_CPU):
+        host_cpus = (SERVICE_CPU, SIPP_CPU) if getattr(args, "host_watch", False) else ()
+        with subscriber.following(follower_url, SIPP_CPU), \
+                hostwatch.watching(procs, host_cpus, workdir, ROOT) as late_files:
             cpu0, t0, epoch0 = cpu_seconds(service.pid), time.monotonic(), time.time()
             with Watch(service.pid, epoch0, args.window, _stall(args)) as watch, \
                     Scraper(f"http://{HOST}:{c.ws_port}/metrics", scrape) as scraper:
@@ -435,9 +444,10 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
     sipp_start = _epoch(uac_rows[0]["StartTime"]) if uac_rows else epoch0
     setups = series.read_rtt(last_file(workdir, f"{scenarios.uac}_*_rtt.csv"), sipp_start, scenarios.rtd)
     pauses = series.read_gc(c.gc_log) if c.gc_log is not None else []
+    late = [[(t, ms) for t, ms in hostwatch.read_late(late_files[cpu]) if epoch0 <= t <= epoch1] for cpu in host_cpus]
     windows = series.windows(epoch0, epoch1, retrans, series.stat_counter(uac_rows, "CurrentCall"),
                              series.stat_counter(uac_rows, "OutgoingCall(C)"), watch.samples, pauses, setups,
-                             args.window)
+                             args.window, late)
     setup_ms = [ms for _, ms in setups]
     last = uac_rows[-1] if uac_rows else {}
     prefix = f"ResponseTimeRepartition{scenarios.rtd}_"
@@ -469,6 +479,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         last_retransmission_after_resume=(retrans.last_after(watch.resumed_at)
                                           if watch.resumed_at is not None else None),
         scrapes=f"GET /metrics every {scrape:g} s: {scraper.scrapes.text()}" if scrape else None,
+        host_cpus=host_cpus, host_late_max_ms=tuple(max((ms for _, ms in cpu), default=0.0) for cpu in late),
     )
 
 
@@ -516,7 +527,7 @@ def step_report(step: Step) -> str:
     """One step under its own heading: its verdict, its row, its time series, its stall."""
     verdict = "clean" if step.clean else "NOT clean"
     lines = [f"### {step.contender} {step.rate}/s, {step.seconds:g} s: {verdict}", "", HEADER, row(step), "",
-             series.series_table(step.series, step.gc_min_ms)]
+             series.series_table(step.series, step.gc_min_ms, step.host_cpus)]
     stall = stall_text(step)
     if stall:
         lines += ["", stall]
@@ -659,6 +670,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe-port", type=int, default=16081, help="local port of the readiness OPTIONS")
     parser.add_argument("--scrape", type=float, default=None, metavar="SECONDS",
                         help="GET call-api's /metrics every SECONDS during each step, as Prometheus would (issue 14)")
+    parser.add_argument("--host-watch", action=argparse.BooleanOptionalAction, default=False,
+                        help="a watcher on the contender's CPU and one on SIPp's note when the host itself did not "
+                             "run them (benchmarks/hostwatch.py; a column of the series; default off, the soak's on)")
     parser.add_argument("--subscriber", action="store_true",
                         help="one WebSocket client follows every call event of each call-api step and prints its "
                              "largest lag behind the service (benchmarks/subscriber.py)")

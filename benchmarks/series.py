@@ -204,15 +204,18 @@ class Window:
     rss_mb: float | None
     gc_max_ms: float | None
     setup_max_ms: float | None
+    #: The longest late wake-up of the host watchers (benchmarks.hostwatch) in the window, ms, per CPU
+    #: watched in the order given (0.0: none at or above their threshold); empty when none ran.
+    host_late_ms: tuple[float, ...] = ()
 
 
 def windows(t0: float, t_end: float, retrans: Retransmissions, in_flight: Counter, created: Counter,
             samples: Sequence[Sample], pauses: Sequence[GcPause], setups: Sequence[tuple[float, float]],
-            width: float = WINDOW) -> list[Window]:
+            width: float = WINDOW, late: Sequence[Sequence[tuple[float, float]]] = ()) -> list[Window]:
     """The step from ``t0`` to ``t_end`` (epochs) cut into windows of ``width`` seconds, the last one
     shorter. CPU % is the CPU seconds between the samples nearest each window's bounds over the time
     between them; RSS the first sample after the window's start (the one taken at its end); calls in
-    flight the caller's highest dump in it."""
+    flight the caller's highest dump in it; ``late`` the host watchers' ``(epoch, ms)``, one list per CPU."""
     out = []
     n = max(1, math.ceil((t_end - t0) / width - 1e-9))
     ordered = sorted(samples, key=lambda s: s.t)
@@ -234,7 +237,9 @@ def windows(t0: float, t_end: float, retrans: Retransmissions, in_flight: Counte
                           in_flight=max(flights, default=in_flight.at(b)), created=created.between(a, b),
                           cpu_s=cpu_s, cpu_pct=cpu_pct,
                           rss_mb=rss[0] / 1024 if rss else None, gc_max_ms=max(gc_ms, default=None),
-                          setup_max_ms=max(setup_ms, default=None)))
+                          setup_max_ms=max(setup_ms, default=None),
+                          host_late_ms=tuple(max((ms for t, ms in cpu if a < t <= b), default=0.0)
+                                             for cpu in late)))
     return out
 
 
@@ -246,13 +251,23 @@ SERIES_HEADER = ("| window s | retrans | in flight | CPU % | RSS MB | longest GC
                  "|---|---:|---:|---:|---:|---:|---:|")
 
 
-def series_table(rows: Sequence[Window], gc_min_ms: float | None) -> str:
+def series_table(rows: Sequence[Window], gc_min_ms: float | None, host_cpus: Sequence[int] = ()) -> str:
     """The series as a Markdown table; a window with no collection of ``gc_min_ms`` or more shows
-    ``<gc_min_ms``, and every window ``-`` when the probe was off (``gc_min_ms`` None)."""
-    lines = [SERIES_HEADER]
+    ``<gc_min_ms``, and every window ``-`` when the probe was off (``gc_min_ms`` None). With
+    ``host_cpus`` (the CPUs the host watchers ran on, in the order of each window's ``host_late_ms``), one
+    more column: the longest late wake-up per CPU, ``-`` for none."""
+    header = SERIES_HEADER
+    if host_cpus:
+        first, rule = SERIES_HEADER.split("\n")
+        header = f"{first} host late ms (CPU {' / '.join(map(str, host_cpus))}) |\n{rule}---:|"
+    lines = [header]
     no_gc = "-" if gc_min_ms is None else f"<{gc_min_ms:g}"
     for w in rows:
-        lines.append(f"| {w.start:.0f}-{w.end:.0f} | {w.retransmissions} | {w.in_flight} | "
-                     f"{_cell(w.cpu_pct, '.0f')} | {_cell(w.rss_mb, '.1f')} | "
-                     f"{_cell(w.gc_max_ms, '.1f', no_gc)} | {_cell(w.setup_max_ms, '.0f')} |")
+        line = (f"| {w.start:.0f}-{w.end:.0f} | {w.retransmissions} | {w.in_flight} | "
+                f"{_cell(w.cpu_pct, '.0f')} | {_cell(w.rss_mb, '.1f')} | "
+                f"{_cell(w.gc_max_ms, '.1f', no_gc)} | {_cell(w.setup_max_ms, '.0f')} |")
+        if host_cpus:
+            late = w.host_late_ms or (0.0,) * len(host_cpus)
+            line += " " + " / ".join(_cell(ms or None, ".0f") for ms in late) + " |"
+        lines.append(line)
     return "\n".join(lines)

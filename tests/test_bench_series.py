@@ -124,6 +124,19 @@ def test_windows_cut_the_step_and_put_each_source_in_its_window() -> None:
     assert series_table(out[:1], None).splitlines()[2] == "| 0-10 | 0 | 100 | 50 | 60.0 | - | 6 |"
 
 
+def test_windows_take_each_host_watchers_longest_late_wake_up_and_the_table_shows_them() -> None:
+    late = [[(T0 + 2, 15.0), (T0 + 4, 40.0), (T0 + 30, 500.0)], [(T0 + 12, 22.0)]]
+    out = windows(T0, T0 + 20, Retransmissions(()), Counter((), ()), Counter((), ()), [], [], [], width=10.0,
+                  late=late)
+    assert [w.host_late_ms for w in out] == [(40.0, 0.0), (0.0, 22.0)]
+    table = series_table(out, None, (0, 1)).splitlines()
+    assert table[0].endswith("| INVITE→200 max ms | host late ms (CPU 0 / 1) |")
+    assert table[1].endswith("|---:|---:|") and table[1].count("|") == table[0].count("|")
+    assert table[2] == "| 0-10 | 0 | 0 | - | - | - | - | 40 / - |"
+    assert table[3] == "| 10-20 | 0 | 0 | - | - | - | - | - / 22 |"
+    assert windows(T0, T0 + 5, Retransmissions(()), Counter((), ()), Counter((), ()), [], [], [])[0].host_late_ms == ()
+
+
 def test_windows_without_samples_show_no_cpu_nor_rss() -> None:
     out = windows(T0, T0 + 3, Retransmissions(()), Counter((), ()), Counter((), ()), [], [], [], width=10.0)
     assert out == [Window(0.0, 3.0, 0, 0, 0, None, None, None, None, None)]

@@ -106,6 +106,17 @@ def test_setup_verdict_leaves_out_only_the_windows_the_stall_touches() -> None:
     assert "outside 20-37 s" in verdict.criterion
 
 
+def test_setup_verdict_names_the_slow_windows_the_host_paused_and_still_fails() -> None:
+    slow = [*STEADY[:3], replace(_window(3, setup=130.0), host_late_ms=(0.0, 85.0)),
+            replace(_window(4, setup=110.0), host_late_ms=(12.0, 0.0)), replace(_window(5), host_late_ms=(90.0, 0.0))]
+    verdict = setup_verdict(_step(slow, host_cpus=(0, 1)))
+    assert not verdict.passed
+    assert verdict.measured == ("130 ms; 2 window(s) at or over 100 ms, 1 of them with CPU 0 or 1 stopped by the host "
+                                "for 20 ms or more")
+    assert setup_verdict(_step(slow)).measured == "130 ms"  # no watchers: nothing said of the host
+    assert setup_verdict(_step(STEADY, host_cpus=(0, 1))).measured == "8 ms"
+
+
 def test_verdict_table_says_pass_or_fail() -> None:
     table = verdict_table([Verdict("a", True, "1"), Verdict("b", False, "2")])
     assert table.splitlines()[2:] == ["| a | 1 | PASS |", "| b | 2 | FAIL |"]
