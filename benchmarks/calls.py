@@ -62,10 +62,10 @@ longest INVITE->200 of the calls answered in it. INVITE->200 p99 and max per ste
 ``-trace_rtt -rtt_freq 1`` file (each call's ``setup`` time, to SIPp's clock tick). ``--stall-at S
 --stall-for D`` SIGSTOPs the contender S seconds into each step and SIGCONTs it D seconds later; the
 step then reports how long after the resume the last retransmission came (to a second: a SIPp dump
-dates it), i.e. how long it took to recover. ``--host-watch`` adds a column: the longest late wake-up
-in the window of a watcher on the contender's CPU and of one on SIPp's (``benchmarks/hostwatch.py``),
-i.e. whether the host itself stopped running that CPU, to tell a slow call of the host's from one of the
-contender's. ``--service-arg=ARG`` (repeated) appends ARG to call-api's
+dates it), i.e. how long it took to recover. ``--host-watch`` adds two columns: the longest late
+wake-up and the lowest speed in the window of a watcher on the contender's CPU and of one on SIPp's
+(``benchmarks/hostwatch.py``), i.e. whether the host itself stopped or slowed that CPU, to tell a slow
+call of the host's from one of the contender's. ``--service-arg=ARG`` (repeated) appends ARG to call-api's
 command line. Each step is printed under its own heading (verdict, row, series, stall), then every
 step's row in one table. The raw numbers go to ``benchmarks/results/calls-<timestamp>.json``, and
 the SIPp logs (screens, statistics, counts, unexpected messages, rtt), the GC probe's pauses and the
@@ -334,9 +334,10 @@ class Step:
     #: What ``--scrape`` saw (benchmarks.scrape), None without it.
     scrapes: str | None = None
     #: The CPUs the host watchers ran on (``--host-watch``; the order of each window's ``host_late_ms``),
-    #: and the longest late wake-up each saw over the step, ms.
+    #: the longest late wake-up each saw over the step (ms), and the lowest speed (share of the usual).
     host_cpus: tuple[int, ...] = ()
     host_late_max_ms: tuple[float, ...] = ()
+    host_speed_min: tuple[float, ...] = ()
 
     @property
     def clean(self) -> bool:
@@ -424,7 +425,7 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         scrape = getattr(args, "scrape", None) if c.kind == "call-api" else None
         host_cpus = (SERVICE_CPU, SIPP_CPU) if getattr(args, "host_watch", False) else ()
         with subscriber.following(follower_url, SIPP_CPU), \
-                hostwatch.watching(procs, host_cpus, workdir, ROOT) as late_files:
+                hostwatch.watching(procs, host_cpus, workdir, ROOT) as host_files:
             cpu0, t0, epoch0 = cpu_seconds(service.pid), time.monotonic(), time.time()
             with Watch(service.pid, epoch0, args.window, _stall(args)) as watch, \
                     Scraper(f"http://{HOST}:{c.ws_port}/metrics", scrape) as scraper:
@@ -444,10 +445,10 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
     sipp_start = _epoch(uac_rows[0]["StartTime"]) if uac_rows else epoch0
     setups = series.read_rtt(last_file(workdir, f"{scenarios.uac}_*_rtt.csv"), sipp_start, scenarios.rtd)
     pauses = series.read_gc(c.gc_log) if c.gc_log is not None else []
-    late = [[(t, ms) for t, ms in hostwatch.read_late(late_files[cpu]) if epoch0 <= t <= epoch1] for cpu in host_cpus]
+    host = [[e for e in hostwatch.read_events(host_files[cpu]) if epoch0 <= e.t <= epoch1] for cpu in host_cpus]
     windows = series.windows(epoch0, epoch1, retrans, series.stat_counter(uac_rows, "CurrentCall"),
                              series.stat_counter(uac_rows, "OutgoingCall(C)"), watch.samples, pauses, setups,
-                             args.window, late)
+                             args.window, host)
     setup_ms = [ms for _, ms in setups]
     last = uac_rows[-1] if uac_rows else {}
     prefix = f"ResponseTimeRepartition{scenarios.rtd}_"
@@ -479,7 +480,9 @@ def run_step(procs: Processes, args: argparse.Namespace, c: Contender, scenarios
         last_retransmission_after_resume=(retrans.last_after(watch.resumed_at)
                                           if watch.resumed_at is not None else None),
         scrapes=f"GET /metrics every {scrape:g} s: {scraper.scrapes.text()}" if scrape else None,
-        host_cpus=host_cpus, host_late_max_ms=tuple(max((ms for _, ms in cpu), default=0.0) for cpu in late),
+        host_cpus=host_cpus,
+        host_late_max_ms=tuple(max((e.value for e in cpu if e.kind == "late"), default=0.0) for cpu in host),
+        host_speed_min=tuple(min((e.value for e in cpu if e.kind == "slow"), default=1.0) for cpu in host),
     )
 
 

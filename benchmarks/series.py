@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.hostwatch import HostEvent
 from harness.sipp_stats import int_field
 
 #: Seconds per window of the series.
@@ -204,18 +205,20 @@ class Window:
     rss_mb: float | None
     gc_max_ms: float | None
     setup_max_ms: float | None
-    #: The longest late wake-up of the host watchers (benchmarks.hostwatch) in the window, ms, per CPU
-    #: watched in the order given (0.0: none at or above their threshold); empty when none ran.
+    #: Per CPU the host watchers (benchmarks.hostwatch) ran on, in the order given (empty when none ran):
+    #: the longest late wake-up in the window, ms (0.0: none at or above their threshold), and the lowest
+    #: speed, as a share of the CPU's usual (1.0: no slow span).
     host_late_ms: tuple[float, ...] = ()
+    host_speed: tuple[float, ...] = ()
 
 
 def windows(t0: float, t_end: float, retrans: Retransmissions, in_flight: Counter, created: Counter,
             samples: Sequence[Sample], pauses: Sequence[GcPause], setups: Sequence[tuple[float, float]],
-            width: float = WINDOW, late: Sequence[Sequence[tuple[float, float]]] = ()) -> list[Window]:
+            width: float = WINDOW, host: Sequence[Sequence[HostEvent]] = ()) -> list[Window]:
     """The step from ``t0`` to ``t_end`` (epochs) cut into windows of ``width`` seconds, the last one
     shorter. CPU % is the CPU seconds between the samples nearest each window's bounds over the time
     between them; RSS the first sample after the window's start (the one taken at its end); calls in
-    flight the caller's highest dump in it; ``late`` the host watchers' ``(epoch, ms)``, one list per CPU."""
+    flight the caller's highest dump in it; ``host`` the host watchers' events, one list per CPU."""
     out = []
     n = max(1, math.ceil((t_end - t0) / width - 1e-9))
     ordered = sorted(samples, key=lambda s: s.t)
@@ -238,8 +241,10 @@ def windows(t0: float, t_end: float, retrans: Retransmissions, in_flight: Counte
                           cpu_s=cpu_s, cpu_pct=cpu_pct,
                           rss_mb=rss[0] / 1024 if rss else None, gc_max_ms=max(gc_ms, default=None),
                           setup_max_ms=max(setup_ms, default=None),
-                          host_late_ms=tuple(max((ms for t, ms in cpu if a < t <= b), default=0.0)
-                                             for cpu in late)))
+                          host_late_ms=tuple(max((e.value for e in cpu if e.kind == "late" and a < e.t <= b),
+                                                 default=0.0) for cpu in host),
+                          host_speed=tuple(min((e.value for e in cpu if e.kind == "slow" and a < e.t <= b),
+                                               default=1.0) for cpu in host)))
     return out
 
 
@@ -255,11 +260,13 @@ def series_table(rows: Sequence[Window], gc_min_ms: float | None, host_cpus: Seq
     """The series as a Markdown table; a window with no collection of ``gc_min_ms`` or more shows
     ``<gc_min_ms``, and every window ``-`` when the probe was off (``gc_min_ms`` None). With
     ``host_cpus`` (the CPUs the host watchers ran on, in the order of each window's ``host_late_ms``), one
-    more column: the longest late wake-up per CPU, ``-`` for none."""
+    two more columns: the longest late wake-up per CPU and the lowest speed (% of the usual), ``-`` for
+    none."""
     header = SERIES_HEADER
     if host_cpus:
         first, rule = SERIES_HEADER.split("\n")
-        header = f"{first} host late ms (CPU {' / '.join(map(str, host_cpus))}) |\n{rule}---:|"
+        cpus = " / ".join(map(str, host_cpus))
+        header = f"{first} host late ms (CPU {cpus}) | host speed % (CPU {cpus}) |\n{rule}---:|---:|"
     lines = [header]
     no_gc = "-" if gc_min_ms is None else f"<{gc_min_ms:g}"
     for w in rows:
@@ -268,6 +275,8 @@ def series_table(rows: Sequence[Window], gc_min_ms: float | None, host_cpus: Seq
                 f"{_cell(w.gc_max_ms, '.1f', no_gc)} | {_cell(w.setup_max_ms, '.0f')} |")
         if host_cpus:
             late = w.host_late_ms or (0.0,) * len(host_cpus)
-            line += " " + " / ".join(_cell(ms or None, ".0f") for ms in late) + " |"
+            speed = w.host_speed or (1.0,) * len(host_cpus)
+            line += (" " + " / ".join(_cell(ms or None, ".0f") for ms in late) + " | "
+                     + " / ".join(_cell(100 * x if x < 1 else None, ".0f") for x in speed) + " |")
         lines.append(line)
     return "\n".join(lines)

@@ -26,7 +26,9 @@ that waits for the last calls to end counts only for failures and retransmission
   15 s after it (the calls caught in the stall wait for it by construction). The verdict does not excuse
   the host; it says, for the windows over the bar, how many had the host watchers
   (``benchmarks/hostwatch.py``, on unless ``--no-host-watch``) see their CPU stop for ``HOST_LATE_MS`` or
-  more, so a FAIL tells whether to look at the service or at the machine.
+  more, and how many had the contender's CPU run at ``HOST_SPEED`` of its usual speed or less (SIPp's
+  CPU is too busy for that reading to mean much: benchmarks/hostwatch.py), so a FAIL tells whether to
+  look at the service or at the machine.
 
 Runs shorter than 2 * span + warmup shrink span and warmup (warmup to a third of the load phase, span
 to half of the rest, both whole windows) and say so. The report (settings, the step, the verdicts) goes
@@ -67,8 +69,10 @@ CPU_TOLERANCE = 0.05
 RSS_TOLERANCE = 0.05
 GC_BAR_MS = 50.0
 SETUP_BAR_MS = 100.0
-#: A host watcher's late wake-up this long or longer in a window is named beside a slow call in it.
+#: A host watcher's late wake-up this long or longer, or a speed this low, in a window is named beside a
+#: slow call in it.
 HOST_LATE_MS = 20.0
+HOST_SPEED = 0.75
 #: Seconds after the SIGCONT by which the retransmissions a stall caused must have stopped.
 RECOVERY_S = 15.0
 
@@ -191,8 +195,10 @@ def setup_verdict(step: Step) -> Verdict:
     if over and step.host_cpus:
         cpus = " or ".join(map(str, step.host_cpus))
         paused = sum(1 for w in over if max(w.host_late_ms, default=0.0) >= HOST_LATE_MS)
-        measured += (f"; {len(over)} window(s) at or over {SETUP_BAR_MS:g} ms, {paused} of them with CPU {cpus} "
-                     f"stopped by the host for {HOST_LATE_MS:g} ms or more")
+        slowed = sum(1 for w in over if w.host_speed and w.host_speed[0] <= HOST_SPEED)
+        measured += (f"; {len(over)} window(s) at or over {SETUP_BAR_MS:g} ms: in {paused} the host stopped CPU {cpus} "
+                     f"for {HOST_LATE_MS:g} ms or more, in {slowed} it slowed the contender's CPU "
+                     f"{step.host_cpus[0]} to {100 * HOST_SPEED:.0f} % or less")
     return Verdict(criterion, worst is not None and worst < SETUP_BAR_MS, measured)
 
 

@@ -1,5 +1,6 @@
-"""benchmarks/hostwatch.py: a watcher notes each wake-up later than its threshold, its file reads back, and
-the watchers run pinned while a block runs and stop after it."""
+"""benchmarks/hostwatch.py: a watcher notes each wake-up later than its threshold and each span whose work
+ran slower than the usual, its file reads back, and the watchers run pinned while a block runs and stop
+after it."""
 
 from __future__ import annotations
 
@@ -9,32 +10,53 @@ import signal
 import time
 from pathlib import Path
 
-from benchmarks.hostwatch import command, read_late, watch, watching
+from benchmarks.hostwatch import HostEvent, Watcher, command, read_events, watch, watching
 from harness.processes import Processes
 
 
-def test_watch_writes_only_the_wake_ups_late_by_the_threshold_or_more() -> None:
-    # each sleep of 10 ms takes 10, 35, 10 and 22 ms on the fake clock: late by 0, 25, 0 and 12 ms
-    takes = iter([0.010, 0.035, 0.010, 0.022])
+def test_watcher_notes_late_wake_ups_from_the_threshold_on() -> None:
+    w = Watcher(min_ms=12.0, span=1000)
+    assert w.tick(1.0, 0.0119, 60e-6) == []
+    assert w.tick(2.0, 0.012, 60e-6) == [HostEvent(2.0, "late", 12.0)]
+
+
+def test_watcher_notes_a_span_whose_median_work_is_slow_against_the_usual() -> None:
+    w = Watcher(slow=1.25, span=4, history=100, warm=4)
+    events = []
+    for k in range(4 * 4):  # four spans at 60 us: the usual, but no span is compared before 4 are known
+        events += w.tick(float(k), 0.0, 60e-6)
+    assert events == []
+    # a span of 90, 90, 90 and 30 us: its median 90 us is 1.5 times the usual, a speed of two thirds
+    events = [e for t, worked in enumerate((90e-6, 90e-6, 90e-6, 30e-6)) for e in w.tick(100.0 + t, 0.0, worked)]
+    assert events == [HostEvent(103.0, "slow", 0.667)]
+    # one slow tick in a span moves its median nowhere
+    assert [e for t in range(4) for e in w.tick(200.0 + t, 0.0, 900e-6 if t == 0 else 60e-6)] == []
+
+
+def test_watch_times_the_job_after_each_wake_up_and_writes_what_the_watcher_says() -> None:
+    # each sleep of 10 ms takes 10 then 35 ms on the fake clock, each job 60 us
     now = [100.0]
-    left = [4]
+    takes = iter([0.010, 0.035])
+    left = [2]
 
     def sleep(seconds: float) -> None:
         now[0] += next(takes)
         left[0] -= 1
 
+    def job() -> None:
+        now[0] += 60e-6
+
     out = io.StringIO()
-    watch(out, 0.01, 12.0, running=lambda: left[0] > 0, clock=lambda: now[0], wall=lambda: now[0] + 1e9, sleep=sleep)
-    lines = out.getvalue().splitlines()
-    assert [line.split()[1] for line in lines] == ["25.0", "12.0"]
-    assert float(lines[0].split()[0]) == round(1e9 + 100.045, 3)
+    watch(out, Watcher(min_ms=10.0), 0.01, running=lambda: left[0] > 0, clock=lambda: now[0],
+          wall=lambda: 1e9, sleep=sleep, job=job)
+    assert out.getvalue() == "1000000000.000 late 25\n"
 
 
-def test_read_late_skips_a_line_cut_short(tmp_path: Path) -> None:
-    path = tmp_path / "late.log"
-    path.write_text("1796500000.125 31.5\n1796500001.000 12.0\n17965000")
-    assert read_late(path) == [(1796500000.125, 31.5), (1796500001.0, 12.0)]
-    assert read_late(tmp_path / "none.log") == []
+def test_read_events_skips_a_line_cut_short_or_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "host.log"
+    path.write_text("1796500000.125 late 31.5\n1796500001.000 slow 0.667\n1796500002.000 fast 2\n17965000")
+    assert read_events(path) == [HostEvent(1796500000.125, "late", 31.5), HostEvent(1796500001.0, "slow", 0.667)]
+    assert read_events(tmp_path / "none.log") == []
 
 
 def test_command_pins_the_watcher_to_its_cpu(tmp_path: Path) -> None:
@@ -44,7 +66,7 @@ def test_command_pins_the_watcher_to_its_cpu(tmp_path: Path) -> None:
     assert cmd[-4:] == ["--tick", "0.005", "--min-ms", "20"]
 
 
-def test_watching_runs_one_pinned_watcher_per_cpu_and_stops_them(tmp_path: Path) -> None:
+def test_watching_runs_one_pinned_watcher_per_cpu_that_sees_its_cpu_stop(tmp_path: Path) -> None:
     procs = Processes()
     root = Path(__file__).resolve().parent.parent
     cpu = sorted(os.sched_getaffinity(0))[0]
@@ -59,10 +81,10 @@ def test_watching_runs_one_pinned_watcher_per_cpu_and_stops_them(tmp_path: Path)
             os.kill(watcher.pid, signal.SIGSTOP)  # what a host that stops the CPU looks like to it
             time.sleep(0.3)
             os.kill(watcher.pid, signal.SIGCONT)
-            while not read_late(files[cpu]) and time.monotonic() < deadline:
+            while not read_events(files[cpu]) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert max(ms for _, ms in read_late(files[cpu])) >= 250
-        assert procs.procs == [] or all(p.poll() is not None for p in procs.procs)
+            assert max(e.value for e in read_events(files[cpu]) if e.kind == "late") >= 250
+        assert all(p.poll() is not None for p in procs.procs)
     finally:
         procs.stop_all()
     with watching(procs, [], tmp_path, root) as none:

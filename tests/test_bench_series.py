@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.hostwatch import HostEvent
 from benchmarks.series import (
     Counter,
     GcPause,
@@ -124,17 +125,20 @@ def test_windows_cut_the_step_and_put_each_source_in_its_window() -> None:
     assert series_table(out[:1], None).splitlines()[2] == "| 0-10 | 0 | 100 | 50 | 60.0 | - | 6 |"
 
 
-def test_windows_take_each_host_watchers_longest_late_wake_up_and_the_table_shows_them() -> None:
-    late = [[(T0 + 2, 15.0), (T0 + 4, 40.0), (T0 + 30, 500.0)], [(T0 + 12, 22.0)]]
+def test_windows_take_each_host_watchers_longest_late_wake_up_and_lowest_speed_and_the_table_shows_them() -> None:
+    host = [[HostEvent(T0 + 2, "late", 15.0), HostEvent(T0 + 4, "late", 40.0), HostEvent(T0 + 5, "slow", 0.7),
+             HostEvent(T0 + 6, "slow", 0.62), HostEvent(T0 + 30, "late", 500.0)],
+            [HostEvent(T0 + 12, "late", 22.0)]]
     out = windows(T0, T0 + 20, Retransmissions(()), Counter((), ()), Counter((), ()), [], [], [], width=10.0,
-                  late=late)
-    assert [w.host_late_ms for w in out] == [(40.0, 0.0), (0.0, 22.0)]
+                  host=host)
+    assert [(w.host_late_ms, w.host_speed) for w in out] == [((40.0, 0.0), (0.62, 1.0)), ((0.0, 22.0), (1.0, 1.0))]
     table = series_table(out, None, (0, 1)).splitlines()
-    assert table[0].endswith("| INVITE→200 max ms | host late ms (CPU 0 / 1) |")
-    assert table[1].endswith("|---:|---:|") and table[1].count("|") == table[0].count("|")
-    assert table[2] == "| 0-10 | 0 | 0 | - | - | - | - | 40 / - |"
-    assert table[3] == "| 10-20 | 0 | 0 | - | - | - | - | - / 22 |"
-    assert windows(T0, T0 + 5, Retransmissions(()), Counter((), ()), Counter((), ()), [], [], [])[0].host_late_ms == ()
+    assert table[0].endswith("| INVITE→200 max ms | host late ms (CPU 0 / 1) | host speed % (CPU 0 / 1) |")
+    assert table[1].endswith("|---:|---:|---:|") and table[1].count("|") == table[0].count("|")
+    assert table[2] == "| 0-10 | 0 | 0 | - | - | - | - | 40 / - | 62 / - |"
+    assert table[3] == "| 10-20 | 0 | 0 | - | - | - | - | - / 22 | - / - |"
+    bare = windows(T0, T0 + 5, Retransmissions(()), Counter((), ()), Counter((), ()), [], [], [])[0]
+    assert bare.host_late_ms == bare.host_speed == ()
 
 
 def test_windows_without_samples_show_no_cpu_nor_rss() -> None:

@@ -107,12 +107,14 @@ def test_setup_verdict_leaves_out_only_the_windows_the_stall_touches() -> None:
 
 
 def test_setup_verdict_names_the_slow_windows_the_host_paused_and_still_fails() -> None:
-    slow = [*STEADY[:3], replace(_window(3, setup=130.0), host_late_ms=(0.0, 85.0)),
-            replace(_window(4, setup=110.0), host_late_ms=(12.0, 0.0)), replace(_window(5), host_late_ms=(90.0, 0.0))]
+    slow = [*STEADY[:2], replace(_window(2, setup=130.0), host_late_ms=(0.0, 85.0), host_speed=(1.0, 1.0)),
+            replace(_window(3, setup=120.0), host_late_ms=(0.0, 0.0), host_speed=(0.6, 1.0)),
+            replace(_window(4, setup=110.0), host_late_ms=(12.0, 0.0), host_speed=(0.8, 1.0)),
+            replace(_window(5), host_late_ms=(90.0, 0.0), host_speed=(0.5, 0.5))]
     verdict = setup_verdict(_step(slow, host_cpus=(0, 1)))
     assert not verdict.passed
-    assert verdict.measured == ("130 ms; 2 window(s) at or over 100 ms, 1 of them with CPU 0 or 1 stopped by the host "
-                                "for 20 ms or more")
+    assert verdict.measured == ("130 ms; 3 window(s) at or over 100 ms: in 1 the host stopped CPU 0 or 1 for 20 ms or "
+                                "more, in 1 it slowed the contender's CPU 0 to 75 % or less")
     assert setup_verdict(_step(slow)).measured == "130 ms"  # no watchers: nothing said of the host
     assert setup_verdict(_step(STEADY, host_cpus=(0, 1))).measured == "8 ms"
 
