@@ -2,7 +2,7 @@
 
 Run::
 
-    .venv/bin/python -m benchmarks.core_costs [--calls 2000] [--rounds 3] [--profile]
+    .venv/bin/python -m benchmarks.core_costs [--calls 2000] [--rounds 3] [--profile live|deferred]
 
 Not a test; prints, best of ``--rounds`` rounds (each a fresh service):
 
@@ -102,8 +102,9 @@ def reachable(*roots: object) -> int:
     return len(seen)
 
 
-def one_round(calls: int, profile: bool = False) -> Round:
-    """``calls`` calls through a fresh service, then the clock moved on by :data:`AFTER`."""
+def one_round(calls: int, profile: str | None = None) -> Round:
+    """``calls`` calls through a fresh service, then the clock moved on by :data:`AFTER`; ``profile``:
+    ``"live"`` or ``"deferred"`` to profile that half."""
     net = Network(latency=1e-6)
     proxy = parse_sip_uri("sip:127.0.0.1:5080;lr")
     alice = net.add("alice", "127.0.0.2", UaSettings(outbound_proxy=proxy))
@@ -119,16 +120,22 @@ def one_round(calls: int, profile: bool = False) -> Round:
     gc.collect()
     before = reachable(ua, app)
     meter.seconds = 0.0
+    text = ""
     gc.disable()
     try:
+        if profile == "live":
+            meter.profile = cProfile.Profile()
         for _ in range(calls):
             _call(net, alice, bob)
         live = meter.seconds
         kept = len(ua.layer)
         objects = reachable(ua, app) - before
         meter.seconds = 0.0
-        if profile:
+        if profile == "deferred":
             meter.profile = cProfile.Profile()
+        elif profile == "live":
+            text = _top(meter.profile)
+            meter.profile = None
         net.run(until=net.now + AFTER, max_steps=10_000_000)
         deferred = meter.seconds
     finally:
@@ -136,12 +143,17 @@ def one_round(calls: int, profile: bool = False) -> Round:
     if len(ua.layer) or app.table:
         raise RuntimeError(f"the service kept {len(ua.layer)} transactions and {len(app.table)} calls after "
                            f"{AFTER:g} s")
-    text = ""
-    if meter.profile is not None:
-        out = io.StringIO()
-        pstats.Stats(meter.profile, stream=out).sort_stats("tottime").print_stats(15)
-        text = out.getvalue()
+    if profile == "deferred":
+        text = _top(meter.profile)
     return Round(live / calls * 1e6, deferred / calls * 1e6, kept / calls, objects / calls, text)
+
+
+def _top(profile: cProfile.Profile | None, lines: int = 20) -> str:
+    if profile is None:
+        return ""
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(lines)
+    return out.getvalue()
 
 
 def _call(net: Network, alice: Node, bob: Node) -> None:
@@ -162,9 +174,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per round (default 2000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the best of each figure is shown (default 3)")
-    parser.add_argument("--profile", action="store_true", help="also profile the deferred half of the last round")
+    parser.add_argument("--profile", choices=("live", "deferred"), default=None,
+                        help="also profile that half in the last round (cProfile: slower, so left out of the best)")
     args = parser.parse_args(argv)
-    rounds = [one_round(args.calls, args.profile and k == args.rounds - 1) for k in range(args.rounds)]
+    rounds = [one_round(args.calls, args.profile if k == args.rounds - 1 else None) for k in range(args.rounds)]
     live, deferred = min(r.live_us for r in rounds), min(r.deferred_us for r in rounds)
     print(f"{'what (per call, best of ' + str(args.rounds) + ')':<44}{'value':>12}")
     print(f"{'live half, us':<44}{live:>12.1f}")

@@ -16,11 +16,13 @@ def test_reachable_counts_each_tracked_object_once() -> None:
 
 
 def test_a_round_measures_both_halves_and_what_each_call_kept() -> None:
-    r = core_costs.one_round(10, profile=True)
+    r = core_costs.one_round(10, profile="deferred")
     assert r.live_us > 0 and r.deferred_us > 0
     assert r.transactions == 4.0  # the INVITE and the BYE, on each leg, kept for Timers J, K, L and M
     assert r.objects > 0
     assert "layer.py" in r.profile
+    assert "parser.py" in core_costs.one_round(5, profile="live").profile
+    assert core_costs.one_round(5).profile == ""
 
 
 def test_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
