@@ -48,9 +48,13 @@ def test_soak_with_a_stall_reports_its_series_and_verdicts(tmp_path: Path) -> No
     assert verdicts["zero failed calls"] and verdicts["no call left unended at the callee"]
     assert run.returncode == (0 if all(verdicts.values()) else 1)
 
-    assert "| window s | retrans | in flight | CPU % | RSS MB | longest GC ms | INVITE→200 max ms |" in out
-    assert re.search(r"^\| 0-5 \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| (<1|[0-9.]+) \| [0-9]+ \|$", out,
-                     re.MULTILINE), out
+    # the soak runs the host watchers (benchmarks/hostwatch.py): two more columns, one cell per CPU each
+    assert ("| window s | retrans | in flight | CPU % | RSS MB | longest GC ms | INVITE→200 max ms | "
+            "host late ms (CPU 0 / 1) | host speed % (CPU 0 / 1) |") in out
+    host = r"(-|[0-9]+) / (-|[0-9]+)"
+    row = rf"^\| 0-5 \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| (<1|[0-9.]+) \| [0-9]+ \| {host} \| {host} \|$"
+    assert re.search(row, out, re.MULTILINE), out
+    assert (Path(report["logs"]) / "bench-call-api-uvloop-20" / "hostwatch-cpu0.log").exists()
     assert re.search(r"^stall: SIGSTOP at 10 s for 1\.[0-9] s; ", out, re.MULTILINE), out
     assert re.search(r"^soak (PASS|FAIL)$", out, re.MULTILINE), out
     assert (Path(report["logs"]) / "bench-call-api-uvloop-20" / "gc.log").exists()
